@@ -1,0 +1,66 @@
+# One entry point for people and CI. `make test` and `make local` build the virtual environment
+# themselves on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Lambda runs python3.12, so the dev environment does too; pyenv's copy is used when it is not on PATH.
+PYTHON312 := $(shell command -v python3.12 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+PYTHON ?= $(if $(PYTHON312),$(PYTHON312),python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+export PATH := $(abspath $(BIN)):$(dir $(PYTHON)):$(PATH)
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml layers/core/requirements.txt
+	@test -n "$(PYTHON312)" || echo "warning: python3.12 not found; using $(PYTHON) (Lambda runs 3.12)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+dev: $(STAMP) ## Create the virtual environment with the package and its dev tools
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
+	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+unit: $(STAMP) ## Unit and integration tests only
+	$(BIN)/pytest tests/unit tests/integration
+
+test: lint validate ## Everything CI runs: lint, validate, all tests
+	$(BIN)/pytest -n 2 tests
+
+local: $(STAMP) ## Run batchplane locally (embedded AWS and Batch emulator)
+	$(BIN)/batchplane local $(ARGS)
+
+# Cold start is measured in a venv with only what Lambda has: boto3 and the layer's requirements.
+BENCH_VENV := .venv-lambda
+$(BENCH_VENV)/.installed: layers/core/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet boto3 -r layers/core/requirements.txt
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their figures
+	$(BENCH_VENV)/bin/python bench/cold_start.py
+	$(BENCH_VENV)/bin/python bench/cold_start.py --no-tracer
+	$(BIN)/python bench/api_calls.py
+
+build: $(STAMP) ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
+	$(BIN)/sam build --template template.yaml
+
+deploy: build ## sam deploy --guided
+	$(BIN)/sam deploy --guided
+
+clean: ## Remove the virtual environment and build output
+	rm -rf $(VENV) $(BENCH_VENV) .aws-sam .mypy_cache .ruff_cache
+
+.PHONY: help dev lint validate unit test local bench build deploy clean

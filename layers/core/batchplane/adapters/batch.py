@@ -1,0 +1,117 @@
+"""AWS Batch adapter: submit an attempt, find it again by name, terminate it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchplane.policy.routing import Route
+
+
+class BatchRefused(Exception):
+    """Batch answered ClientException: the request itself is wrong (queue, definition); retry won't help."""
+
+
+@dataclass(frozen=True)
+class BatchJobRef:
+    job_id: str
+    status: str
+
+
+class RateLimiter:
+    """Token bucket that paces calls to `rate` per second (with a burst of one second's worth).
+
+    SubmitJob is limited to 50 TPS per account; each dispatcher instance takes its share so that
+    reserved concurrency x rate stays under it, and throttling stays the exception.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self._capacity = max(1.0, rate)
+        self._tokens = self._capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens < 1:
+                wait = (1 - self._tokens) / self.rate
+                self._sleep(wait)
+                self._last = self._clock()
+                self._tokens = 0.0
+            else:
+                self._tokens -= 1
+
+
+class BatchGateway:
+    def __init__(self, client: Any, limiter: RateLimiter | None = None) -> None:
+        self._client = client
+        self._limiter = limiter
+
+    def submit(
+        self,
+        *,
+        name: str,
+        route: Route,
+        parameters: dict[str, str],
+        environment: dict[str, str],
+        tags: dict[str, str],
+    ) -> str:
+        """SubmitJob; returns the Batch job id. Throttling and 5xx are retried by botocore, then raised."""
+        if self._limiter is not None:
+            self._limiter.acquire()
+        try:
+            response = self._client.submit_job(
+                jobName=name,
+                jobQueue=route.queue,
+                jobDefinition=route.job_definition,
+                parameters=parameters,
+                containerOverrides={
+                    "resourceRequirements": [
+                        {"type": "VCPU", "value": str(route.vcpus)},
+                        {"type": "MEMORY", "value": str(route.memory_mib)},
+                    ],
+                    "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                },
+                timeout={"attemptDurationSeconds": route.timeout_seconds},
+                # batchplane decides retries itself, by failure class; Batch's own would blind it.
+                retryStrategy={"attempts": 1},
+                tags=tags,
+                propagateTags=True,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ClientException":
+                raise BatchRefused(error.response["Error"].get("Message", "ClientException")) from error
+            raise
+        return str(response["jobId"])
+
+    def find_by_name(self, queue: str, name: str) -> list[BatchJobRef]:
+        """Batch jobs of a queue with exactly this name, in any state (ListJobs with a JOB_NAME filter)."""
+        found: list[BatchJobRef] = []
+        paginator = self._client.get_paginator("list_jobs")
+        for page in paginator.paginate(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}]):
+            found.extend(
+                BatchJobRef(job_id=j["jobId"], status=j["status"])
+                for j in page.get("jobSummaryList", [])
+                if j.get("jobName") == name
+            )
+        return found
+
+    def terminate(self, batch_job_id: str, reason: str) -> None:
+        """TerminateJob stops a running job and cancels one that has not started yet."""
+        self._client.terminate_job(jobId=batch_job_id, reason=reason[:1024])

@@ -1,0 +1,1 @@
+"""The REST API: routes, request/response shapes, identity and the error mapping."""

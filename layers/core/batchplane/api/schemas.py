@@ -1,0 +1,104 @@
+"""The REST API's request and response shapes: the public contract, separate from the domain."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchplane.models.job import (
+    ArtifactRole,
+    AttemptStatus,
+    Capacity,
+    FailureClass,
+    Job,
+    JobStatus,
+)
+from batchplane.models.time import UtcDatetime
+
+
+class InputObject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", max_length=2048)
+
+
+class SubmitJobBody(BaseModel):
+    """POST /jobs. The tenant comes from the caller's identity, never from here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: str = Field(min_length=1, max_length=64, examples=["word-count"])
+    parameters: dict[str, str] = Field(default_factory=dict, examples=[{"input": "s3://bucket/in.txt"}])
+    vcpus: int | None = Field(default=None, ge=1, le=256)
+    memory_mib: int | None = Field(default=None, ge=1, le=1_048_576)
+    inputs: list[InputObject] = Field(default_factory=list, max_length=100)
+
+
+class AttemptView(BaseModel):
+    number: int
+    batch_job_id: str | None
+    queue: str
+    capacity: Capacity
+    vcpus: int
+    memory_mib: int
+    status: AttemptStatus
+    status_reason: str | None
+    exit_code: int | None
+    failure_class: FailureClass | None
+    log_stream: str | None
+    submitted_at: UtcDatetime
+    started_at: UtcDatetime | None
+    stopped_at: UtcDatetime | None
+
+
+class HistoryView(BaseModel):
+    at: UtcDatetime
+    event: str
+    reason: str
+
+
+class ArtifactView(BaseModel):
+    uri: str
+    size: int | None
+    etag: str | None
+    role: ArtifactRole
+
+
+class JobView(BaseModel):
+    job_id: str
+    tenant: str
+    job_type: str
+    status: JobStatus
+    parameters: dict[str, str]
+    vcpus: int
+    memory_mib: int
+    inputs: list[str]
+    output_prefix: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    attempts: list[AttemptView]
+    history: list[HistoryView]
+    artifacts: list[ArtifactView]
+
+    @classmethod
+    def of(cls, job: Job) -> JobView:
+        return cls.model_validate(job.model_dump())
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next_token: str | None
+
+
+class ErrorItem(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorItem]
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody

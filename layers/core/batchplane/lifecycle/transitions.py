@@ -1,0 +1,65 @@
+"""Operator-driven transitions of a job: cancel, manual retry, a dispatch that Batch refused.
+
+Each takes a Job and returns the next Job (a new value); the store writes it with a version guard.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from batchplane.errors import ErrorDetail, InvalidTransition
+from batchplane.models.job import (
+    DISPATCHABLE_STATUSES,
+    HistoryEntry,
+    Job,
+    JobStatus,
+)
+
+RETRYABLE_BY_HAND = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+def _with(job: Job, now: datetime, status: JobStatus, event: str, reason: str) -> Job:
+    return job.model_copy(
+        update={
+            "status": status,
+            "updated_at": now,
+            "history": [*job.history, HistoryEntry(at=now, event=event, reason=reason)],
+        }
+    )
+
+
+def cancel(job: Job, *, now: datetime, requested_by: str) -> Job:
+    if job.status.is_terminal:
+        raise InvalidTransition(
+            f"job {job.job_id} is {job.status.value} and cannot be cancelled",
+            [ErrorDetail("status", f"{job.status.value} is terminal")],
+        )
+    attempt = job.current_attempt
+    where = f" (attempt {attempt.number} on {attempt.capacity.value})" if attempt else ""
+    return _with(job, now, JobStatus.CANCELLED, "cancelled", f"cancelled by {requested_by}{where}")
+
+
+def manual_retry(job: Job, *, now: datetime, requested_by: str) -> Job:
+    """An explicit retry is the only way out of FAILED or CANCELLED: it queues a new attempt."""
+    if job.status not in RETRYABLE_BY_HAND:
+        raise InvalidTransition(
+            f"job {job.job_id} is {job.status.value}; only FAILED or CANCELLED jobs can be retried",
+            [ErrorDetail("status", f"{job.status.value} is not FAILED or CANCELLED")],
+        )
+    return _with(
+        job,
+        now,
+        JobStatus.QUEUED,
+        "retried",
+        f"manual retry by {requested_by}; attempt {len(job.attempts) + 1} queued",
+    )
+
+
+def dispatch_refused(job: Job, *, attempt: int, reason: str, now: datetime) -> Job | None:
+    """Batch refused SubmitJob for a reason retrying cannot fix; the job fails once, with that reason.
+
+    None when the job has moved on (a duplicate message, a cancel): nothing to change.
+    """
+    if job.status not in DISPATCHABLE_STATUSES or len(job.attempts) != attempt - 1:
+        return None
+    return _with(job, now, JobStatus.FAILED, "gave_up", f"Batch refused attempt {attempt}: {reason}")

@@ -1,0 +1,267 @@
+"""Reads template.yaml and provisions its data-plane resources on an AWS endpoint (moto).
+
+The local stack and the tests build their tables, queues, buckets and Batch queues from the template
+itself, so the names, keys and indexes the code relies on are the ones production gets. moto's
+CloudFormation cannot run the SAM transform, and its Batch wants real networking for managed compute
+environments, so this does what a deploy would do for the resources the handlers touch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as their long form."""
+
+
+def _construct_tag(loader: _CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = str(value).split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    # _CfnLoader is a SafeLoader: no arbitrary objects are built.
+    loaded: dict[str, Any] = yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)
+    return loaded
+
+
+@dataclass
+class Stack:
+    """A provisioned copy of the template: what each logical id resolved to."""
+
+    name: str
+    template: dict[str, Any]
+    refs: dict[str, str] = field(default_factory=dict)
+    attributes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve Ref, Fn::Sub, Fn::GetAtt and Fn::Join against what has been provisioned."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            ((key, arg),) = value.items()
+            if key == "Ref":
+                return self._ref(arg)
+            if key == "Fn::GetAtt":
+                return self.attributes[(arg[0], arg[1])]
+            if key == "Fn::Sub":
+                text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+                return re.sub(
+                    r"\$\{([^}!]+)\}",
+                    lambda m: self._sub(m.group(1), {k: self.resolve(v) for k, v in extra.items()}),
+                    text,
+                )
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(self.resolve(v)) for v in arg[1])
+        return {k: self.resolve(v) for k, v in value.items()}
+
+    def _sub(self, name: str, extra: dict[str, Any]) -> str:
+        if name in extra:
+            return str(extra[name])
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self.attributes[(logical, attribute)]
+        return self._ref(name)
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::StackName": self.name,
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.refs:
+            return self.refs[name]
+        parameter = self.template.get("Parameters", {}).get(name)
+        if parameter is not None and "Default" in parameter:
+            default = parameter["Default"]
+            return ",".join(default) if isinstance(default, list) else str(default)
+        raise KeyError(f"{name} is not provisioned (or has no default)")
+
+    def resources(self, type_name: str) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (logical, resource.get("Properties", {}))
+            for logical, resource in self.template["Resources"].items()
+            if resource["Type"] == type_name
+        ]
+
+    def function_environment(self, logical_id: str | None = None) -> dict[str, str]:
+        """The environment a function gets: Globals merged with the function's own variables."""
+        variables = dict(
+            self.template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        )
+        if logical_id is not None:
+            own = self.template["Resources"][logical_id].get("Properties", {}).get("Environment", {})
+            variables.update(own.get("Variables", {}))
+        return {k: str(self.resolve(v)) for k, v in variables.items()}
+
+    def outputs(self) -> dict[str, str]:
+        resolved: dict[str, str] = {}
+        for name, output in self.template.get("Outputs", {}).items():
+            try:
+                resolved[name] = str(self.resolve(output["Value"]))
+            except KeyError:
+                continue  # an output of a resource the local stack does not provision (API, functions)
+        return resolved
+
+
+def _physical_name(stack: str, logical: str) -> str:
+    return f"{stack}-{logical}".lower()
+
+
+def provision(template_path: Path, session: Any, stack_name: str = "batchplane-local") -> Stack:
+    """Create the template's buckets, tables, queues, topics, buses and Batch queues/definitions."""
+    stack = Stack(name=stack_name, template=load_template(template_path))
+    _provision_buckets(stack, session.client("s3"))
+    _provision_tables(stack, session.client("dynamodb"))
+    _provision_queues(stack, session.client("sqs"))
+    _provision_topics(stack, session.client("sns"))
+    _provision_buses(stack, session.client("events"))
+    _provision_batch(stack, session.client("batch"), session.client("iam"))
+    return stack
+
+
+def _provision_buckets(stack: Stack, s3: Any) -> None:
+    for logical, props in stack.resources("AWS::S3::Bucket"):
+        name = stack.resolve(props.get("BucketName")) or _physical_name(stack.name, logical)
+        s3.create_bucket(Bucket=name)
+        if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        stack.refs[logical] = name
+        stack.attributes[(logical, "Arn")] = f"arn:aws:s3:::{name}"
+
+
+def _provision_tables(stack: Stack, dynamodb: Any) -> None:
+    for logical, props in stack.resources("AWS::DynamoDB::Table"):
+        name = stack.resolve(props.get("TableName")) or _physical_name(stack.name, logical)
+        indexes = [
+            {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
+            for index in props.get("GlobalSecondaryIndexes", [])
+        ]
+        request: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "KeySchema": props["KeySchema"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if indexes:
+            request["GlobalSecondaryIndexes"] = indexes
+        arn = dynamodb.create_table(**request)["TableDescription"]["TableArn"]
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl:  # moto's CloudFormation drops TTL; apply it as a deploy would
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+        stack.refs[logical] = name
+        stack.attributes[(logical, "Arn")] = arn
+
+
+def _provision_queues(stack: Stack, sqs: Any) -> None:
+    # Queues without a redrive policy (the DLQs) first, so the others can point at them.
+    queues = sorted(stack.resources("AWS::SQS::Queue"), key=lambda item: "RedrivePolicy" in item[1])
+    for logical, props in queues:
+        name = stack.resolve(props.get("QueueName")) or _physical_name(stack.name, logical)
+        attributes: dict[str, str] = {}
+        for key in (
+            "VisibilityTimeout",
+            "MessageRetentionPeriod",
+            "DelaySeconds",
+            "ReceiveMessageWaitTimeSeconds",
+        ):
+            if key in props:
+                attributes[key] = str(stack.resolve(props[key]))
+        if "RedrivePolicy" in props:
+            attributes["RedrivePolicy"] = json.dumps(stack.resolve(props["RedrivePolicy"]))
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        stack.refs[logical] = url
+        stack.attributes[(logical, "Arn")] = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+        stack.attributes[(logical, "QueueName")] = name
+        stack.attributes[(logical, "QueueUrl")] = url
+
+
+def _provision_topics(stack: Stack, sns: Any) -> None:
+    for logical, props in stack.resources("AWS::SNS::Topic"):
+        name = stack.resolve(props.get("TopicName")) or _physical_name(stack.name, logical)
+        arn = sns.create_topic(Name=name)["TopicArn"]
+        stack.refs[logical] = arn
+        stack.attributes[(logical, "TopicName")] = name
+
+
+def _provision_buses(stack: Stack, events: Any) -> None:
+    for logical, props in stack.resources("AWS::Events::EventBus"):
+        name = stack.resolve(props["Name"])
+        arn = events.create_event_bus(Name=name)["EventBusArn"]
+        stack.refs[logical] = name
+        stack.attributes[(logical, "Arn")] = arn
+        stack.attributes[(logical, "Name")] = name
+
+
+def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
+    # Compute environments become UNMANAGED ones: moto would otherwise need real subnets and
+    # instances. What matters to batchplane, the queues and their capacity, is kept.
+    role_arn = iam.create_role(
+        RoleName=f"{stack.name}-batch-service",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    for logical, props in stack.resources("AWS::Batch::ComputeEnvironment"):
+        name = stack.resolve(props.get("ComputeEnvironmentName")) or _physical_name(stack.name, logical)
+        arn = batch.create_compute_environment(
+            computeEnvironmentName=name, type="UNMANAGED", state="ENABLED", serviceRole=role_arn
+        )["computeEnvironmentArn"]
+        stack.refs[logical] = arn
+    for logical, props in stack.resources("AWS::Batch::JobQueue"):
+        name = stack.resolve(props["JobQueueName"])
+        arn = batch.create_job_queue(
+            jobQueueName=name,
+            state="ENABLED",
+            priority=int(props.get("Priority", 1)),
+            computeEnvironmentOrder=[
+                {"order": int(o["Order"]), "computeEnvironment": stack.resolve(o["ComputeEnvironment"])}
+                for o in props["ComputeEnvironmentOrder"]
+            ],
+        )["jobQueueArn"]
+        stack.refs[logical] = arn
+    for logical, props in stack.resources("AWS::Batch::JobDefinition"):
+        container = props.get("ContainerProperties", {})
+        arn = batch.register_job_definition(
+            jobDefinitionName=stack.resolve(props["JobDefinitionName"]),
+            type="container",
+            parameters={k: str(v) for k, v in props.get("Parameters", {}).items()},
+            containerProperties={
+                "image": str(stack.resolve(container.get("Image", "local"))),
+                "command": [str(c) for c in container.get("Command", [])],
+                "resourceRequirements": [
+                    {"type": r["Type"], "value": str(r["Value"])}
+                    for r in container.get("ResourceRequirements", [])
+                ],
+            },
+            timeout={
+                "attemptDurationSeconds": int(props.get("Timeout", {}).get("AttemptDurationSeconds", 3600))
+            },
+        )["jobDefinitionArn"]
+        stack.refs[logical] = arn

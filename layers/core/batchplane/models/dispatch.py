@@ -1,0 +1,35 @@
+"""The dispatch message: everything the dispatcher needs to submit one attempt, so it reads nothing."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchplane.models.job import Capacity, Job
+
+
+class DispatchMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    job_id: str
+    attempt: int = Field(ge=1)
+    tenant: str
+    job_type: str
+    parameters: dict[str, str]
+    vcpus: int = Field(ge=1)
+    memory_mib: int = Field(ge=1)
+    capacity: Capacity
+    output_prefix: str
+
+    @classmethod
+    def next_attempt_of(cls, job: Job) -> DispatchMessage:
+        return cls(
+            job_id=job.job_id,
+            attempt=len(job.attempts) + 1,
+            tenant=job.tenant,
+            job_type=job.job_type,
+            parameters=job.parameters,
+            vcpus=job.vcpus,
+            memory_mib=job.memory_mib,
+            capacity=job.capacity,
+            output_prefix=job.output_prefix,
+        )

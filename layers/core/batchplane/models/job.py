@@ -1,0 +1,157 @@
+"""A job, its attempts, its history and its artifacts: the domain's core values."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchplane.models.time import UtcDatetime
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    RETRY_WAIT = "RETRY_WAIT"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+# States in which no Batch job of the current attempt exists yet; dispatch may (re)submit from here.
+DISPATCHABLE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RETRY_WAIT})
+
+
+class AttemptStatus(StrEnum):
+    """An attempt follows its Batch job; Batch sends no event for SUBMITTED, the dispatcher records it."""
+
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def rank(self) -> int:
+        """Order of progress: an event may only move an attempt to a higher rank."""
+        return _ATTEMPT_RANK[self]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED)
+
+
+_ATTEMPT_RANK = {
+    AttemptStatus.SUBMITTED: 1,
+    AttemptStatus.PENDING: 2,
+    AttemptStatus.RUNNABLE: 3,
+    AttemptStatus.STARTING: 4,
+    AttemptStatus.RUNNING: 5,
+    AttemptStatus.SUCCEEDED: 6,
+    AttemptStatus.FAILED: 6,
+}
+
+
+class Capacity(StrEnum):
+    SPOT = "SPOT"
+    ON_DEMAND = "ON_DEMAND"
+
+
+class FailureClass(StrEnum):
+    SPOT_INTERRUPTED = "SPOT_INTERRUPTED"
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"
+    TIMEOUT = "TIMEOUT"
+    INFRASTRUCTURE = "INFRASTRUCTURE"
+    APPLICATION = "APPLICATION"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+
+
+class ArtifactRole(StrEnum):
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+class Attempt(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1)
+    batch_job_id: str | None = None
+    job_name: str
+    queue: str
+    job_definition: str
+    capacity: Capacity
+    vcpus: int
+    memory_mib: int
+    status: AttemptStatus = AttemptStatus.SUBMITTED
+    status_reason: str | None = None
+    exit_code: int | None = None
+    failure_class: FailureClass | None = None
+    log_stream: str | None = None
+    submitted_at: UtcDatetime
+    started_at: UtcDatetime | None = None
+    stopped_at: UtcDatetime | None = None
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    at: UtcDatetime
+    event: str
+    reason: str
+
+
+class Artifact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str
+    role: ArtifactRole
+    size: int | None = None
+    etag: str | None = None
+    version_id: str | None = None
+
+
+class Job(BaseModel):
+    """A job as the domain sees it; the store and the API have their own shapes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str
+    tenant: str
+    job_type: str
+    status: JobStatus
+    parameters: dict[str, str]
+    vcpus: int
+    memory_mib: int
+    capacity: Capacity = Field(description="capacity the next attempt asks for")
+    inputs: list[str] = Field(default_factory=list)
+    output_prefix: str
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    attempts: list[Attempt] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list)
+    artifacts: list[Artifact] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    source: str = Field(default="api", description="api or file-drop")
+    version: int = 1
+
+    @property
+    def current_attempt(self) -> Attempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    def attempt(self, number: int) -> Attempt | None:
+        for attempt in self.attempts:
+            if attempt.number == number:
+                return attempt
+        return None

@@ -1,0 +1,176 @@
+"""The policy document: job types, routing, resources, admission limits, retry rules, file-drop rules.
+
+One YAML file, validated as a whole before anything uses it, so a bad policy fails loudly with the
+path of the bad field and never half-applies.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from batchplane.models.job import FailureClass
+
+_NAME = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CapacityPreference(StrEnum):
+    SPOT_FIRST = "SPOT_FIRST"
+    ON_DEMAND_ONLY = "ON_DEMAND_ONLY"
+
+
+class ParameterRule(_Strict):
+    pattern: str = Field(description="a regular expression the whole value must match")
+    required: bool = False
+    default: str | None = None
+    max_length: int = Field(default=1024, ge=1, le=4096)
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _default_matches(self) -> Self:
+        if self.default is not None and not re.fullmatch(self.pattern, self.default):
+            raise ValueError(f"default {self.default!r} does not match pattern {self.pattern!r}")
+        return self
+
+
+class ResourceLimit(_Strict):
+    default: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> Self:
+        if self.default > self.max:
+            raise ValueError(f"default {self.default} is above max {self.max}")
+        return self
+
+
+class Resources(_Strict):
+    vcpus: ResourceLimit
+    memory_mib: ResourceLimit
+
+
+class Admission(_Strict):
+    max_in_flight_per_tenant: int = Field(default=1000, ge=1)
+    max_request_bytes: int = Field(default=16_384, ge=256, le=262_144)
+    allowed_tenants: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    max_input_bytes: int | None = Field(default=None, ge=0, description="largest input object accepted")
+
+    def allows(self, tenant: str) -> bool:
+        return "*" in self.allowed_tenants or tenant in self.allowed_tenants
+
+
+class RetryRule(_Strict):
+    """How often a failure of one class is retried: each class has a budget of its own."""
+
+    max_retries: int = Field(default=0, ge=0, le=100)
+    # SPOT_INTERRUPTED: move to on-demand after this many Spot interruptions, and stay there.
+    fallback_to_on_demand_after: int | None = Field(default=None, ge=1)
+    # OUT_OF_MEMORY: the next attempt asks for memory times this factor, up to the job type's maximum.
+    memory_factor: float | None = Field(default=None, gt=1.0, le=16.0)
+    # APPLICATION: only these exit codes are retried (an empty list retries none).
+    exit_codes: list[int] | None = None
+    # Backoff: False retries at once (a Spot reclaim is not the job's fault).
+    backoff: bool = True
+
+
+class Backoff(_Strict):
+    """Exponential backoff with full jitter: delay = random(0, min(cap, base * 2**n))."""
+
+    base_seconds: float = Field(default=10.0, ge=0)
+    cap_seconds: float = Field(default=900.0, ge=0)
+
+
+def _default_retry() -> dict[FailureClass, RetryRule]:
+    return {
+        FailureClass.SPOT_INTERRUPTED: RetryRule(max_retries=3, fallback_to_on_demand_after=1, backoff=False),
+        FailureClass.INFRASTRUCTURE: RetryRule(max_retries=2),
+    }
+
+
+class JobType(_Strict):
+    description: str = ""
+    job_definition: str = Field(
+        min_length=1, description="Batch job definition name, without the stack prefix"
+    )
+    parameters: dict[str, ParameterRule] = Field(default_factory=dict)
+    resources: Resources
+    timeout_seconds: int = Field(ge=60, le=14 * 24 * 3600)
+    capacity: CapacityPreference = CapacityPreference.SPOT_FIRST
+    admission: Admission = Field(default_factory=Admission)
+    retry: dict[FailureClass, RetryRule] = Field(default_factory=_default_retry)
+    backoff: Backoff = Field(default_factory=Backoff)
+    runnable_alert_after_seconds: int = Field(default=1800, ge=60)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameter_names(cls, value: dict[str, ParameterRule]) -> dict[str, ParameterRule]:
+        for name in value:
+            if not re.fullmatch(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$", name):
+                raise ValueError(f"parameter name {name!r} is not a valid Batch parameter name")
+        return value
+
+    @field_validator("retry")
+    @classmethod
+    def _no_retry_for_cancelled(cls, value: dict[FailureClass, RetryRule]) -> dict[FailureClass, RetryRule]:
+        if FailureClass.CANCELLED in value:
+            raise ValueError("a cancelled job is never retried automatically; remove CANCELLED")
+        return value
+
+    def rule(self, failure_class: FailureClass) -> RetryRule:
+        """The class's rule; a class the policy does not name is not retried."""
+        return self.retry.get(failure_class, RetryRule())
+
+
+class FileDropRule(_Strict):
+    """Objects created under `prefix` (and ending in `suffix`) become jobs of `job_type`."""
+
+    prefix: str = Field(min_length=1)
+    suffix: str = ""
+    job_type: str
+    tenant: str = Field(min_length=1)
+    # Values may use {uri}, {bucket}, {key}, {stem}, {name}; e.g. input: "{uri}".
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
+class Api(_Strict):
+    max_body_bytes: int = Field(default=65_536, ge=1024, le=6 * 1024 * 1024)
+    default_page_size: int = Field(default=50, ge=1, le=1000)
+    max_page_size: int = Field(default=200, ge=1, le=1000)
+
+
+class PolicyDocument(_Strict):
+    version: int = Field(ge=1, le=1)
+    api: Api = Field(default_factory=Api)
+    job_types: dict[str, JobType] = Field(min_length=1)
+    file_drop: list[FileDropRule] = Field(default_factory=list)
+
+    @field_validator("job_types")
+    @classmethod
+    def _job_type_names(cls, value: dict[str, JobType]) -> dict[str, JobType]:
+        for name in value:
+            if not re.fullmatch(_NAME, name):
+                raise ValueError(f"job type name {name!r} must match {_NAME}")
+        return value
+
+    def dangling_references(self) -> list[tuple[str, str]]:
+        """(field path, reason) for each file-drop rule naming a job type the policy lacks."""
+        return [
+            (f"file_drop.{index}.job_type", f"{rule.job_type!r} is not a job type of this policy")
+            for index, rule in enumerate(self.file_drop)
+            if rule.job_type not in self.job_types
+        ]

@@ -1,0 +1,37 @@
+"""What a caller asks for, after the trigger's shape (HTTP body, S3 record) has been taken off."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchplane.models.job import Artifact
+
+
+class JobRequest(BaseModel):
+    """A request to run a job, from any entry point; admission turns it into a Job or refuses it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tenant: str = Field(min_length=1)
+    job_type: str
+    parameters: dict[str, str] = Field(default_factory=dict)
+    vcpus: int | None = None
+    memory_mib: int | None = None
+    inputs: list[Artifact] = Field(default_factory=list)
+    idempotency_key: str | None = None
+    source: str = "api"
+    size_bytes: int = Field(default=0, ge=0, description="size of the request as received")
+
+    def fingerprint(self) -> str:
+        """Hash of what the caller asked for, so a reused idempotency key can be told apart."""
+        body = {
+            "job_type": self.job_type,
+            "parameters": self.parameters,
+            "vcpus": self.vcpus,
+            "memory_mib": self.memory_mib,
+            "inputs": sorted(a.uri for a in self.inputs),
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

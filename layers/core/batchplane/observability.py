@@ -1,0 +1,40 @@
+"""Powertools Logger and Metrics, one of each per process, and X-Ray tracing where it is switched on.
+
+Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE.
+Powertools' Tracer imports the X-Ray SDK (about 100 ms of cold start, see bench/cold_start.py) even
+when disabled, so a function with POWERTOOLS_TRACE_DISABLED=true never builds one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+__all__ = ["MetricUnit", "logger", "metrics", "trace_handler"]
+
+logger = Logger(service="batchplane")
+metrics = Metrics(namespace="batchplane", service="batchplane")
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def tracing_enabled() -> bool:
+    return os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in (
+        "1",
+        "true",
+        "yes",
+        "on",
+    )
+
+
+def trace_handler(handler: Handler) -> Handler:
+    """Tracer.capture_lambda_handler when tracing is on; the handler itself when it is off."""
+    if not tracing_enabled():
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    return cast(Handler, Tracer(service="batchplane").capture_lambda_handler(handler, capture_response=False))

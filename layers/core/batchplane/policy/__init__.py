@@ -1,0 +1,1 @@
+"""Pure decisions: admission, routing, retry and fallback, configured by the policy document."""

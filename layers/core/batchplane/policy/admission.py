@@ -1,0 +1,134 @@
+"""Admission: does a request fit its job type's rules? Pure; returns the new Job or raises why not."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.models.job import Capacity, HistoryEntry, Job, JobStatus
+from batchplane.models.policy import CapacityPreference, JobType, PolicyDocument
+from batchplane.models.request import JobRequest
+
+
+def job_type_of(policy: PolicyDocument, name: str) -> JobType:
+    job_type = policy.job_types.get(name)
+    if job_type is None:
+        known = ", ".join(sorted(policy.job_types))
+        raise InvalidRequest(
+            f"unknown job type {name!r}",
+            [ErrorDetail("job_type", f"unknown job type {name!r}; known: {known}")],
+        )
+    return job_type
+
+
+def _check_parameters(job_type_name: str, job_type: JobType, given: dict[str, str]) -> dict[str, str]:
+    problems: list[ErrorDetail] = []
+    for name in given:
+        if name not in job_type.parameters:
+            problems.append(ErrorDetail(f"parameters.{name}", f"not a parameter of job type {job_type_name}"))
+    resolved: dict[str, str] = {}
+    for name, rule in job_type.parameters.items():
+        value = given.get(name, rule.default)
+        if value is None:
+            if rule.required:
+                problems.append(ErrorDetail(f"parameters.{name}", "required"))
+            continue
+        if len(value) > rule.max_length:
+            problems.append(ErrorDetail(f"parameters.{name}", f"longer than {rule.max_length} characters"))
+        elif not re.fullmatch(rule.pattern, value):
+            problems.append(ErrorDetail(f"parameters.{name}", f"does not match {rule.pattern}"))
+        else:
+            resolved[name] = value
+    if problems:
+        raise InvalidRequest(f"parameters do not fit job type {job_type_name}", problems)
+    return resolved
+
+
+def _check_resource(name: str, asked: int | None, default: int, maximum: int, job_type: str) -> int:
+    value = default if asked is None else asked
+    if value < 1 or value > maximum:
+        raise InvalidRequest(
+            f"{name} out of range",
+            [ErrorDetail(name, f"{value} is outside 1..{maximum} for job type {job_type}")],
+        )
+    return value
+
+
+def output_prefix_for(bucket: str, tenant: str, job_id: str) -> str:
+    return f"s3://{bucket}/outputs/{tenant}/{job_id}/"
+
+
+def admit(
+    policy: PolicyDocument, request: JobRequest, *, job_id: str, now: datetime, output_bucket: str
+) -> Job:
+    """Validate the request against its job type and build the QUEUED job; raise on any breach."""
+    job_type = job_type_of(policy, request.job_type)
+    limits = job_type.admission
+    if request.size_bytes > limits.max_request_bytes:
+        raise RequestTooLarge(
+            "request too large",
+            [
+                ErrorDetail(
+                    "body",
+                    f"{request.size_bytes} bytes is over {limits.max_request_bytes} for job type "
+                    f"{request.job_type}",
+                )
+            ],
+        )
+    if not limits.allows(request.tenant):
+        raise TenantNotAllowed(
+            "tenant not allowed",
+            [ErrorDetail("job_type", f"tenant {request.tenant!r} may not run job type {request.job_type}")],
+        )
+    if limits.max_input_bytes is not None:
+        for index, artifact in enumerate(request.inputs):
+            if artifact.size is not None and artifact.size > limits.max_input_bytes:
+                raise RequestTooLarge(
+                    "input too large",
+                    [
+                        ErrorDetail(
+                            f"inputs[{index}]",
+                            f"{artifact.uri} is {artifact.size} bytes, over {limits.max_input_bytes} "
+                            f"for job type {request.job_type}",
+                        )
+                    ],
+                )
+    parameters = _check_parameters(request.job_type, job_type, request.parameters)
+    resources = job_type.resources
+    vcpus = _check_resource(
+        "vcpus", request.vcpus, resources.vcpus.default, resources.vcpus.max, request.job_type
+    )
+    memory = _check_resource(
+        "memory_mib",
+        request.memory_mib,
+        resources.memory_mib.default,
+        resources.memory_mib.max,
+        request.job_type,
+    )
+    capacity = Capacity.SPOT if job_type.capacity is CapacityPreference.SPOT_FIRST else Capacity.ON_DEMAND
+    return Job(
+        job_id=job_id,
+        tenant=request.tenant,
+        job_type=request.job_type,
+        status=JobStatus.QUEUED,
+        parameters=parameters,
+        vcpus=vcpus,
+        memory_mib=memory,
+        capacity=capacity,
+        inputs=[a.uri for a in request.inputs],
+        output_prefix=output_prefix_for(output_bucket, request.tenant, job_id),
+        created_at=now,
+        updated_at=now,
+        artifacts=list(request.inputs),
+        history=[
+            HistoryEntry(
+                at=now,
+                event="admitted",
+                reason=f"admitted from {request.source} as {request.job_type}: {vcpus} vCPU, {memory} MiB, "
+                f"{capacity.value}",
+            )
+        ],
+        idempotency_key=request.idempotency_key,
+        source=request.source,
+    )

@@ -1,0 +1,67 @@
+"""Routing: which queue, job definition, resources and timeout an attempt gets. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from batchplane.models.job import Capacity
+from batchplane.models.policy import JobType
+
+
+@dataclass(frozen=True)
+class Queues:
+    spot: str
+    on_demand: str
+
+    def for_capacity(self, capacity: Capacity) -> str:
+        return self.spot if capacity is Capacity.SPOT else self.on_demand
+
+
+@dataclass(frozen=True)
+class Route:
+    queue: str
+    job_definition: str
+    capacity: Capacity
+    vcpus: int
+    memory_mib: int
+    timeout_seconds: int
+
+
+def job_name(job_id: str, attempt: int) -> str:
+    """Deterministic Batch job name, so a submitted-but-unrecorded attempt can be found again."""
+    return f"bp-{job_id}-{attempt}"
+
+
+def parse_job_name(name: str) -> tuple[str, int] | None:
+    """(job_id, attempt) from a name made by job_name; None for jobs batchplane did not submit."""
+    if not name.startswith("bp-"):
+        return None
+    job_id, _, attempt = name[3:].rpartition("-")
+    if not job_id or not attempt.isdigit():
+        return None
+    return job_id, int(attempt)
+
+
+def route(
+    job_type: JobType,
+    *,
+    capacity: Capacity,
+    vcpus: int,
+    memory_mib: int,
+    queues: Queues,
+    definition_prefix: str,
+) -> Route:
+    # An ON_DEMAND_ONLY job type never lands on Spot, whatever the message asks for.
+    if job_type.capacity.value == "ON_DEMAND_ONLY":
+        capacity = Capacity.ON_DEMAND
+    definition = job_type.job_definition
+    if not definition.startswith("arn:"):
+        definition = f"{definition_prefix}{definition}"
+    return Route(
+        queue=queues.for_capacity(capacity),
+        job_definition=definition,
+        capacity=capacity,
+        vcpus=min(vcpus, job_type.resources.vcpus.max),
+        memory_mib=min(memory_mib, job_type.resources.memory_mib.max),
+        timeout_seconds=job_type.timeout_seconds,
+    )

@@ -1,0 +1,122 @@
+"""Dispatch: route one attempt, submit it to Batch under its deterministic name, record it."""
+
+from __future__ import annotations
+
+from batchplane.adapters.batch import BatchRefused
+from batchplane.errors import InvalidRequest
+from batchplane.lifecycle import transitions
+from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.job import Attempt, Capacity, HistoryEntry
+from batchplane.observability import MetricUnit, logger, metrics
+from batchplane.policy.admission import job_type_of
+from batchplane.policy.routing import Route, job_name, route
+from batchplane.service.ports import Ports
+
+_SUBMITTED_METRIC = {Capacity.SPOT: "AttemptsSubmittedSpot", Capacity.ON_DEMAND: "AttemptsSubmittedOnDemand"}
+
+
+def queue_name(queue: str) -> str:
+    """The short name of a job queue given by ARN or name."""
+    return queue.rsplit("/", 1)[-1]
+
+
+def _route(ports: Ports, message: DispatchMessage) -> Route:
+    return route(
+        job_type_of(ports.policy, message.job_type),
+        capacity=message.capacity,
+        vcpus=message.vcpus,
+        memory_mib=message.memory_mib,
+        queues=ports.queues,
+        definition_prefix=ports.definition_prefix,
+    )
+
+
+def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) -> None:
+    """Submit the message's attempt exactly once.
+
+    The first delivery makes one SubmitJob and one conditional write and reads nothing. A redelivery
+    first looks for a Batch job of the same name, so a submission whose record was lost is adopted,
+    not repeated. When the record is refused (the job was cancelled, or a twin message won), the
+    Batch job just made is terminated.
+    """
+    name = job_name(message.job_id, message.attempt)
+    try:
+        target = _route(ports, message)
+    except InvalidRequest as gone:  # the job type left the policy after the job was admitted
+        _give_up(ports, message, gone.details[0].reason if gone.details else str(gone))
+        return
+    batch_job_id: str | None = None
+    if receive_count > 1:
+        found = ports.batch.find_by_name(target.queue, name)
+        if found:
+            batch_job_id = found[0].job_id
+            logger.info(
+                "adopting earlier submission", extra={"job_id": message.job_id, "batch_job_id": batch_job_id}
+            )
+    if batch_job_id is None:
+        try:
+            batch_job_id = ports.batch.submit(
+                name=name,
+                route=target,
+                parameters=message.parameters,
+                environment={
+                    "BATCHPLANE_JOB_ID": message.job_id,
+                    "BATCHPLANE_ATTEMPT": str(message.attempt),
+                    "BATCHPLANE_OUTPUT_PREFIX": message.output_prefix,
+                },
+                tags={
+                    "bp:job_id": message.job_id,
+                    "bp:attempt": str(message.attempt),
+                    "bp:tenant": message.tenant,
+                    "bp:job_type": message.job_type,
+                },
+            )
+        except BatchRefused as refused:
+            _give_up(ports, message, str(refused))
+            return
+    now = ports.clock()
+    attempt = Attempt(
+        number=message.attempt,
+        batch_job_id=batch_job_id,
+        job_name=name,
+        queue=target.queue,
+        job_definition=target.job_definition,
+        capacity=target.capacity,
+        vcpus=target.vcpus,
+        memory_mib=target.memory_mib,
+        submitted_at=now,
+    )
+    entry = HistoryEntry(
+        at=now,
+        event="submitted",
+        reason=(
+            f"attempt {message.attempt} submitted to {queue_name(target.queue)} as {batch_job_id} "
+            f"({target.capacity.value}, {target.vcpus} vCPU, {target.memory_mib} MiB)"
+        ),
+    )
+    if ports.store.record_submission(message.job_id, message.tenant, attempt, entry):
+        metrics.add_metric(name=_SUBMITTED_METRIC[target.capacity], unit=MetricUnit.Count, value=1)
+        return
+    current = ports.store.get(message.job_id)
+    recorded = current.attempt(message.attempt) if current else None
+    if recorded is not None and recorded.batch_job_id == batch_job_id:
+        return  # this very submission was recorded before (an adopted redelivery)
+    logger.warning(
+        "attempt no longer wanted; terminating its Batch job",
+        extra={"job_id": message.job_id, "attempt": message.attempt, "batch_job_id": batch_job_id},
+    )
+    ports.batch.terminate(
+        batch_job_id, f"batchplane: attempt {message.attempt} of {message.job_id} is not wanted"
+    )
+
+
+def _give_up(ports: Ports, message: DispatchMessage, reason: str) -> None:
+    """Fail the job once with Batch's reason; a duplicate message finds it failed and does nothing."""
+    job = ports.store.get(message.job_id)
+    if job is None:
+        return
+    failed = transitions.dispatch_refused(job, attempt=message.attempt, reason=reason, now=ports.clock())
+    if failed is None:
+        return
+    ports.store.save(failed, previous=job)
+    logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})

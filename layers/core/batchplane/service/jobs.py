@@ -1,0 +1,117 @@
+"""Use cases of the REST API: submit, read, list, cancel and retry a tenant's jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from batchplane.adapters.store import KeyAlreadyUsed, Page
+from batchplane.errors import ConcurrentUpdate, ErrorDetail, IdempotencyConflict, JobNotFound
+from batchplane.lifecycle import transitions
+from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.job import Job, JobStatus
+from batchplane.models.request import JobRequest
+from batchplane.observability import MetricUnit, metrics
+from batchplane.policy.admission import admit, job_type_of
+from batchplane.service.ports import Ports
+
+CONCURRENT_UPDATE_TRIES = 3
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    replayed: bool  # True: the Idempotency-Key had made this job before; nothing was written
+
+
+def submit(ports: Ports, request: JobRequest) -> Submitted:
+    """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job."""
+    job = admit(
+        ports.policy, request, job_id=ports.new_id(), now=ports.clock(), output_bucket=ports.artifact_bucket
+    )
+    limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
+    fingerprint = request.fingerprint()
+    try:
+        ports.store.create(job, fingerprint=fingerprint, in_flight_limit=limit)
+    except KeyAlreadyUsed as used:
+        if used.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "Idempotency-Key was already used with a different request",
+                [ErrorDetail("Idempotency-Key", f"already used for job {used.job_id} with another body")],
+            ) from None
+        existing = ports.store.get(used.job_id)
+        if existing is None:
+            raise JobNotFound(f"job {used.job_id} of this Idempotency-Key no longer exists") from None
+        return Submitted(existing, replayed=True)
+    ports.dispatch.send(DispatchMessage.next_attempt_of(job))
+    metrics.add_metric(name="JobsAccepted", unit=MetricUnit.Count, value=1)
+    return Submitted(job, replayed=False)
+
+
+def get_job(ports: Ports, tenant: str, job_id: str) -> Job:
+    job = ports.store.get(job_id)
+    # Another tenant's job does not exist, as far as this caller can tell: 404, not 403.
+    if job is None or job.tenant != tenant:
+        raise JobNotFound(f"job {job_id} not found", [ErrorDetail("job_id", "no such job")])
+    return job
+
+
+def list_jobs(
+    ports: Ports,
+    tenant: str,
+    *,
+    limit: int,
+    status: JobStatus | None,
+    job_type: str | None,
+    next_token: str | None,
+) -> Page:
+    return ports.store.list_for_tenant(
+        tenant, limit=limit, status=status, job_type=job_type, next_token=next_token
+    )
+
+
+def _change(
+    ports: Ports, tenant: str, job_id: str, change: Callable[[Job], tuple[Job, int | None]]
+) -> tuple[Job, Job]:
+    """Read, change, write with a version guard; re-read when another writer came first."""
+    for _ in range(CONCURRENT_UPDATE_TRIES - 1):
+        before = get_job(ports, tenant, job_id)
+        after, limit = change(before)
+        try:
+            return before, ports.store.save(after, previous=before, in_flight_limit=limit)
+        except ConcurrentUpdate:
+            continue
+    before = get_job(ports, tenant, job_id)
+    after, limit = change(before)
+    return before, ports.store.save(after, previous=before, in_flight_limit=limit)
+
+
+def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
+    """Mark the job CANCELLED, then stop its Batch job, if it has one, so nothing runs on."""
+    now = ports.clock()
+    before, cancelled = _change(
+        ports, tenant, job_id, lambda job: (transitions.cancel(job, now=now, requested_by=requested_by), None)
+    )
+    attempt = before.current_attempt
+    if attempt is not None and not attempt.status.is_terminal:
+        batch_ids = (
+            [attempt.batch_job_id]
+            if attempt.batch_job_id
+            else [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
+        )
+        for batch_job_id in batch_ids:
+            ports.batch.terminate(batch_job_id, f"Cancelled by batchplane: requested by {requested_by}")
+    return cancelled
+
+
+def retry_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
+    """Queue a new attempt of a FAILED or CANCELLED job; it counts against the in-flight limit again."""
+    now = ports.clock()
+
+    def queue_again(job: Job) -> tuple[Job, int | None]:
+        limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
+        return transitions.manual_retry(job, now=now, requested_by=requested_by), limit
+
+    _, queued = _change(ports, tenant, job_id, queue_again)
+    ports.dispatch.send(DispatchMessage.next_attempt_of(queued))
+    return queued

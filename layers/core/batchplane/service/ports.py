@@ -1,0 +1,68 @@
+"""What the use cases need from the outside world, as protocols, and the bundle they come in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from batchplane.adapters.batch import BatchJobRef
+from batchplane.adapters.store import Page
+from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.job import Attempt, HistoryEntry, Job, JobStatus
+from batchplane.models.policy import PolicyDocument
+from batchplane.models.time import utc_now
+from batchplane.policy.routing import Queues, Route
+
+
+class JobStore(Protocol):
+    def create(self, job: Job, *, fingerprint: str, in_flight_limit: int) -> None: ...
+    def get(self, job_id: str, *, consistent: bool = True) -> Job | None: ...
+    def list_for_tenant(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+        next_token: str | None = None,
+    ) -> Page: ...
+    def save(self, job: Job, *, previous: Job, in_flight_limit: int | None = None) -> Job: ...
+    def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool: ...
+
+
+class Dispatcher(Protocol):
+    def send(self, message: DispatchMessage, delay_seconds: int = 0) -> None: ...
+
+
+class Batch(Protocol):
+    def submit(
+        self,
+        *,
+        name: str,
+        route: Route,
+        parameters: dict[str, str],
+        environment: dict[str, str],
+        tags: dict[str, str],
+    ) -> str: ...
+    def find_by_name(self, queue: str, name: str) -> list[BatchJobRef]: ...
+    def terminate(self, batch_job_id: str, reason: str) -> None: ...
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class Ports:
+    store: JobStore
+    dispatch: Dispatcher
+    batch: Batch
+    policy: PolicyDocument
+    queues: Queues
+    artifact_bucket: str
+    definition_prefix: str = ""
+    clock: Callable[[], datetime] = utc_now
+    new_id: Callable[[], str] = field(default=new_job_id)

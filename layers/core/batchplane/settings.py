@@ -1,0 +1,54 @@
+"""Runtime settings, read from environment variables and validated once.
+
+Every Lambda gets its settings here, so a missing or malformed variable fails at the first invocation
+with its name instead of deep inside a boto3 call. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class SettingsError(RuntimeError):
+    """The environment does not hold what batchplane needs."""
+
+
+class Settings(BaseModel):
+    """The environment contract between template.yaml and the code; names are the variables'."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    JOBS_TABLE_NAME: str = Field(min_length=3)
+    DISPATCH_QUEUE_URL: str = Field(min_length=1)
+    SPOT_JOB_QUEUE: str = Field(min_length=1, description="name or ARN of the Spot job queue")
+    ON_DEMAND_JOB_QUEUE: str = Field(min_length=1, description="name or ARN of the on-demand job queue")
+    JOB_DEFINITION_PREFIX: str = Field(
+        default="", description="prepended to the policy's job definition names (the stack's name)"
+    )
+    ARTIFACT_BUCKET: str = Field(min_length=3)
+    POLICY_PATH: Path
+    ALERT_TOPIC_ARN: str = ""
+    EVENT_BUS_NAME: str = ""
+    INGEST_BUCKET: str = ""
+    SUBMIT_RATE_PER_SECOND: float = Field(
+        default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"
+    )
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate(env)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise SettingsError(f"batchplane settings are incomplete: {problems}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, validated on first use."""
+    return load_settings()

@@ -1,0 +1,133 @@
+"""Shared fixtures: an AWS stack on moto built from template.yaml, and the handlers wired to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from batchplane.adapters.clients import client
+from batchplane.local.template import Stack, provision
+from batchplane.service.wiring import ports
+from batchplane.settings import get_settings
+from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, load_function, sqs_event
+
+
+def _clear_caches() -> None:
+    get_settings.cache_clear()
+    ports.cache_clear()
+    client.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach AWS: fake credentials and one region for every test."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "1",
+        "POWERTOOLS_METRICS_NAMESPACE": "batchplane",
+        "POWERTOOLS_SERVICE_NAME": "batchplane",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@dataclass
+class AwsStack:
+    stack: Stack
+    session: Any
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.stack.function_environment()
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service)
+
+    def table_items(self) -> list[dict[str, Any]]:
+        return self.client("dynamodb").scan(TableName=self.env["JOBS_TABLE_NAME"])["Items"]
+
+    def dispatch_messages(self, *, delete: bool = False) -> list[dict[str, Any]]:
+        sqs = self.client("sqs")
+        url = self.env["DISPATCH_QUEUE_URL"]
+        messages: list[dict[str, Any]] = []
+        while True:
+            batch = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                AttributeNames=["All"],
+                VisibilityTimeout=0 if not delete else 30,
+            ).get("Messages", [])
+            if not batch:
+                return messages
+            messages.extend(batch)
+            if not delete:
+                return messages
+            for m in batch:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+    def run_dispatcher(self) -> dict[str, Any]:
+        """Deliver the queued dispatch messages to the dispatcher, as the SQS event source would."""
+        messages = self.dispatch_messages(delete=True)
+        event = sqs_event(
+            [(m["MessageId"], m["Body"], int(m["Attributes"]["ApproximateReceiveCount"])) for m in messages]
+        )
+        return load_function("dispatcher").handler(event, LambdaContext())  # type: ignore[no-any-return]
+
+    def record_calls(self, *services: str) -> list[tuple[str, str, dict[str, Any]]]:
+        """Start recording the AWS calls the handlers make: (service, operation, parameters)."""
+        calls: list[tuple[str, str, dict[str, Any]]] = []
+        for service in services:
+
+            def hook(params: dict[str, Any], model: Any, service: str = service, **_: Any) -> None:
+                calls.append((service, model.name, dict(params)))
+
+            client(service).meta.events.register("before-parameter-build", hook)
+        return calls
+
+    def batch_jobs(self) -> list[dict[str, Any]]:
+        batch = self.client("batch")
+        jobs: list[dict[str, Any]] = []
+        for queue in (self.env["SPOT_JOB_QUEUE"], self.env["ON_DEMAND_JOB_QUEUE"]):
+            for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
+                jobs.extend(batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"])
+        return jobs
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
+    """template.yaml's resources on in-process moto, and the functions' environment pointing at them."""
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        session = boto3.session.Session()
+        stack = provision(TEMPLATE, session, stack_name="batchplane-test")
+        for name, value in stack.function_environment().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("POLICY_PATH", str(POLICY_PATH))
+        monkeypatch.setenv("SUBMIT_RATE_PER_SECOND", "1000")
+        _clear_caches()
+        yield AwsStack(stack=stack, session=session)
+        _clear_caches()
+
+
+@pytest.fixture
+def api(aws: AwsStack):
+    """Call the API function with an event; returns (status, json body, headers)."""
+    handler = load_function("api").handler
+
+    def call(event: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        response = handler(event, LambdaContext())
+        body = json.loads(response["body"]) if response.get("body") else None
+        headers = {
+            **(response.get("headers") or {}),
+            **{k: v[0] for k, v in (response.get("multiValueHeaders") or {}).items()},
+        }
+        return response["statusCode"], body, headers
+
+    return call

@@ -1,0 +1,77 @@
+"""Test support: real-shaped events from events/, the function handlers, and a provisioned stack."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from batchplane.local.functions import LambdaContext, load_function
+
+__all__ = ["LambdaContext", "api_event", "load_event", "load_function", "sqs_event"]
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+POLICY_PATH = ROOT / "layers" / "core" / "policy.yaml"
+TEMPLATE = ROOT / "template.yaml"
+
+
+@cache
+def _event_text(name: str) -> str:
+    return (EVENTS / name).read_text(encoding="utf-8")
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A fresh copy of a fixture from events/ (e.g. "api/post_job.json")."""
+    return json.loads(_event_text(name))
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    tenant: str = "analytics",
+    resource: str | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (IAM auth) built from events/api/post_job.json."""
+    event = load_event("api/post_job.json")
+    event["httpMethod"] = event["requestContext"]["httpMethod"] = method
+    event["path"] = path
+    event["resource"] = event["requestContext"]["resourcePath"] = resource or path
+    event["requestContext"]["path"] = f"/v1{path}"
+    base = {k: v for k, v in event["headers"].items() if k not in ("Idempotency-Key", "Content-Length")}
+    base.update(headers or {})
+    event["headers"] = base
+    event["multiValueHeaders"] = {k: [v] for k, v in base.items()}
+    event["queryStringParameters"] = query or None
+    event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+    if body is None:
+        event["body"] = None
+    else:
+        event["body"] = body if isinstance(body, str) else json.dumps(body)
+    identity = event["requestContext"]["identity"]
+    identity["userArn"] = f"arn:aws:sts::123456789012:assumed-role/{tenant}/alice"
+    identity["caller"] = identity["user"] = f"AROAEXAMPLE{tenant.upper()}:alice"
+    if query:
+        event["requestContext"]["path"] += "?" + urlencode(query)
+    return event
+
+
+def sqs_event(bodies: list[tuple[str, str, int]]) -> dict[str, Any]:
+    """An SQS event from (message id, body, receive count) triples, shaped as events/sqs/dispatch.json."""
+    template = load_event("sqs/dispatch.json")["Records"][0]
+    records = []
+    for message_id, body, receive_count in bodies:
+        record = copy.deepcopy(template)
+        record["messageId"] = message_id
+        record["body"] = body
+        record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+        record.pop("md5OfBody", None)
+        records.append(record)
+    return {"Records": records}

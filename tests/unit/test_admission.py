@@ -1,0 +1,114 @@
+"""Admission turns a request into a QUEUED job, or refuses it naming the field and the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from batchplane.errors import InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.models.job import Artifact, ArtifactRole, Capacity, JobStatus
+from batchplane.models.request import JobRequest
+from batchplane.policy.admission import admit
+from batchplane.policy.document import load_policy, parse_policy
+
+POLICY = load_policy(Path(__file__).parents[2] / "layers" / "core" / "policy.yaml")
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+INPUT = "s3://batchplane-dev-ingest/incoming/notes.txt"
+
+
+def request(**overrides: object) -> JobRequest:
+    fields: dict[str, object] = {
+        "tenant": "analytics",
+        "job_type": "word-count",
+        "parameters": {"input": INPUT},
+    }
+    fields.update(overrides)
+    return JobRequest.model_validate(fields)
+
+
+def run(req: JobRequest, policy=POLICY):
+    return admit(policy, req, job_id="j-1", now=NOW, output_bucket="artifacts")
+
+
+def test_admitted_job_is_queued_with_defaults_from_its_job_type() -> None:
+    job = run(request())
+
+    assert job.status is JobStatus.QUEUED
+    assert job.parameters == {"input": INPUT, "mode": "both"}
+    assert (job.vcpus, job.memory_mib) == (1, 512)
+    assert job.capacity is Capacity.ON_DEMAND
+    assert job.output_prefix == "s3://artifacts/outputs/analytics/j-1/"
+    assert [h.event for h in job.history] == ["admitted"]
+
+
+def test_spot_first_job_type_starts_on_spot() -> None:
+    job = run(request(job_type="checksum-manifest"))
+
+    assert job.capacity is Capacity.SPOT
+
+
+def test_inputs_are_recorded_as_input_artifacts() -> None:
+    artifact = Artifact(uri=INPUT, role=ArtifactRole.INPUT, size=10, etag="abc")
+
+    job = run(request(inputs=[artifact]))
+
+    assert job.artifacts == [artifact]
+    assert job.inputs == [INPUT]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "reason"),
+    [
+        ({"job_type": "mine-bitcoin"}, "job_type", "unknown job type"),
+        ({"parameters": {"input": "http://example.com/x"}}, "parameters.input", "does not match"),
+        ({"parameters": {}}, "parameters.input", "required"),
+        ({"parameters": {"input": INPUT, "colour": "red"}}, "parameters.colour", "not a parameter"),
+        ({"parameters": {"input": INPUT, "mode": "chars"}}, "parameters.mode", "does not match"),
+        ({"vcpus": 3}, "vcpus", "outside 1..2"),
+        ({"memory_mib": 4096}, "memory_mib", "outside 1..2048"),
+        ({"vcpus": 0}, "vcpus", "outside 1..2"),
+    ],
+)
+def test_request_breaking_its_job_type_is_refused_naming_the_field(
+    overrides, field: str, reason: str
+) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        run(request(**overrides))
+
+    assert any(d.field == field and reason in d.reason for d in refused.value.details), refused.value.details
+
+
+def test_request_over_the_job_types_size_limit_is_too_large() -> None:
+    with pytest.raises(RequestTooLarge) as refused:
+        run(request(size_bytes=5000))
+
+    assert refused.value.details[0].field == "body"
+
+
+def test_input_object_over_the_job_types_limit_is_too_large() -> None:
+    huge = Artifact(uri=INPUT, role=ArtifactRole.INPUT, size=2 * 1024**3)
+
+    with pytest.raises(RequestTooLarge) as refused:
+        run(request(inputs=[huge]))
+
+    assert refused.value.details[0].field == "inputs[0]"
+
+
+def test_tenant_outside_the_allowed_list_is_refused() -> None:
+    data = POLICY.model_dump(mode="json")
+    data["job_types"]["word-count"]["admission"]["allowed_tenants"] = ["finance"]
+    policy = parse_policy(data)
+
+    with pytest.raises(TenantNotAllowed):
+        run(request(), policy)
+
+
+def test_fingerprint_ignores_order_but_not_content() -> None:
+    a = request(parameters={"input": INPUT, "mode": "lines"})
+    b = request(parameters={"mode": "lines", "input": INPUT})
+    c = request(parameters={"input": INPUT, "mode": "words"})
+
+    assert a.fingerprint() == b.fingerprint()
+    assert a.fingerprint() != c.fingerprint()
