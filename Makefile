@@ -3,8 +3,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Lambda runs python3.12, so the dev environment does too; pyenv's copy is used when it is not on PATH.
-PYTHON312 := $(shell command -v python3.12 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -n 1)
+# Lambda runs python3.12, so the dev environment does too: pyenv's copy if there is one, else a
+# python3.12 on PATH that really runs (a pyenv shim for a version that is not selected does not).
+PYTHON312 := $(shell for c in $$(ls -d $(HOME)/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null) python3.12; do \
+	timeout 10 $$c -c 'import sys; assert sys.version_info[:2] == (3, 12)' >/dev/null 2>&1 && { echo $$c; break; }; done)
 PYTHON ?= $(if $(PYTHON312),$(PYTHON312),python3)
 VENV := .venv
 BIN := $(VENV)/bin
