@@ -76,6 +76,8 @@ class AwsStack:
     def run_dispatcher(self) -> dict[str, Any]:
         """Deliver the queued dispatch messages to the dispatcher, as the SQS event source would."""
         messages = self.dispatch_messages(delete=True)
+        if not messages:  # Lambda never invokes with an empty batch
+            return {"batchItemFailures": []}
         event = sqs_event(
             [(m["MessageId"], m["Body"], int(m["Attributes"]["ApproximateReceiveCount"])) for m in messages]
         )

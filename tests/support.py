@@ -75,3 +75,34 @@ def sqs_event(bodies: list[tuple[str, str, int]]) -> dict[str, Any]:
         record.pop("md5OfBody", None)
         records.append(record)
     return {"Records": records}
+
+
+def batch_event(fixture: str, *, job: dict[str, Any] | Any, attempt: int = 0) -> dict[str, Any]:
+    """An EventBridge "Batch Job State Change" from events/batch/<fixture>.json, re-aimed at an attempt.
+
+    `job` is the job as the API returns it (or a domain Job); `attempt` is its number (default: the
+    last). The Batch job id, name, queue and tags become the attempt's, the rest stays AWS's.
+    """
+    data = job if isinstance(job, dict) else job.model_dump(mode="json")
+    recorded = data["attempts"][attempt - 1] if attempt else data["attempts"][-1]
+    event = load_event(f"batch/{fixture}.json")
+    detail = event["detail"]
+    batch_job_id = recorded["batch_job_id"]
+    arn = f"arn:aws:batch:us-east-1:123456789012:job/{batch_job_id}"
+    detail.update(
+        jobId=batch_job_id,
+        jobArn=arn,
+        jobName=recorded["job_name"]
+        if "job_name" in recorded
+        else f"bp-{data['job_id']}-{recorded['number']}",
+        jobQueue=recorded["queue"],
+    )
+    detail["tags"] = {
+        "resourceArn": arn,
+        "bp:job_id": data["job_id"],
+        "bp:attempt": str(recorded["number"]),
+        "bp:tenant": data["tenant"],
+        "bp:job_type": data["job_type"],
+    }
+    event["resources"] = [arn]
+    return event

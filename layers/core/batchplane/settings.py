@@ -31,8 +31,11 @@ class Settings(BaseModel):
     )
     ARTIFACT_BUCKET: str = Field(min_length=3)
     POLICY_PATH: Path
-    ALERT_TOPIC_ARN: str = ""
-    EVENT_BUS_NAME: str = ""
+    ALERT_TOPIC_ARN: str = Field(min_length=1)
+    EVENT_BUS_NAME: str = Field(min_length=1)
+    STALE_AFTER_SECONDS: int = Field(
+        default=600, ge=60, description="the sweeper checks jobs quiet this long"
+    )
     INGEST_BUCKET: str = ""
     SUBMIT_RATE_PER_SECOND: float = Field(
         default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"

@@ -10,7 +10,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from batchplane.models.batch_event import BatchJobDetail
 from batchplane.policy.routing import Route
+
+DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids a call
 
 
 class BatchRefused(Exception):
@@ -115,3 +118,11 @@ class BatchGateway:
     def terminate(self, batch_job_id: str, reason: str) -> None:
         """TerminateJob stops a running job and cancels one that has not started yet."""
         self._client.terminate_job(jobId=batch_job_id, reason=reason[:1024])
+
+    def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]:
+        """DescribeJobs, 100 ids a call; jobs Batch no longer knows are simply absent."""
+        found: list[BatchJobDetail] = []
+        for start in range(0, len(batch_job_ids), DESCRIBE_BATCH):
+            response = self._client.describe_jobs(jobs=batch_job_ids[start : start + DESCRIBE_BATCH])
+            found.extend(BatchJobDetail.model_validate(job) for job in response.get("jobs", []))
+        return found

@@ -20,7 +20,7 @@ import binascii
 import json
 import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, cast
@@ -28,7 +28,16 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, InvalidRequest, QuotaExceeded
-from batchplane.models.job import DISPATCHABLE_STATUSES, Attempt, HistoryEntry, Job, JobStatus
+from batchplane.lifecycle.attempts import Progress
+from batchplane.models.job import (
+    DISPATCHABLE_STATUSES,
+    IN_BATCH_STATUSES,
+    Attempt,
+    AttemptStatus,
+    HistoryEntry,
+    Job,
+    JobStatus,
+)
 from batchplane.models.time import to_iso
 
 ACTIVITY_SHARDS = 8
@@ -89,7 +98,7 @@ def _status_partition(tenant: str, status: JobStatus) -> str:
 
 def job_to_item(job: Job) -> dict[str, Any]:
     data = job.model_dump(mode="json", exclude_none=True)
-    data["attempts"] = {str(a["number"]): a for a in data["attempts"]}
+    data["attempts"] = {str(a["number"]): _attempt_map(a) for a in data["attempts"]}
     data.update(
         pk=f"JOB#{job.job_id}",
         sk="JOB",
@@ -103,6 +112,11 @@ def job_to_item(job: Job) -> dict[str, Any]:
         data["gsi3pk"] = activity_shard(job.job_id)
         data["gsi3sk"] = f"{to_iso(job.updated_at)}#{job.job_id}"
     return {k: _to_av(v) for k, v in data.items()}
+
+
+def _attempt_map(attempt: dict[str, Any]) -> dict[str, Any]:
+    # The rank lets a conditional update compare progress without reading the item first.
+    return {**attempt, "status_rank": AttemptStatus(attempt["status"]).rank}
 
 
 _SUBMISSION_ATTRIBUTES = (
@@ -122,7 +136,9 @@ _ITEM_ONLY = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi
 def item_to_job(item: dict[str, Any]) -> Job:
     data = {k: v for k, v in _from_item(item).items() if k not in _ITEM_ONLY}
     attempts = data.get("attempts") or {}
-    data["attempts"] = [attempts[k] for k in sorted(attempts, key=int)]
+    data["attempts"] = [
+        {k: v for k, v in attempts[n].items() if k != "status_rank"} for n in sorted(attempts, key=int)
+    ]
     return Job.model_validate(data)
 
 
@@ -151,6 +167,15 @@ class KeyAlreadyUsed(Exception):
 class Page:
     jobs: list[Job]
     next_token: str | None
+
+
+def _status_list(name: str, statuses: frozenset[JobStatus], values: dict[str, Any]) -> str:
+    """Placeholders for `#status IN (...)`, adding their values to `values`."""
+    placeholders = []
+    for index, status in enumerate(sorted(statuses)):
+        values[f":{name}{index}"] = {"S": status.value}
+        placeholders.append(f":{name}{index}")
+    return ", ".join(placeholders)
 
 
 def _is_conditional_failure(error: ClientError) -> bool:
@@ -369,7 +394,7 @@ class DynamoJobStore:
         """
         now = to_iso(attempt.submitted_at)
         values = {
-            ":attempt": _to_av(attempt.model_dump(mode="json", exclude_none=True)),
+            ":attempt": _to_av(_attempt_map(attempt.model_dump(mode="json", exclude_none=True))),
             ":number": {"N": str(attempt.number)},
             ":previous": {"N": str(attempt.number - 1)},
             ":submitted": {"S": JobStatus.SUBMITTED.value},
@@ -380,9 +405,7 @@ class DynamoJobStore:
             ":one": {"N": "1"},
             ":capacity": {"S": attempt.capacity.value},
         }
-        for index, status in enumerate(sorted(DISPATCHABLE_STATUSES)):
-            values[f":dispatchable{index}"] = {"S": status.value}
-        dispatchable = ", ".join(f":dispatchable{i}" for i in range(len(DISPATCHABLE_STATUSES)))
+        dispatchable = _status_list("dispatchable", DISPATCHABLE_STATUSES, values)
         try:
             self._client.update_item(
                 TableName=self.table_name,
@@ -405,3 +428,107 @@ class DynamoJobStore:
                 return False
             raise
         return True
+
+    def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool:
+        """Move an attempt forward on a non-terminal event: one conditional write, no read.
+
+        False when the event is stale or duplicate (the attempt is already as far), belongs to an
+        attempt that is not the job's current one, to a twin Batch job, or the job has finished.
+        """
+        at = to_iso(progress.at)
+        names = {
+            "#attempts": "attempts",
+            "#n": str(progress.number),
+            "#a_status": "status",
+            "#rank": "status_rank",
+            "#bid": "batch_job_id",
+            "#status": "status",
+            "#gsi2pk": "gsi2pk",
+            "#gsi3sk": "gsi3sk",
+            "#updated_at": "updated_at",
+            "#attempt_count": "attempt_count",
+            "#version": "version",
+        }
+        values: dict[str, Any] = {
+            ":a_status": {"S": progress.status.value},
+            ":rank": {"N": str(progress.status.rank)},
+            ":bid": {"S": progress.batch_job_id},
+            ":status": {"S": progress.job_status.value},
+            ":status_pk": {"S": _status_partition(tenant, progress.job_status)},
+            ":activity": {"S": f"{at}#{job_id}"},
+            ":now": {"S": at},
+            ":n": {"N": str(progress.number)},
+            ":one": {"N": "1"},
+        }
+        sets = [
+            "#attempts.#n.#a_status = :a_status",
+            "#attempts.#n.#rank = :rank",
+            "#attempts.#n.#bid = :bid",
+            "#status = :status",
+            "#gsi2pk = :status_pk",
+            "#gsi3sk = :activity",
+            "#updated_at = :now",
+        ]
+        if progress.started_at is not None:
+            names["#started"] = "started_at"
+            values[":started"] = {"S": to_iso(progress.started_at)}
+            sets.append("#attempts.#n.#started = :started")
+        if progress.log_stream:
+            names["#log"] = "log_stream"
+            values[":log"] = {"S": progress.log_stream}
+            sets.append("#attempts.#n.#log = :log")
+        if progress.status is AttemptStatus.RUNNABLE:
+            names["#runnable"] = "runnable_at"
+            sets.append("#attempts.#n.#runnable = if_not_exists(#attempts.#n.#runnable, :now)")
+        active = _status_list("active", IN_BATCH_STATUSES, values)
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=job_key(job_id),
+                UpdateExpression=f"SET {', '.join(sets)} ADD #version :one",
+                ConditionExpression=(
+                    f"#attempt_count = :n AND #status IN ({active}) "
+                    "AND #attempts.#n.#rank < :rank "
+                    "AND (attribute_not_exists(#attempts.#n.#bid) OR #attempts.#n.#bid = :bid)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def stale_jobs(self, older_than: datetime, limit: int = 500) -> list[Job]:
+        """Unfinished jobs quiet since before `older_than`, oldest first within each shard."""
+        found: list[Job] = []
+        bound = f"{to_iso(older_than)}#"
+        for shard in range(ACTIVITY_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self.table_name,
+                "IndexName": "by_activity",
+                "KeyConditionExpression": "gsi3pk = :shard AND gsi3sk < :bound",
+                "ExpressionAttributeValues": {":shard": {"S": f"ACTIVE#{shard}"}, ":bound": {"S": bound}},
+            }
+            while len(found) < limit:
+                response = self._client.query(**query, Limit=limit - len(found))
+                found.extend(item_to_job(item) for item in response.get("Items", []))
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found
+
+    def touch(self, job_id: str, until: datetime) -> None:
+        """Move an unfinished job's place in the sweeper's index, so it is looked at again after `until`."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=job_key(job_id),
+                UpdateExpression="SET gsi3sk = :activity",
+                ConditionExpression="attribute_exists(gsi3pk)",
+                ExpressionAttributeValues={":activity": {"S": f"{to_iso(until)}#{job_id}"}},
+            )
+        except ClientError as error:
+            if not _is_conditional_failure(error):
+                raise

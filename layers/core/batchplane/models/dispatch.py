@@ -19,10 +19,13 @@ class DispatchMessage(BaseModel):
     memory_mib: int = Field(ge=1)
     capacity: Capacity
     output_prefix: str
+    # Set by the sweeper: a Batch job of this attempt's name may exist already; look before submitting.
+    look_first: bool = False
 
     @classmethod
-    def next_attempt_of(cls, job: Job) -> DispatchMessage:
+    def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> DispatchMessage:
         return cls(
+            look_first=look_first,
             job_id=job.job_id,
             attempt=len(job.attempts) + 1,
             tenant=job.tenant,

@@ -29,6 +29,10 @@ class JobStatus(StrEnum):
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 # States in which no Batch job of the current attempt exists yet; dispatch may (re)submit from here.
 DISPATCHABLE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RETRY_WAIT})
+# States in which the current attempt is in Batch's hands; its events move the job.
+IN_BATCH_STATUSES = frozenset(
+    {JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE, JobStatus.STARTING, JobStatus.RUNNING}
+)
 
 
 class AttemptStatus(StrEnum):
@@ -100,6 +104,7 @@ class Attempt(BaseModel):
     failure_class: FailureClass | None = None
     log_stream: str | None = None
     submitted_at: UtcDatetime
+    runnable_at: UtcDatetime | None = None
     started_at: UtcDatetime | None = None
     stopped_at: UtcDatetime | None = None
 
@@ -144,6 +149,7 @@ class Job(BaseModel):
     artifacts: list[Artifact] = Field(default_factory=list)
     idempotency_key: str | None = None
     source: str = Field(default="api", description="api or file-drop")
+    next_dispatch_at: UtcDatetime | None = Field(default=None, description="when a RETRY_WAIT job is due")
     version: int = 1
 
     @property

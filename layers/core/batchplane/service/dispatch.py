@@ -35,9 +35,9 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
     """Submit the message's attempt exactly once.
 
     The first delivery makes one SubmitJob and one conditional write and reads nothing. A redelivery
-    first looks for a Batch job of the same name, so a submission whose record was lost is adopted,
-    not repeated. When the record is refused (the job was cancelled, or a twin message won), the
-    Batch job just made is terminated.
+    (or a message the sweeper sent again) first looks for a Batch job of the same name, so a
+    submission whose record was lost is adopted, not repeated. When the record is refused (the job
+    was cancelled, or a twin message won), the Batch job just made is terminated.
     """
     name = job_name(message.job_id, message.attempt)
     try:
@@ -46,7 +46,7 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
         _give_up(ports, message, gone.details[0].reason if gone.details else str(gone))
         return
     batch_job_id: str | None = None
-    if receive_count > 1:
+    if receive_count > 1 or message.look_first:
         found = ports.batch.find_by_name(target.queue, name)
         if found:
             batch_job_id = found[0].job_id

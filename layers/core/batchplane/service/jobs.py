@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from batchplane.adapters.store import KeyAlreadyUsed, Page
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, IdempotencyConflict, JobNotFound
 from batchplane.lifecycle import transitions
+from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.request import JobRequest
@@ -100,7 +101,8 @@ def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job
             else [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
         )
         for batch_job_id in batch_ids:
-            ports.batch.terminate(batch_job_id, f"Cancelled by batchplane: requested by {requested_by}")
+            ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
+    ports.notify.job_event("Job Cancelled", cancelled)
     return cancelled
 
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from batchplane.adapters.batch import BatchJobRef
 from batchplane.adapters.store import Page
+from batchplane.lifecycle.attempts import Progress
+from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import Attempt, HistoryEntry, Job, JobStatus
+from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
 from batchplane.models.policy import PolicyDocument
 from batchplane.models.time import utc_now
 from batchplane.policy.routing import Queues, Route
@@ -31,6 +34,9 @@ class JobStore(Protocol):
     ) -> Page: ...
     def save(self, job: Job, *, previous: Job, in_flight_limit: int | None = None) -> Job: ...
     def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool: ...
+    def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool: ...
+    def stale_jobs(self, older_than: datetime, limit: int = 500) -> list[Job]: ...
+    def touch(self, job_id: str, until: datetime) -> None: ...
 
 
 class Dispatcher(Protocol):
@@ -49,6 +55,16 @@ class Batch(Protocol):
     ) -> str: ...
     def find_by_name(self, queue: str, name: str) -> list[BatchJobRef]: ...
     def terminate(self, batch_job_id: str, reason: str) -> None: ...
+    def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]: ...
+
+
+class Objects(Protocol):
+    def list_outputs(self, prefix_uri: str, limit: int = 1000) -> list[Artifact]: ...
+
+
+class Notify(Protocol):
+    def alert(self, subject: str, job: Job) -> None: ...
+    def job_event(self, detail_type: str, job: Job) -> None: ...
 
 
 def new_job_id() -> str:
@@ -62,7 +78,11 @@ class Ports:
     batch: Batch
     policy: PolicyDocument
     queues: Queues
+    objects: Objects
+    notify: Notify
     artifact_bucket: str
     definition_prefix: str = ""
+    stale_after: timedelta = timedelta(minutes=10)
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = field(default=new_job_id)
+    rng: random.Random = field(default_factory=random.Random)

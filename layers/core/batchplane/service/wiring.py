@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 
 from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import client
 from batchplane.adapters.dispatch_queue import DispatchQueue
+from batchplane.adapters.notify import Notifier
+from batchplane.adapters.objects import ObjectStore
 from batchplane.adapters.store import DynamoJobStore
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
@@ -23,6 +26,14 @@ def ports() -> Ports:
         batch=BatchGateway(client("batch"), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)),
         policy=load_policy(settings.POLICY_PATH),
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),
+        objects=ObjectStore(client("s3")),
+        notify=Notifier(
+            sns=client("sns"),
+            topic_arn=settings.ALERT_TOPIC_ARN,
+            events=client("events"),
+            bus_name=settings.EVENT_BUS_NAME,
+        ),
         artifact_bucket=settings.ARTIFACT_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,
+        stale_after=timedelta(seconds=settings.STALE_AFTER_SECONDS),
     )

@@ -1,0 +1,56 @@
+"""Failure classes, from what Batch says about an attempt (DESIGN.md, "States").
+
+Prefixes match case-insensitively against the attempt's container reason and status reason and the
+job's; "Essential container in task exited" alone means nothing, the exit code decides.
+"""
+
+from __future__ import annotations
+
+from batchplane.models.batch_event import BatchJobDetail
+from batchplane.models.job import FailureClass
+
+# Our own TerminateJob reasons start with this, so a cancel is never mistaken for a failure.
+CANCEL_REASON_PREFIX = "Cancelled by batchplane"
+
+_PREFIXES: list[tuple[FailureClass, tuple[str, ...]]] = [
+    (FailureClass.CANCELLED, (CANCEL_REASON_PREFIX.lower(),)),
+    (FailureClass.SPOT_INTERRUPTED, ("host ec2 (instance", "your spot task was interrupted")),
+    (FailureClass.OUT_OF_MEMORY, ("outofmemoryerror",)),
+    (FailureClass.TIMEOUT, ("job attempt duration exceeded timeout",)),
+    (
+        FailureClass.INFRASTRUCTURE,
+        (
+            "cannotpullcontainererror",
+            "cannotstartcontainererror",
+            "resourceinitializationerror",
+            "cannotinspectcontainererror",
+            "dockertimeouterror",
+            "task failed to start",
+        ),
+    ),
+]
+
+
+def classify(detail: BatchJobDetail) -> FailureClass | None:
+    """The failure class of a FAILED attempt; None when the attempt succeeded."""
+    if detail.status == "SUCCEEDED":
+        return None
+    reasons = [r.strip().lower() for r in detail.reasons()]
+    for failure_class, prefixes in _PREFIXES:
+        if any(reason.startswith(prefixes) for reason in reasons):
+            # "Host EC2 (instance i-…) terminated." is Spot only when the host was terminated.
+            if failure_class is FailureClass.SPOT_INTERRUPTED and not _spot_evidence(reasons):
+                continue
+            return failure_class
+    exit_code = detail.exit_code
+    if exit_code is not None and exit_code != 0:
+        return FailureClass.APPLICATION
+    return FailureClass.UNKNOWN
+
+
+def _spot_evidence(reasons: list[str]) -> bool:
+    return any(
+        r.startswith("your spot task was interrupted")
+        or (r.startswith("host ec2 (instance") and "terminated" in r)
+        for r in reasons
+    )

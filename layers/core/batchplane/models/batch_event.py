@@ -1,0 +1,83 @@
+"""The detail of an EventBridge "Batch Job State Change" event (and of a DescribeJobs job).
+
+Only the fields batchplane reads are declared; AWS adds fields over time, and they are accepted and
+ignored. DescribeJobs returns the same shape, so the sweeper reuses this model.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from batchplane.models.time import from_epoch_ms
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class BatchContainer(_Lenient):
+    exit_code: int | None = Field(default=None, alias="exitCode")
+    reason: str | None = None
+    log_stream_name: str | None = Field(default=None, alias="logStreamName")
+
+
+class BatchAttempt(_Lenient):
+    container: BatchContainer | None = None
+    started_at: int | None = Field(default=None, alias="startedAt")
+    stopped_at: int | None = Field(default=None, alias="stoppedAt")
+    status_reason: str | None = Field(default=None, alias="statusReason")
+
+
+class BatchJobDetail(_Lenient):
+    job_id: str = Field(alias="jobId")
+    job_name: str = Field(alias="jobName")
+    job_queue: str = Field(alias="jobQueue")
+    status: str
+    status_reason: str | None = Field(default=None, alias="statusReason")
+    attempts: list[BatchAttempt] = Field(default_factory=list)
+    container: BatchContainer | None = None
+    created_at: int | None = Field(default=None, alias="createdAt")
+    started_at: int | None = Field(default=None, alias="startedAt")
+    stopped_at: int | None = Field(default=None, alias="stoppedAt")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def last_attempt(self) -> BatchAttempt | None:
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def exit_code(self) -> int | None:
+        for container in self._containers():
+            if container.exit_code is not None:
+                return container.exit_code
+        return None
+
+    @property
+    def log_stream(self) -> str | None:
+        for container in self._containers():
+            if container.log_stream_name:
+                return container.log_stream_name
+        return None
+
+    def _containers(self) -> list[BatchContainer]:
+        """The last attempt's container first: it is the one this status is about."""
+        found = [self.last_attempt.container] if self.last_attempt and self.last_attempt.container else []
+        if self.container is not None:
+            found.append(self.container)
+        return found
+
+    def reasons(self) -> list[str]:
+        """Every reason Batch gave, most specific first: attempt and container reasons, then the job's."""
+        texts: list[str | None] = []
+        last = self.last_attempt
+        if last is not None:
+            texts.append(last.container.reason if last.container else None)
+            texts.append(last.status_reason)
+        texts.append(self.container.reason if self.container else None)
+        texts.append(self.status_reason)
+        return [t for t in texts if t]
+
+    def time(self, epoch_ms: int | None) -> datetime | None:
+        return from_epoch_ms(epoch_ms) if epoch_ms else None

@@ -1,0 +1,99 @@
+"""Retry and fallback: what to do after a failed attempt, by its failure class. Pure.
+
+Each class has its own budget, so a Spot reclaim never uses up the application's retries. Spot
+interruptions move the job to on-demand after N of them, and it stays there; an out-of-memory kill
+comes back with more memory, up to the job type's maximum.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from batchplane.models.job import Capacity, FailureClass, Job
+from batchplane.models.policy import JobType
+
+DEFAULT_SPOT_FALLBACK_AFTER = 1
+
+
+@dataclass(frozen=True)
+class Retry:
+    delay_seconds: int
+    capacity: Capacity
+    memory_mib: int
+    reason: str
+    fell_back: bool = False
+
+
+@dataclass(frozen=True)
+class GiveUp:
+    reason: str
+
+
+Decision = Retry | GiveUp
+
+
+def failures_of(job: Job, failure_class: FailureClass) -> int:
+    """How many attempts of this job failed with this class (the budget is derived, never stored)."""
+    return sum(1 for a in job.attempts if a.failure_class is failure_class)
+
+
+def backoff_delay(job_type: JobType, retry_number: int, rng: random.Random) -> int:
+    """Full jitter: uniform(0, min(cap, base * 2**(n-1))), whole seconds."""
+    ceiling = min(job_type.backoff.cap_seconds, job_type.backoff.base_seconds * 2 ** max(0, retry_number - 1))
+    return math.ceil(rng.uniform(0, ceiling))
+
+
+def _what(failure_class: FailureClass, attempt: int, capacity: Capacity, detail: str) -> str:
+    verbs = {
+        FailureClass.SPOT_INTERRUPTED: "reclaimed on "
+        + ("Spot" if capacity is Capacity.SPOT else capacity.value),
+        FailureClass.OUT_OF_MEMORY: "ran out of memory",
+        FailureClass.TIMEOUT: "timed out",
+        FailureClass.INFRASTRUCTURE: "failed to start",
+        FailureClass.APPLICATION: "failed",
+        FailureClass.UNKNOWN: "failed for an unknown reason",
+        FailureClass.CANCELLED: "was cancelled",
+    }
+    return f"attempt {attempt} {verbs[failure_class]} ({detail})"
+
+
+def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
+    """Decide after the job's last attempt failed; `job.attempts[-1]` carries its class and reason."""
+    attempt = job.attempts[-1]
+    failure_class = attempt.failure_class or FailureClass.UNKNOWN
+    detail = attempt.status_reason or "no reason given"
+    if attempt.exit_code is not None and failure_class is FailureClass.APPLICATION:
+        detail = f"exit code {attempt.exit_code}: {detail}"
+    what = _what(failure_class, attempt.number, attempt.capacity, detail)
+    if failure_class is FailureClass.CANCELLED:
+        return GiveUp(f"{what}; a cancelled job is not retried")
+    rule = job_type.rule(failure_class)
+    used = failures_of(job, failure_class)
+    if used > rule.max_retries:
+        budget = "not retried by policy" if rule.max_retries == 0 else f"{rule.max_retries} retries used"
+        return GiveUp(f"{what}; {failure_class.value}: {budget}; giving up")
+    exit_codes = rule.exit_codes if failure_class is FailureClass.APPLICATION else None
+    if exit_codes is not None and attempt.exit_code not in exit_codes:
+        return GiveUp(f"{what}; exit code {attempt.exit_code} is not retryable; giving up")
+
+    capacity, memory, fell_back, extra = job.capacity, job.memory_mib, False, ""
+    if failure_class is FailureClass.SPOT_INTERRUPTED and capacity is Capacity.SPOT:
+        after = rule.fallback_to_on_demand_after or DEFAULT_SPOT_FALLBACK_AFTER
+        if used >= after:
+            capacity, fell_back = Capacity.ON_DEMAND, True
+    if failure_class is FailureClass.OUT_OF_MEMORY:
+        maximum = job_type.resources.memory_mib.max
+        if job.memory_mib >= maximum:
+            return GiveUp(f"{what}; already at the maximum {maximum} MiB; giving up")
+        memory = min(maximum, math.ceil(job.memory_mib * (rule.memory_factor or 2.0)))
+        extra = f" with {memory} MiB"
+    delay = backoff_delay(job_type, used, rng) if rule.backoff else 0
+    return Retry(
+        delay_seconds=delay,
+        capacity=capacity,
+        memory_mib=memory,
+        fell_back=fell_back,
+        reason=f"{what}; retrying on {capacity.value}{extra} in {delay} s",
+    )

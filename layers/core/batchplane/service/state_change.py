@@ -1,0 +1,171 @@
+"""Following an attempt through Batch's state events, and deciding when it ends.
+
+Events arrive at least once and in any order. A non-terminal event is one conditional write that
+only moves its attempt forward. A terminal event reads the job, decides, and writes the decision
+with a version guard, so two copies handled at once make exactly one decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from batchplane.adapters.dispatch_queue import MAX_DELAY_SECONDS
+from batchplane.errors import ConcurrentUpdate
+from batchplane.lifecycle.attempts import (
+    Verdict,
+    apply_decision,
+    attempt_status,
+    end_attempt,
+    progress_of,
+    succeed,
+    verdict,
+)
+from batchplane.lifecycle.classify import classify
+from batchplane.models.batch_event import BatchJobDetail
+from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, Job
+from batchplane.observability import MetricUnit, logger, metric
+from batchplane.policy.retry import GiveUp, Retry, decide
+from batchplane.policy.routing import parse_job_name
+from batchplane.service.ports import Ports
+
+DECISION_TRIES = 3
+
+
+class Outcome(StrEnum):
+    PROGRESSED = "progressed"
+    STALE = "stale"
+    IGNORED = "ignored"
+    DUPLICATE = "duplicate"
+    RECORDED = "recorded"
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+
+
+class AttemptNotRecordedYet(Exception):
+    """The attempt's end arrived before the dispatcher recorded it; handling it again later works."""
+
+
+@dataclass(frozen=True)
+class Handled:
+    outcome: Outcome
+    job: Job | None = None
+
+
+def handle_state_change(ports: Ports, detail: BatchJobDetail) -> Handled:
+    parsed = parse_job_name(detail.job_name)
+    status = attempt_status(detail.status)
+    if parsed is None or status is None:
+        logger.info(
+            "not a batchplane attempt; ignored", extra={"batch_job": detail.job_name, "status": detail.status}
+        )
+        return Handled(Outcome.IGNORED)
+    job_id, number = parsed
+    if status.is_terminal:
+        return _finish(ports, job_id, number, detail)
+    return _progress(ports, job_id, number, status, detail)
+
+
+def _progress(
+    ports: Ports, job_id: str, number: int, status: AttemptStatus, detail: BatchJobDetail
+) -> Handled:
+    progress = progress_of(detail, number, status, ports.clock())
+    tenant = detail.tags.get("bp:tenant")
+    if tenant is None:  # tags are always set at submit; without them the tenant must be read
+        job = ports.store.get(job_id)
+        if job is None:
+            logger.info("event for an unknown job; ignored", extra={"job_id": job_id})
+            return Handled(Outcome.IGNORED)
+        tenant = job.tenant
+    if not ports.store.record_progress(job_id, tenant, progress):
+        logger.info(
+            "stale or duplicate event; nothing changed",
+            extra={
+                "job_id": job_id,
+                "attempt": number,
+                "status": status.value,
+                "batch_job_id": detail.job_id,
+            },
+        )
+        return Handled(Outcome.STALE)
+    if status is AttemptStatus.RUNNING and detail.started_at and detail.created_at:
+        wait = max(0.0, (detail.started_at - detail.created_at) / 1000)
+        metric("QueueWait", wait, MetricUnit.Seconds, job_type=detail.tags.get("bp:job_type", "unknown"))
+    return Handled(Outcome.PROGRESSED)
+
+
+def _finish(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> Handled:
+    for _ in range(DECISION_TRIES):
+        job = ports.store.get(job_id)
+        if job is None:
+            logger.info("terminal event for an unknown job; ignored", extra={"job_id": job_id})
+            return Handled(Outcome.IGNORED)
+        try:
+            return _finish_once(ports, job, number, detail)
+        except ConcurrentUpdate:
+            continue  # someone else wrote first: re-read; if it was this decision, it is now a duplicate
+    raise ConcurrentUpdate(f"job {job_id} kept changing while attempt {number} ended")
+
+
+def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) -> Handled:
+    now = ports.clock()
+    seen = verdict(job, number, detail.job_id)
+    log = {"job_id": job.job_id, "attempt": number, "batch_job_id": detail.job_id, "verdict": seen.value}
+    if seen is Verdict.NOT_RECORDED_YET:
+        if job.status in DISPATCHABLE_STATUSES:
+            raise AttemptNotRecordedYet(f"attempt {number} of {job.job_id} ended before it was recorded")
+        logger.info("end of an attempt the job never recorded; ignored", extra=log)
+        return Handled(Outcome.IGNORED, job)
+    if seen in (Verdict.FOREIGN, Verdict.DUPLICATE):
+        logger.info("terminal event changes nothing", extra=log)
+        return Handled(Outcome.DUPLICATE if seen is Verdict.DUPLICATE else Outcome.IGNORED, job)
+    failure_class = classify(detail)
+    ended = end_attempt(job, number, detail, failure_class, now)
+    if seen is Verdict.RECORD_ONLY:
+        ports.store.save(ended, previous=job)
+        logger.info("attempt ended after the job moved on; recorded only", extra=log)
+        return Handled(Outcome.RECORDED, ended)
+
+    job_type = ports.policy.job_types.get(job.job_type)
+    if failure_class is None:
+        outputs = ports.objects.list_outputs(job.output_prefix)
+        saved = ports.store.save(succeed(ended, outputs, now), previous=job)
+        _ran(saved)
+        metric("JobsSucceeded", job_type=job.job_type)
+        ports.notify.job_event("Job Succeeded", saved)
+        return Handled(Outcome.SUCCEEDED, saved)
+
+    decision = (
+        decide(job_type, ended, ports.rng)
+        if job_type is not None
+        else GiveUp(f"job type {job.job_type} is no longer in the policy; giving up")
+    )
+    saved = ports.store.save(apply_decision(ended, decision, now), previous=job)
+    _ran(saved)
+    logger.info(
+        "attempt ended",
+        extra={**log, "failure_class": failure_class.value, "decision": saved.history[-1].reason},
+    )
+    if isinstance(decision, Retry):
+        if decision.delay_seconds <= MAX_DELAY_SECONDS:
+            ports.dispatch.send(DispatchMessage.next_attempt_of(saved), decision.delay_seconds)
+        # (a longer wait is kept by the sweeper, which dispatches the job when next_dispatch_at is due)
+        metric("Retries", failure_class=failure_class.value, job_type=job.job_type)
+        if decision.fell_back:
+            metric("SpotFallbacks", job_type=job.job_type)
+        ports.notify.job_event("Job Retrying", saved)
+        return Handled(Outcome.RETRYING, saved)
+    metric("GiveUps", failure_class=failure_class.value, job_type=job.job_type)
+    metric("JobsFailed", job_type=job.job_type)
+    ports.notify.alert(f"job {saved.job_id} failed: {saved.history[-1].reason}", saved)
+    ports.notify.job_event("Job Failed", saved)
+    return Handled(Outcome.FAILED, saved)
+
+
+def _ran(job: Job) -> None:
+    attempt = job.current_attempt
+    if attempt and attempt.started_at and attempt.stopped_at:
+        seconds = max(0.0, (attempt.stopped_at - attempt.started_at).total_seconds())
+        metric("RunTime", seconds, MetricUnit.Seconds, job_type=job.job_type)

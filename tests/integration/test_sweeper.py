@@ -1,0 +1,149 @@
+"""The sweeper repairs what lost events and lost messages left behind, through the same code paths."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from batchplane.models.batch_event import BatchJobDetail
+from batchplane.service.wiring import ports
+from tests.support import LambdaContext, api_event, batch_event, load_event, load_function
+
+INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
+
+
+@pytest.fixture
+def later(aws, monkeypatch):
+    """Move the handlers' clock forward past the sweeper's quiet threshold."""
+    real = ports().clock
+
+    def advance(seconds: int) -> None:
+        monkeypatch.setattr(ports(), "clock", lambda: real() + timedelta(seconds=seconds))
+
+    return advance
+
+
+def submit(api, job_type: str = "sort-large") -> dict:
+    status, job, _ = api(
+        api_event(
+            "POST",
+            "/jobs",
+            body={"job_type": job_type, "parameters": {"input": INPUT}},
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    assert status == 202
+    return job
+
+
+def get(api, job_id: str) -> dict:
+    return api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))[1]
+
+
+def sweep() -> dict:
+    return load_function("sweeper").handler(load_event("schedule/sweep.json"), LambdaContext())
+
+
+def test_queued_job_whose_dispatch_message_was_lost_is_dispatched_again(aws, api, later) -> None:
+    # Given a QUEUED job whose dispatch message was lost
+    job = submit(api)
+    aws.dispatch_messages(delete=True)
+
+    # When the sweeper runs after the quiet threshold
+    later(11 * 60)
+    report = sweep()
+    aws.run_dispatcher()
+
+    # Then the job is dispatched, once
+    assert report["redispatched"] == 1
+    assert get(api, job["job_id"])["status"] == "SUBMITTED"
+    assert len(aws.batch_jobs()) == 1
+
+
+def test_submitted_but_unrecorded_attempt_is_adopted_not_submitted_twice(aws, api, later) -> None:
+    # Given an attempt Batch accepted but batchplane never recorded (message consumed, record lost)
+    job = submit(api)
+    aws.dispatch_messages(delete=True)
+    aws.client("batch").submit_job(
+        jobName=f"bp-{job['job_id']}-1",
+        jobQueue=aws.env["SPOT_JOB_QUEUE"],
+        jobDefinition="batchplane-test-sort-large",
+    )
+    calls = aws.record_calls("batch")
+
+    # When the sweeper re-dispatches it
+    later(11 * 60)
+    sweep()
+    aws.run_dispatcher()
+
+    # Then the existing Batch job is adopted and nothing is submitted again
+    assert [op for _, op, _ in calls if op == "SubmitJob"] == []
+    [existing] = aws.batch_jobs()
+    assert get(api, job["job_id"])["attempts"][0]["batch_job_id"] == existing["jobId"]
+
+
+def test_missed_terminal_event_is_applied_from_describe_jobs(aws, api, later) -> None:
+    # Given a job whose Batch job finished (moto finishes at once) but whose events never arrived
+    job = submit(api)
+    aws.run_dispatcher()
+    calls = aws.record_calls("batch")
+
+    # When the sweeper looks
+    later(11 * 60)
+    report = sweep()
+
+    # Then DescribeJobs told it, and the job went through the same decision path as an event
+    assert report["reconciled"] == 1
+    assert [op for _, op, _ in calls] == ["DescribeJobs"]
+    assert get(api, job["job_id"])["status"] == "SUCCEEDED"
+
+
+def test_job_stuck_in_runnable_raises_one_alert_not_one_per_sweep(aws, api, later, monkeypatch) -> None:
+    # Given a job whose attempt has been RUNNABLE for longer than sort-large's 1800 s
+    job = submit(api)
+    aws.run_dispatcher()
+    job = get(api, job["job_id"])
+    runnable = batch_event("runnable", job=job)
+    load_function("state_change").handler(runnable, LambdaContext())
+    monkeypatch.setattr(
+        ports().batch,
+        "describe",
+        lambda ids: [BatchJobDetail.model_validate(runnable["detail"])] if ids else [],
+    )
+    published: list[str] = []
+    monkeypatch.setattr(ports().notify, "alert", lambda subject, job: published.append(subject))
+
+    # When the sweeper runs twice, 31 and 62 minutes later
+    later(31 * 60)
+    first = sweep()
+    later(62 * 60)
+    second = sweep()
+
+    # Then exactly one alert was raised, and the history says why
+    assert (first["stuck"], second["stuck"]) == (1, 0)
+    assert len(published) == 1
+    assert "stuck in RUNNABLE" in published[0]
+    stuck = [h for h in get(api, job["job_id"])["history"] if h["event"] == "stuck_runnable"]
+    assert len(stuck) == 1
+
+
+def test_attempt_batch_no_longer_knows_is_failed_and_decided(aws, api, later, monkeypatch) -> None:
+    job = submit(api)
+    aws.run_dispatcher()
+    monkeypatch.setattr(ports().batch, "describe", lambda ids: [])
+
+    later(11 * 60)
+    report = sweep()
+
+    assert report["vanished"] == 1
+    stored = get(api, job["job_id"])
+    assert stored["attempts"][0]["failure_class"] == "UNKNOWN"
+    assert stored["status"] == "FAILED"  # sort-large does not retry UNKNOWN
+
+
+def test_quiet_jobs_are_not_swept_before_the_threshold(aws, api) -> None:
+    submit(api)
+    aws.dispatch_messages(delete=True)
+
+    assert sweep()["checked"] == 0
