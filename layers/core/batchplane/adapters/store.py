@@ -463,7 +463,6 @@ class DynamoJobStore:
         sets = [
             "#attempts.#n.#a_status = :a_status",
             "#attempts.#n.#rank = :rank",
-            "#attempts.#n.#bid = :bid",
             "#status = :status",
             "#gsi2pk = :status_pk",
             "#gsi3sk = :activity",
@@ -487,9 +486,11 @@ class DynamoJobStore:
                 Key=job_key(job_id),
                 UpdateExpression=f"SET {', '.join(sets)} ADD #version :one",
                 ConditionExpression=(
-                    f"#attempt_count = :n AND #status IN ({active}) "
-                    "AND #attempts.#n.#rank < :rank "
-                    "AND (attribute_not_exists(#attempts.#n.#bid) OR #attempts.#n.#bid = :bid)"
+                    # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
+                    # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
+                    f"#attempt_count = :n AND #status IN ({active}) AND #attempts.#n.#rank < :rank "
+                    # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
+                    "AND #attempts.#n.#bid = :bid"
                 ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
