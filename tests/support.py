@@ -106,3 +106,13 @@ def batch_event(fixture: str, *, job: dict[str, Any] | Any, attempt: int = 0) ->
     }
     event["resources"] = [arn]
     return event
+
+
+def s3_notification(fixture: str = "object_created", *, bucket: str, **object_fields: Any) -> dict[str, Any]:
+    """events/s3/<fixture>.json with every record's bucket set (and the first record's object fields)."""
+    event = load_event(f"s3/{fixture}.json")
+    for record in event["Records"]:
+        record["s3"]["bucket"]["name"] = bucket
+        record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
+    event["Records"][0]["s3"]["object"].update(object_fields)
+    return event

@@ -156,6 +156,22 @@ class _Reasons:
 
 
 @dataclass(frozen=True)
+class ObjectVersion:
+    """An object key and where its event stands in S3's order (the padded sequencer)."""
+
+    bucket: str
+    key: str
+    ordering: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class StaleObject(Exception):
+    """An event older than one already ingested for the same key: its content is out of date."""
+
+
+@dataclass(frozen=True)
 class KeyAlreadyUsed(Exception):
     """The Idempotency-Key already made a job; the caller compares fingerprints."""
 
@@ -193,47 +209,73 @@ class DynamoJobStore:
 
     # -- creation -----------------------------------------------------------------------------------
 
-    def create(self, job: Job, *, fingerprint: str, in_flight_limit: int) -> None:
+    def create(
+        self,
+        job: Job,
+        *,
+        fingerprint: str,
+        in_flight_limit: int,
+        latest_object: ObjectVersion | None = None,
+    ) -> None:
         """Write a new job, its idempotency key and its quota count in one transaction.
 
-        Raises KeyAlreadyUsed when the key made a job before, QuotaExceeded when the tenant is full.
+        With `latest_object`, the transaction also moves the object key's newest-seen sequencer, so an
+        older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
+        made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full.
         """
-        items: list[dict[str, Any]] = [
-            {
+        items: dict[str, dict[str, Any]] = {
+            "job": {
                 "Put": {
                     "TableName": self.table_name,
                     "Item": job_to_item(job),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             }
-        ]
+        }
         if job.idempotency_key is not None:
             expires = int((job.created_at + IDEMPOTENCY_TTL).timestamp())
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": {
-                            **_idempotency_key(job.tenant, job.idempotency_key),
-                            "job_id": {"S": job.job_id},
-                            "fingerprint": {"S": fingerprint},
-                            "expires_at": {"N": str(expires)},
-                        },
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                    }
+            items["key"] = {
+                "Put": {
+                    "TableName": self.table_name,
+                    "Item": {
+                        **_idempotency_key(job.tenant, job.idempotency_key),
+                        "job_id": {"S": job.job_id},
+                        "fingerprint": {"S": fingerprint},
+                        "expires_at": {"N": str(expires)},
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
-            )
-        items.append(self._count_in(job.tenant, job.job_type, in_flight_limit))
+            }
+        items["quota"] = self._count_in(job.tenant, job.job_type, in_flight_limit)
+        if latest_object is not None:
+            items["object"] = {
+                "Update": {
+                    "TableName": self.table_name,
+                    "Key": {
+                        "pk": {"S": f"OBJ#{latest_object.bucket}#{latest_object.key}"},
+                        "sk": {"S": "LATEST"},
+                    },
+                    "UpdateExpression": "SET sequencer = :sequencer, job_id = :job_id",
+                    "ConditionExpression": "attribute_not_exists(sequencer) OR sequencer < :sequencer",
+                    "ExpressionAttributeValues": {
+                        ":sequencer": {"S": latest_object.ordering},
+                        ":job_id": {"S": job.job_id},
+                    },
+                }
+            }
+        position = {name: index for index, name in enumerate(items)}
         try:
-            self._client.transact_write_items(TransactItems=items)
+            self._client.transact_write_items(TransactItems=list(items.values()))
         except ClientError as error:
             if not _is_cancelled_transaction(error):
                 raise
             reasons = _Reasons(error)
-            if job.idempotency_key is not None and reasons.failed(1):
-                self._raise_key_used(job.tenant, job.idempotency_key, reasons.item(1))
-            if reasons.failed(len(items) - 1):
+            if job.idempotency_key is not None and reasons.failed(position["key"]):
+                self._raise_key_used(job.tenant, job.idempotency_key, reasons.item(position["key"]))
+            if "object" in position and reasons.failed(position["object"]):
+                raise StaleObject(f"a newer version of {latest_object} was ingested already") from error
+            if reasons.failed(position["quota"]):
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
             raise
 

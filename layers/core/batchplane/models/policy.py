@@ -30,7 +30,7 @@ class ParameterRule(_Strict):
     pattern: str = Field(description="a regular expression the whole value must match")
     required: bool = False
     default: str | None = None
-    max_length: int = Field(default=1024, ge=1, le=4096)
+    max_length: int = Field(default=2048, ge=1, le=4096)  # an s3:// URI of a 1,024-byte key fits
 
     @field_validator("pattern")
     @classmethod
@@ -136,15 +136,41 @@ class JobType(_Strict):
         return self.retry.get(failure_class, RetryRule())
 
 
+FILE_DROP_FIELDS = ("uri", "bucket", "key", "name", "stem")
+
+
 class FileDropRule(_Strict):
-    """Objects created under `prefix` (and ending in `suffix`) become jobs of `job_type`."""
+    """Objects created under `prefix` (and ending in `suffix`) become jobs of `job_type`.
+
+    Rules are tried in order and the first match wins.
+    """
 
     prefix: str = Field(min_length=1)
     suffix: str = ""
     job_type: str
     tenant: str = Field(min_length=1)
-    # Values may use {uri}, {bucket}, {key}, {stem}, {name}; e.g. input: "{uri}".
+    # Values may use {uri}, {bucket}, {key}, {name} (the key's last part) and {stem} (name without
+    # extension); e.g. input: "{uri}".
     parameters: dict[str, str] = Field(default_factory=dict)
+    min_bytes: int = Field(
+        default=1, ge=0, description="smaller objects (by default: empty ones) are rejected"
+    )
+
+    @field_validator("parameters")
+    @classmethod
+    def _templates_use_known_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        sample = dict.fromkeys(FILE_DROP_FIELDS, "x")
+        for name, template in value.items():
+            try:
+                template.format_map(sample)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise ValueError(
+                    f"parameter {name!r}: {template!r} may only use {{{'}, {'.join(FILE_DROP_FIELDS)}}}"
+                ) from exc
+        return value
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.prefix) and key.endswith(self.suffix)
 
 
 class Api(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.adapters.store import KeyAlreadyUsed, Page
+from batchplane.adapters.store import KeyAlreadyUsed, ObjectVersion, Page
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, IdempotencyConflict, JobNotFound
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
@@ -25,7 +25,7 @@ class Submitted:
     replayed: bool  # True: the Idempotency-Key had made this job before; nothing was written
 
 
-def submit(ports: Ports, request: JobRequest) -> Submitted:
+def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | None = None) -> Submitted:
     """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job."""
     job = admit(
         ports.policy, request, job_id=ports.new_id(), now=ports.clock(), output_bucket=ports.artifact_bucket
@@ -33,7 +33,7 @@ def submit(ports: Ports, request: JobRequest) -> Submitted:
     limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
-        ports.store.create(job, fingerprint=fingerprint, in_flight_limit=limit)
+        ports.store.create(job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object)
     except KeyAlreadyUsed as used:
         if used.fingerprint != fingerprint:
             raise IdempotencyConflict(

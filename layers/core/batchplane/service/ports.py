@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from batchplane.adapters.batch import BatchJobRef
-from batchplane.adapters.store import Page
+from batchplane.adapters.store import ObjectVersion, Page
 from batchplane.lifecycle.attempts import Progress
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
@@ -21,7 +21,9 @@ from batchplane.policy.routing import Queues, Route
 
 
 class JobStore(Protocol):
-    def create(self, job: Job, *, fingerprint: str, in_flight_limit: int) -> None: ...
+    def create(
+        self, job: Job, *, fingerprint: str, in_flight_limit: int, latest_object: ObjectVersion | None = None
+    ) -> None: ...
     def get(self, job_id: str, *, consistent: bool = True) -> Job | None: ...
     def list_for_tenant(
         self,
@@ -81,6 +83,7 @@ class Ports:
     objects: Objects
     notify: Notify
     artifact_bucket: str
+    ingest_bucket: str = ""
     definition_prefix: str = ""
     stale_after: timedelta = timedelta(minutes=10)
     clock: Callable[[], datetime] = utc_now

@@ -34,6 +34,7 @@ def ports() -> Ports:
             bus_name=settings.EVENT_BUS_NAME,
         ),
         artifact_bucket=settings.ARTIFACT_BUCKET,
+        ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,
         stale_after=timedelta(seconds=settings.STALE_AFTER_SECONDS),
     )

@@ -1,0 +1,72 @@
+"""File drop: an object created in the ingest bucket becomes a job, exactly once.
+
+Two AWS calls an object: the transactional put of the job (with its idempotency key, its quota
+count and the key's newest sequencer) and the dispatch message. Admission failures are recorded as
+rejected ingests (a log line with the object's URI and the reason, and a metric); they are not
+retried. Anything else raises, so the caller retries that record alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from batchplane.adapters.store import ObjectVersion, StaleObject
+from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.models.job import Job
+from batchplane.models.s3_event import DroppedObject
+from batchplane.observability import logger, metric
+from batchplane.policy.file_drop import first_rule, request_for, skip_reason
+from batchplane.service import jobs
+from batchplane.service.ports import Ports
+
+
+class Ingested(StrEnum):
+    CREATED = "created"
+    DUPLICATE = "duplicate"
+    STALE = "stale"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: Ingested
+    uri: str
+    reason: str = ""
+    job: Job | None = None
+
+
+def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
+    skip = skip_reason(obj, ingest_bucket=ports.ingest_bucket, artifact_bucket=ports.artifact_bucket)
+    rule = first_rule(ports.policy, obj.key) if skip is None else None
+    if skip is None and rule is None:
+        skip = "no file_drop rule matches the key"
+    if skip is not None or rule is None:
+        logger.info("object skipped", extra={"uri": obj.uri, "reason": skip})
+        return IngestResult(Ingested.SKIPPED, obj.uri, skip or "")
+    if obj.size < rule.min_bytes:
+        return _rejected(
+            obj, f"object is {obj.size} bytes; the rule for {rule.prefix} wants at least {rule.min_bytes}"
+        )
+    ordering = obj.ordering()
+    latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
+    try:
+        submitted = jobs.submit(ports, request_for(rule, obj), latest_object=latest)
+    except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
+        return _rejected(obj, _reason(refused.message, refused.details))
+    except StaleObject:
+        logger.info("older event than one already ingested for this key; skipped", extra={"uri": obj.uri})
+        return IngestResult(Ingested.STALE, obj.uri, "a newer version of the key was ingested already")
+    outcome = Ingested.DUPLICATE if submitted.replayed else Ingested.CREATED
+    return IngestResult(outcome, obj.uri, job=submitted.job)
+
+
+def _reason(message: str, details: list[ErrorDetail]) -> str:
+    return "; ".join(f"{d.field}: {d.reason}" for d in details) or message
+
+
+def _rejected(obj: DroppedObject, reason: str) -> IngestResult:
+    logger.warning("ingest rejected", extra={"uri": obj.uri, "reason": reason, "size": obj.size})
+    metric("IngestRejected")
+    return IngestResult(Ingested.REJECTED, obj.uri, reason)
