@@ -27,7 +27,7 @@ class BatchJobRef:
 
 
 class RateLimiter:
-    """Token bucket that paces calls to `rate` per second (with a burst of one second's worth).
+    """Paces calls to `rate` per second: a token bucket holding one token, so there is no burst.
 
     SubmitJob is limited to 50 TPS per account; each dispatcher instance takes its share so that
     reserved concurrency x rate stays under it, and throttling stays the exception.
@@ -40,7 +40,9 @@ class RateLimiter:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.rate = rate
-        self._capacity = max(1.0, rate)
+        # One token: a burst of `rate` calls per instance at start would let reserved concurrency
+        # x rate be exceeded in the first second.
+        self._capacity = 1.0
         self._tokens = self._capacity
         self._clock = clock
         self._sleep = sleep

@@ -136,16 +136,44 @@ def _physical_name(stack: str, logical: str) -> str:
     return f"{stack}-{logical}".lower()
 
 
-def provision(template_path: Path, session: Any, stack_name: str = "batchplane-local") -> Stack:
-    """Create the template's buckets, tables, queues, topics, buses and Batch queues/definitions."""
+def provision(
+    template_path: Path, session: Any, stack_name: str = "batchplane-local", *, batch: bool = True
+) -> Stack:
+    """Create the template's buckets, tables, queues, topics and buses, and wire the buckets'
+    notifications; with `batch`, also the Batch queues and job definitions (on moto's Batch)."""
     stack = Stack(name=stack_name, template=load_template(template_path))
     _provision_buckets(stack, session.client("s3"))
     _provision_tables(stack, session.client("dynamodb"))
     _provision_queues(stack, session.client("sqs"))
     _provision_topics(stack, session.client("sns"))
     _provision_buses(stack, session.client("events"))
-    _provision_batch(stack, session.client("batch"), session.client("iam"))
+    _apply_bucket_notifications(stack, session.client("s3"))
+    if batch:
+        _provision_batch(stack, session.client("batch"), session.client("iam"))
     return stack
+
+
+def _apply_bucket_notifications(stack: Stack, s3: Any) -> None:
+    """moto's CloudFormation drops NotificationConfiguration; apply it as a deploy would."""
+    for logical, props in stack.resources("AWS::S3::Bucket"):
+        config = props.get("NotificationConfiguration")
+        if not config:
+            continue
+        queues = [
+            {
+                "QueueArn": stack.resolve(q["Queue"]),
+                "Events": [q["Event"]],
+                **(
+                    {"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}}
+                    if "Filter" in q
+                    else {}
+                ),
+            }
+            for q in config.get("QueueConfigurations", [])
+        ]
+        s3.put_bucket_notification_configuration(
+            Bucket=stack.refs[logical], NotificationConfiguration={"QueueConfigurations": queues}
+        )
 
 
 def _provision_buckets(stack: Stack, s3: Any) -> None:

@@ -1,0 +1,238 @@
+"""A burst of object-created records through the file-drop function, against in-process moto.
+
+Figures: jobs created (exactly N, with the whole burst delivered twice), AWS calls per object on the
+ingest path (target <= 2), wall time per 1,000 objects, and the peak SubmitJob rate the dispatchers
+reach against the configured limit (each simulated dispatcher instance paces itself, as each Lambda
+instance does; reserved concurrency x rate is the limit).
+
+    python bench/ingest_burst.py [--objects 10000] [--dispatch 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_plus
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def speed_up_moto_transactions() -> None:
+    """moto deep-copies every table a transaction touches, for rollback: O(table) per call, so a
+    10,000-object burst is quadratic. Copy only the partitions the transaction names instead: the same
+    rollback for the items it can change, without the cost. Bench harness only; tests use moto as is.
+    """
+    import copy
+    import types
+    from collections import defaultdict
+    from contextvars import ContextVar
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    touched: ContextVar[frozenset[str]] = ContextVar("touched", default=frozenset())
+
+    def table_copy(table: Table) -> Table:
+        clone = copy.copy(table)
+        hot = touched.get()
+        clone.items = defaultdict(dict)
+        for hash_key, value in table.items.items():
+            deep = str(hash_key.value) in hot
+            if table.has_range_key:
+                clone.items[hash_key] = {r: copy.deepcopy(i) if deep else i for r, i in value.items()}
+            else:
+                clone.items[hash_key] = copy.deepcopy(value) if deep else value
+        return clone
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return table_copy(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        keys = set()
+        for entry in transact_items:
+            for action in entry.values():
+                item = action.get("Item") or action.get("Key") or {}
+                keys.update(str(v.get("S", v.get("N", ""))) for k, v in item.items() if k == "pk")
+        token = touched.set(frozenset(keys))
+        try:
+            return original(self, transact_items)
+        finally:
+            touched.reset(token)
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--objects", type=int, default=10_000)
+    parser.add_argument("--dispatch", type=int, default=1_000, help="how many of the jobs to dispatch")
+    parser.add_argument("--instances", type=int, default=5, help="dispatcher reserved concurrency")
+    parser.add_argument("--rate", type=float, default=8.0, help="SubmitJob calls/s per dispatcher instance")
+    args = parser.parse_args()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+    )
+    import boto3
+    import yaml
+    from moto import mock_aws
+
+    from batchplane.adapters.batch import BatchGateway, RateLimiter
+    from batchplane.adapters.clients import client
+    from batchplane.local.functions import LambdaContext, load_function
+    from batchplane.local.template import provision
+    from batchplane.models.dispatch import DispatchMessage
+    from batchplane.service.dispatch import dispatch
+    from batchplane.service.wiring import ports
+
+    # The example policy lets a tenant have 500 word-count jobs in flight; a 10,000-file burst of
+    # one tenant needs room for all of them (otherwise the rest wait in the ingest queue).
+    policy = yaml.safe_load((ROOT / "layers" / "core" / "policy.yaml").read_text())
+    policy["job_types"]["word-count"]["admission"]["max_in_flight_per_tenant"] = args.objects + 1
+    policy_path = Path("/tmp/batchplane-bench-policy.yaml")
+    policy_path.write_text(yaml.safe_dump(policy))
+
+    speed_up_moto_transactions()
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        session = boto3.session.Session()
+        stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
+        os.environ.update(stack.function_environment())
+        os.environ["POLICY_PATH"] = str(policy_path)
+        bucket = os.environ["INGEST_BUCKET"]
+        handler = load_function("file_drop").handler
+        template = json.loads((ROOT / "events" / "s3" / "object_created.json").read_text())["Records"][0]
+        sqs_record = json.loads((ROOT / "events" / "sqs" / "dispatch.json").read_text())["Records"][0]
+
+        def notification(i: int) -> str:
+            record = json.loads(json.dumps(template))
+            record["s3"]["bucket"]["name"] = bucket
+            record["s3"]["object"].update(
+                key=quote_plus(f"incoming/word-count/burst/file {i:05d} ü.txt", safe="/"),
+                versionId=f"v{i}",
+                sequencer=f"{0x6929C6C8A1B2C3D4 + i:018X}",
+                eTag=f"{i:032x}",
+            )
+            return json.dumps({"Records": [record]})
+
+        bodies = [notification(i) for i in range(args.objects)]
+        calls: list[str] = []
+        for service in ("dynamodb", "sqs", "s3", "batch"):
+
+            def hook(model: Any, service: str = service, **_: Any) -> None:
+                calls.append(f"{service}:{model.name}")
+
+            client(service).meta.events.register("before-parameter-build", hook)
+
+        def deliver_all() -> float:
+            started = time.perf_counter()
+            for start in range(0, len(bodies), 10):
+                records = []
+                for n, body in enumerate(bodies[start : start + 10]):
+                    record = dict(sqs_record, messageId=f"m{start + n}", body=body)
+                    records.append(record)
+                with open(os.devnull, "w") as void, contextlib.redirect_stdout(void):
+                    result = handler({"Records": records}, LambdaContext())
+                assert result == {"batchItemFailures": []}, result
+            return time.perf_counter() - started
+
+        first_seconds = deliver_all()
+        first_calls = Counter(calls)
+        calls.clear()
+        second_seconds = deliver_all()
+        second_calls = Counter(calls)
+
+        dynamodb = session.client("dynamodb")
+        jobs = 0
+        paginator = dynamodb.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=stack.refs["JobsTable"],
+            FilterExpression="begins_with(pk, :job)",
+            ExpressionAttributeValues={":job": {"S": "JOB#"}},
+            Select="COUNT",
+        ):
+            jobs += page["Count"]
+
+        # Dispatch a slice of the burst with `instances` paced dispatchers in parallel.
+        sqs = session.client("sqs")
+        messages: list[DispatchMessage] = []
+        while len(messages) < args.dispatch:
+            batch = sqs.receive_message(QueueUrl=stack.refs["DispatchQueue"], MaxNumberOfMessages=10).get(
+                "Messages", []
+            )
+            if not batch:
+                break
+            messages.extend(DispatchMessage.model_validate_json(m["Body"]) for m in batch)
+        messages = messages[: args.dispatch]
+        p = ports()
+        stamps: list[float] = []
+        lock = threading.Lock()
+
+        def instance(share: list[DispatchMessage]) -> None:
+            gateway = BatchGateway(client("batch"), RateLimiter(args.rate))
+            real_submit = gateway.submit
+
+            def stamped(**kwargs: Any) -> str:
+                job_id = real_submit(**kwargs)
+                with lock:
+                    stamps.append(time.perf_counter())
+                return job_id
+
+            gateway.submit = stamped  # type: ignore[method-assign]
+            local = type(p)(**{**p.__dict__, "batch": gateway})
+            for message in share:
+                dispatch(local, message)
+
+        threads = [
+            threading.Thread(target=instance, args=(messages[i :: args.instances],))
+            for i in range(args.instances)
+        ]
+        started = time.perf_counter()
+        with open(os.devnull, "w") as void, contextlib.redirect_stdout(void):
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        dispatch_seconds = time.perf_counter() - started
+        stamps.sort()
+        peak = (
+            max(sum(1 for s in stamps[i:] if s - start < 1.0) for i, start in enumerate(stamps))
+            if stamps
+            else 0
+        )
+
+    per_object = {k: v / args.objects for k, v in first_calls.items()}
+    print(f"burst of {args.objects} object-created records through the file-drop handler (in-process moto)")
+    print(f"  jobs created after the burst was delivered twice: {jobs} (must be {args.objects})")
+    print(
+        f"  AWS calls per object, first delivery: {sum(first_calls.values()) / args.objects:.2f} {per_object}"
+    )
+    print(
+        f"  AWS calls per object, redelivery:     {sum(second_calls.values()) / args.objects:.2f} "
+        f"{dict(second_calls)}"
+    )
+    print(
+        f"  wall time per 1,000 objects: {first_seconds / args.objects * 1000:.1f} s (first), "
+        f"{second_seconds / args.objects * 1000:.1f} s (duplicates)"
+    )
+    print(
+        f"  dispatch of {len(messages)} jobs by {args.instances} instances at {args.rate}/s each "
+        f"(limit {args.instances * args.rate:.0f}/s, Batch allows 50/s): {dispatch_seconds:.1f} s, "
+        f"mean {len(stamps) / dispatch_seconds:.1f}/s, peak {peak} SubmitJob calls in any 1 s"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The `batchplane` command line: a thin client of the REST API, for people."""

@@ -1,0 +1,146 @@
+"""The real local stack, as `make local` runs it: `batchplane local` in a subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def eventually(
+    check: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.2, what: str = ""
+) -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}; last: {last!r}")
+
+
+@dataclass
+class Local:
+    process: subprocess.Popen[bytes]
+    info: dict[str, Any]
+    log: Path
+
+    def request(self, method: str, path: str, body: Any = None, tenant: str = "local") -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.info["api_url"] + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Tenant {tenant}", "Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        return boto3.client(
+            service,
+            endpoint_url=self.info["aws_endpoint_url"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def job(self, job_id: str, tenant: str = "local") -> dict[str, Any]:
+        status, job = self.request("GET", f"/jobs/{job_id}", tenant=tenant)
+        assert status == 200, job
+        return job
+
+    def finished(self, job_id: str, tenant: str = "local", timeout: float = 90.0) -> dict[str, Any]:
+        return eventually(
+            lambda: (
+                (job := self.job(job_id, tenant))["status"] in ("SUCCEEDED", "FAILED", "CANCELLED") and job
+            ),
+            timeout=timeout,
+            what=f"job {job_id} to finish",
+        )
+
+
+def start_local(tmp_path: Path, *args: str) -> Iterator[Local]:
+    state = tmp_path / "local.json"
+    log = tmp_path / "local.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BATCH"):
+        env.pop(name, None)
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "batchplane.cli.main",
+                "local",
+                "--api-port",
+                "0",
+                "--aws-port",
+                "0",
+                "--state-file",
+                str(state),
+                *args,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        eventually(lambda: state.exists() or process.poll() is not None, timeout=60, what="the local stack")
+        if process.poll() is not None:
+            raise AssertionError(f"batchplane local exited {process.returncode}:\n{log.read_text()}")
+        yield Local(process=process, info=json.loads(state.read_text()), log=log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+        assert not state.exists(), "the state file outlived the stack"
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    yield from start_local(tmp_path_factory.mktemp("local"), "--workers", "4", "--sweep-interval", "3600")
+
+
+@pytest.fixture(scope="module")
+def spot_chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    yield from start_local(
+        tmp_path_factory.mktemp("chaos"),
+        "--workers",
+        "2",
+        "--spot-interruption-rate",
+        "1",
+        "--spot-interruption-after",
+        "0.05",
+        "--seed",
+        "7",
+        "--sweep-interval",
+        "3600",
+    )

@@ -1,0 +1,119 @@
+"""End to end on `batchplane local`: real worker processes, real events, real retries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+
+from tests.e2e.conftest import Local, eventually
+
+pytestmark = pytest.mark.e2e
+
+
+def put_input(local: Local, key: str, body: bytes) -> str:
+    bucket = local.info["ingest_bucket"]
+    local.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+    return f"s3://{bucket}/{key}"
+
+
+def read_output(local: Local, uri: str) -> bytes:
+    bucket, key = uri[5:].split("/", 1)
+    return local.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def test_job_submitted_over_http_runs_its_worker_and_records_its_output(local: Local) -> None:
+    # Given an input object (stored outside incoming/, so no file-drop rule picks it up)
+    uri = put_input(local, "manual/notes for you.txt", b"one two three\nfour five\n")
+
+    # When a word-count job is submitted over HTTP
+    status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": uri}})
+    assert status == 202, job
+
+    # Then its worker runs, the job succeeds and its output is an artifact with the worker's result
+    done = local.finished(job["job_id"])
+    assert done["status"] == "SUCCEEDED", done["history"]
+    [output] = [a for a in done["artifacts"] if a["role"] == "output"]
+    assert output["uri"].endswith("/counts.json")
+    counts = json.loads(read_output(local, output["uri"]))
+    assert (counts["lines"], counts["words"]) == (2, 5)
+    [attempt] = done["attempts"]
+    assert (attempt["status"], attempt["capacity"], attempt["exit_code"]) == ("SUCCEEDED", "ON_DEMAND", 0)
+
+
+def test_dropped_file_becomes_exactly_one_job(local: Local) -> None:
+    # When a file is dropped into the ingest bucket under a file-drop rule's prefix
+    uri = put_input(local, "incoming/word-count/dropped ü file.txt", b"alpha beta\n")
+
+    # Then exactly one job of the rule's tenant exists for it, and it succeeds
+    def jobs_for_it() -> list[dict] | None:
+        status, page = local.request("GET", "/jobs?job_type=word-count", tenant="file-drop")
+        assert status == 200
+        found = [j for j in page["jobs"] if j["parameters"]["input"] == uri]
+        return found or None
+
+    [job] = eventually(jobs_for_it, what="the dropped file's job")
+    assert local.finished(job["job_id"], tenant="file-drop")["status"] == "SUCCEEDED"
+    assert len(jobs_for_it() or []) == 1
+
+
+def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succeeds(local: Local) -> None:
+    uri = put_input(local, "manual/unsorted.txt", b"pear\napple\nfig\n")
+
+    status, job = local.request("POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}})
+    assert status == 202, job
+
+    done = local.finished(job["job_id"], timeout=120)
+    assert done["status"] == "SUCCEEDED", done["history"]
+    first, second = done["attempts"]
+    assert (first["failure_class"], first["exit_code"], first["memory_mib"]) == ("OUT_OF_MEMORY", 137, 256)
+    assert first["status_reason"] == "OutOfMemoryError: Container killed due to memory usage"
+    assert second["memory_mib"] == 512
+    [output] = [a for a in done["artifacts"] if a["role"] == "output"]
+    assert read_output(local, output["uri"]) == b"apple\nfig\npear\n"
+
+
+def test_cancel_of_a_running_job_kills_its_process_and_ends_cancelled(local: Local) -> None:
+    # Given a long checksum job (a large input in small chunks) that is RUNNING
+    uri = put_input(local, "manual/large.bin", b"\0" * (96 * 1024 * 1024))
+    status, job = local.request(
+        "POST", "/jobs", {"job_type": "checksum-manifest", "parameters": {"input": uri, "chunk_mib": "1"}}
+    )
+    assert status == 202, job
+    eventually(lambda: local.job(job["job_id"])["status"] == "RUNNING", what="the job to run", every=0.05)
+
+    # When it is cancelled
+    status, cancelled = local.request("POST", f"/jobs/{job['job_id']}/cancel")
+
+    # Then it is CANCELLED at once, its process is gone, and its attempt records the cancel
+    assert status == 200, cancelled
+    assert cancelled["status"] == "CANCELLED"
+    done = eventually(
+        lambda: (j := local.job(job["job_id"]))["attempts"][0]["status"] == "FAILED" and j,
+        what="the attempt to end",
+    )
+    assert done["status"] == "CANCELLED"
+    assert done["attempts"][0]["failure_class"] == "CANCELLED"
+    assert (
+        subprocess.run(["pgrep", "-f", "workers.checksum_manifest"], capture_output=True, check=False).stdout
+        == b""
+    )
+
+
+def test_spot_interruption_falls_back_to_on_demand_and_succeeds(spot_chaos: Local) -> None:
+    # Given every Spot attempt is interrupted, and sort-large falls back after one interruption
+    uri = put_input(spot_chaos, "manual/small.txt", b"b\na\n")
+
+    status, job = spot_chaos.request(
+        "POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}, "memory_mib": 1024}
+    )
+    assert status == 202, job
+
+    done = spot_chaos.finished(job["job_id"], timeout=120)
+    assert done["status"] == "SUCCEEDED", done["history"]
+    first, second = done["attempts"]
+    assert (first["capacity"], first["failure_class"]) == ("SPOT", "SPOT_INTERRUPTED")
+    assert first["status_reason"].startswith("Host EC2 (instance i-")
+    assert (second["capacity"], second["status"]) == ("ON_DEMAND", "SUCCEEDED")
+    assert "fell_back" in [h["event"] for h in done["history"]]

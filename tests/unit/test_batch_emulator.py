@@ -1,0 +1,557 @@
+"""The local Batch emulator, driven by the unchanged boto3 batch client, with real local processes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
+from batchplane.models.batch_event import BatchJobDetail
+from tests.support import load_event
+
+T = TypeVar("T")
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+SPOT = QueueSpec(
+    name="batchplane-local-spot",
+    arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/batchplane-local-spot",
+    capacity="SPOT",
+)
+ON_DEMAND = QueueSpec(
+    name="batchplane-local-on-demand",
+    arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/batchplane-local-on-demand",
+    capacity="ON_DEMAND",
+)
+ESSENTIAL = "Essential container in task exited"
+HOST_TERMINATED = re.compile(r"^Host EC2 \(instance i-[0-9a-f]{17}\) terminated\.$")
+
+# Writes what the job saw to <AWS_BATCH_JOB_ID>.json in its working directory, then exits argv[2].
+REPORT = (
+    "import json, os, sys; "
+    "json.dump({'argv': sys.argv[1:], 'env': dict(os.environ), 'cwd': os.getcwd()}, "
+    "open(os.environ['AWS_BATCH_JOB_ID'] + '.json', 'w')); "
+    "sys.exit(int(sys.argv[2]))"
+)
+HOG = "import time; hog = b'x' * (300 * 1024 * 1024); time.sleep(10)"
+SLEEPER = "import time; time.sleep(30)"
+# A job with a child process: both pids go to <AWS_BATCH_JOB_ID>.pids once both are up.
+FAMILY = (
+    "import os, subprocess, sys, time; "
+    "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)']); "
+    "open(os.environ['AWS_BATCH_JOB_ID'] + '.tmp', 'w').write(f'{os.getpid()} {child.pid}'); "
+    "os.rename(os.environ['AWS_BATCH_JOB_ID'] + '.tmp', os.environ['AWS_BATCH_JOB_ID'] + '.pids'); "
+    "time.sleep(30)"
+)
+
+
+def definition(
+    name: str,
+    code: str,
+    *args: str,
+    parameters: dict[str, str] | None = None,
+    memory_mib: int = 256,
+    timeout_seconds: int = 0,
+    environment: dict[str, str] | None = None,
+) -> DefinitionSpec:
+    return DefinitionSpec(
+        name=name,
+        arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
+        command=["python", "-c", code, *args],
+        parameters=parameters or {},
+        vcpus=1,
+        memory_mib=memory_mib,
+        timeout_seconds=timeout_seconds,
+        environment=environment or {},
+    )
+
+
+DEFINITIONS = [
+    definition(
+        "report",
+        REPORT,
+        "Ref::word",
+        "Ref::code",
+        "Ref::missing",
+        parameters={"word": "default", "code": "0"},
+        environment={"FROM_DEFINITION": "yes"},
+    ),
+    definition("hog", HOG),
+    definition("sleeper", SLEEPER),
+    definition("family", FAMILY),
+]
+
+
+def eventually(check: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
+    """Polls `check` until it returns something truthy, or fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+@dataclass
+class Harness:
+    emulator: BatchEmulator
+    batch: Any
+    workdir: Path
+    events: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, detail: dict[str, Any]) -> None:
+        with self.lock:
+            self.events.append(detail)
+
+    def submit(self, job_definition: str = "report", queue: QueueSpec = ON_DEMAND, **extra: Any) -> str:
+        """SubmitJob, by default with what batchplane always sends (one attempt, tags)."""
+        request = {
+            "jobName": f"bp-{job_definition}-1",
+            "retryStrategy": {"attempts": 1},
+            "tags": {"bp:job_id": "0d9f7c1e", "bp:attempt": "1"},
+            "propagateTags": True,
+            **extra,
+        }
+        response = self.batch.submit_job(jobQueue=queue.name, jobDefinition=job_definition, **request)
+        return str(response["jobId"])
+
+    def events_of(self, job_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [e for e in self.events if e["jobId"] == job_id]
+
+    def statuses(self, job_id: str) -> list[str]:
+        return [e["status"] for e in self.events_of(job_id)]
+
+    def wait_for(self, job_id: str, status: str, timeout: float = 4.0) -> dict[str, Any]:
+        def reached() -> dict[str, Any] | None:
+            return next((e for e in self.events_of(job_id) if e["status"] == status), None)
+
+        return eventually(reached, f"{job_id} to be {status} (seen {self.statuses(job_id)})", timeout)
+
+    def describe(self, job_id: str) -> dict[str, Any]:
+        [job] = self.batch.describe_jobs(jobs=[job_id])["jobs"]
+        return dict(job)
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def factory(**options: Any) -> Harness:
+        harness = Harness(emulator=None, batch=None, workdir=tmp_path)  # type: ignore[arg-type]
+        emulator = BatchEmulator(
+            queues=[SPOT, ON_DEMAND],
+            definitions=DEFINITIONS,
+            emit=options.pop("emit", harness.record),
+            cwd=tmp_path,
+            job_environment={"FROM_EMULATOR": "local"},
+            seed=7,
+            **options,
+        )
+        harness.emulator = emulator
+        made.append(harness)
+        harness.batch = boto3.client(
+            "batch",
+            endpoint_url=emulator.serve(),
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        return harness
+
+    yield factory
+    for harness in made:
+        harness.emulator.stop()
+        if harness.emulator.log_dir is not None:
+            shutil.rmtree(harness.emulator.log_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def harness(make: Callable[..., Harness]) -> Harness:
+    return make()
+
+
+# Fields that the sample events carry but that the emulator does not make: newer or invented fields
+# (see events/README.md) and the roles of a real job definition.
+NOT_EMULATED = {
+    "schedulingPriority",
+    "consumableResourceProperties",
+    "someFutureTopLevelField",
+    "jobRoleArn",
+    "executionRoleArn",
+    "cpuArchitecture",
+    "enableExecuteCommand",
+    "taskProperties",
+}
+
+
+def keys(detail: dict[str, Any]) -> dict[str, set[str]]:
+    shape = {
+        "detail": set(detail) - NOT_EMULATED,
+        "container": set(detail["container"]) - NOT_EMULATED,
+    }
+    for number, attempt in enumerate(detail["attempts"]):
+        shape[f"attempt{number}"] = set(attempt) - NOT_EMULATED
+        shape[f"attempt{number}.container"] = set(attempt["container"]) - {"name"}
+    return shape
+
+
+def test_a_job_exiting_0_goes_through_every_state_and_succeeds_in_aws_shape(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a variable in the emulator's own environment, which must not reach the job
+    monkeypatch.setenv("BATCHPLANE_TEST_NOT_FOR_JOBS", "secret")
+
+    # When a job is submitted as batchplane submits it
+    job_id = harness.submit(
+        jobName="bp-0d9f7c1e-1",
+        parameters={"word": "hello"},
+        containerOverrides={
+            "resourceRequirements": [{"type": "VCPU", "value": "2"}, {"type": "MEMORY", "value": "200"}],
+            "environment": [{"name": "BATCHPLANE_ATTEMPT", "value": "1"}],
+        },
+    )
+
+    # Then it goes through every state, in order, and succeeds
+    succeeded = harness.wait_for(job_id, "SUCCEEDED")
+    assert harness.statuses(job_id) == ["PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    runnable, starting, running = (harness.wait_for(job_id, s) for s in ("RUNNABLE", "STARTING", "RUNNING"))
+
+    # And each event has the shape of AWS's own event for that state
+    for ours, sample in [
+        (runnable, "runnable"),
+        (starting, "starting"),
+        (running, "running"),
+        (succeeded, "succeeded"),
+    ]:
+        assert keys(ours) == keys(load_event(f"batch/{sample}.json")["detail"]), sample
+    assert "taskArn" in starting["container"]
+    assert "logStreamName" not in starting["container"]
+    assert running["startedAt"] >= running["createdAt"]
+    assert running["attempts"] == []
+
+    # And the details are the job's own
+    assert succeeded["jobQueue"] == ON_DEMAND.arn
+    assert succeeded["jobDefinition"] == DEFINITIONS[0].arn
+    assert succeeded["parameters"] == {"word": "hello", "code": "0"}
+    assert succeeded["container"]["command"] == ["python", "-c", REPORT, "hello", "0", "Ref::missing"]
+    assert succeeded["container"]["resourceRequirements"] == [
+        {"value": "2", "type": "VCPU"},
+        {"value": "200", "type": "MEMORY"},
+    ]
+    assert succeeded["container"]["environment"] == [
+        {"name": "FROM_DEFINITION", "value": "yes"},
+        {"name": "BATCHPLANE_ATTEMPT", "value": "1"},
+    ]
+    assert succeeded["tags"] == {
+        "resourceArn": succeeded["jobArn"],
+        "bp:job_id": "0d9f7c1e",
+        "bp:attempt": "1",
+    }
+    assert succeeded["statusReason"] == ESSENTIAL
+    assert succeeded["container"]["exitCode"] == 0
+    [attempt] = succeeded["attempts"]
+    assert attempt["container"]["exitCode"] == 0
+    assert attempt["statusReason"] == ESSENTIAL
+    assert attempt["container"]["logStreamName"].startswith("report/default/")
+    assert succeeded["startedAt"] <= succeeded["stoppedAt"] == attempt["stoppedAt"]
+    assert BatchJobDetail.model_validate(succeeded).exit_code == 0
+    assert harness.describe(job_id) == succeeded
+
+    # And the process ran with Ref:: substituted, in its working directory, in a clean environment
+    seen = json.loads((harness.workdir / f"{job_id}.json").read_text())
+    assert seen["argv"] == ["hello", "0", "Ref::missing"]
+    assert seen["cwd"] == str(harness.workdir)
+    assert seen["env"]["AWS_BATCH_JOB_ID"] == job_id
+    assert seen["env"]["AWS_BATCH_JOB_ATTEMPT"] == "1"
+    assert seen["env"]["AWS_BATCH_JQ_NAME"] == ON_DEMAND.name
+    assert seen["env"]["AWS_BATCH_CE_NAME"] == "local-on-demand"
+    assert seen["env"]["FROM_EMULATOR"] == "local"
+    assert seen["env"]["FROM_DEFINITION"] == "yes"
+    assert seen["env"]["BATCHPLANE_ATTEMPT"] == "1"
+    assert "BATCHPLANE_TEST_NOT_FOR_JOBS" not in seen["env"]
+
+
+def test_a_job_exiting_3_fails_with_exit_code_3(harness: Harness) -> None:
+    # When a job exits 3
+    job_id = harness.submit(parameters={"code": "3"})
+
+    # Then it fails as Batch reports an application error
+    failed = harness.wait_for(job_id, "FAILED")
+    assert failed["statusReason"] == ESSENTIAL
+    assert failed["container"]["exitCode"] == 3
+    assert "reason" not in failed["container"]
+    assert failed["attempts"][0]["container"]["exitCode"] == 3
+    assert "SUCCEEDED" not in harness.statuses(job_id)
+
+
+def test_a_job_over_its_memory_is_killed_as_batch_reports_an_oom(harness: Harness) -> None:
+    # When a job allocates 300 MiB with 100 MiB
+    job_id = harness.submit(
+        "hog", containerOverrides={"resourceRequirements": [{"type": "MEMORY", "value": "100"}]}
+    )
+
+    # Then its container is killed for memory
+    failed = harness.wait_for(job_id, "FAILED")
+    oom = "OutOfMemoryError: Container killed due to memory usage"
+    assert failed["statusReason"] == ESSENTIAL
+    assert (failed["container"]["exitCode"], failed["container"]["reason"]) == (137, oom)
+    [attempt] = failed["attempts"]
+    assert (attempt["container"]["exitCode"], attempt["container"]["reason"]) == (137, oom)
+    assert attempt["statusReason"] == ESSENTIAL
+    assert keys(failed) == keys(load_event("batch/out_of_memory.json")["detail"])
+
+
+def test_a_job_over_its_attempt_duration_fails_with_the_timeout_reason(harness: Harness) -> None:
+    # When a 30 s job has a timeout of 1 s
+    job_id = harness.submit("sleeper", timeout={"attemptDurationSeconds": 1})
+
+    # Then it is stopped after 1 s, as Batch stops it
+    failed = harness.wait_for(job_id, "FAILED")
+    assert failed["statusReason"] == "Job attempt duration exceeded timeout"
+    assert failed["attempts"][0]["statusReason"] == "Job attempt duration exceeded timeout"
+    assert failed["container"]["exitCode"] in (137, 143)
+    assert failed["timeout"] == {"attemptDurationSeconds": 1}
+    assert 1000 <= failed["stoppedAt"] - failed["startedAt"] < 3000
+
+
+def test_an_interrupted_spot_job_fails_as_its_host_terminated(harness: Harness) -> None:
+    # Given a running job on a Spot queue and one on an on-demand queue
+    spot_job = harness.submit("sleeper", queue=SPOT)
+    on_demand_job = harness.submit("sleeper", queue=ON_DEMAND)
+    harness.wait_for(spot_job, "RUNNING")
+    harness.wait_for(on_demand_job, "RUNNING")
+
+    # When Spot interrupts them
+    assert harness.emulator.interrupt_spot(spot_job)
+    assert not harness.emulator.interrupt_spot(on_demand_job)
+
+    # Then the Spot job fails as its host went away: no exit code anywhere
+    failed = harness.wait_for(spot_job, "FAILED")
+    assert HOST_TERMINATED.match(failed["statusReason"])
+    [attempt] = failed["attempts"]
+    assert attempt["statusReason"] == failed["statusReason"]
+    assert "exitCode" not in failed["container"]
+    assert "exitCode" not in attempt["container"]
+    assert keys(failed) == keys(load_event("batch/spot_interrupted.json")["detail"])
+    assert harness.describe(on_demand_job)["status"] == "RUNNING"
+
+
+def test_spot_chaos_interrupts_spot_jobs_at_its_rate(make: Callable[..., Harness]) -> None:
+    # Given every Spot job is interrupted after 50-100 ms
+    harness = make(spot_interruption_rate=1.0, spot_interruption_after=(0.05, 0.1))
+
+    # When a job runs on the Spot queue
+    job_id = harness.submit("sleeper", queue=SPOT)
+
+    # Then Spot takes its host
+    failed = harness.wait_for(job_id, "FAILED")
+    assert HOST_TERMINATED.match(failed["statusReason"])
+    assert failed["attempts"][0]["statusReason"] == failed["statusReason"]
+
+
+def test_terminating_a_running_job_stops_it_with_the_given_reason(harness: Harness) -> None:
+    # Given a running job
+    job_id = harness.submit("sleeper")
+    harness.wait_for(job_id, "RUNNING")
+
+    # When it is terminated
+    assert harness.batch.terminate_job(jobId=job_id, reason="Cancelled by batchplane: test") is not None
+
+    # Then it fails with that reason and the exit code of SIGTERM
+    failed = harness.wait_for(job_id, "FAILED")
+    assert failed["statusReason"] == "Cancelled by batchplane: test"
+    assert failed["attempts"][0]["statusReason"] == "Cancelled by batchplane: test"
+    assert failed["container"]["exitCode"] == 143
+    assert failed["isTerminated"] is True
+    assert keys(failed) == keys(load_event("batch/cancelled.json")["detail"])
+
+
+def test_terminating_a_runnable_job_cancels_it_without_an_attempt(make: Callable[..., Harness]) -> None:
+    # Given no worker, so that a job stays RUNNABLE
+    harness = make(workers=0)
+    job_id = harness.submit()
+    harness.wait_for(job_id, "RUNNABLE")
+
+    # When it is terminated
+    harness.batch.terminate_job(jobId=job_id, reason="Cancelled by batchplane: test")
+
+    # Then it fails at once with that reason and no attempt
+    failed = harness.wait_for(job_id, "FAILED")
+    assert harness.statuses(job_id) == ["PENDING", "RUNNABLE", "FAILED"]
+    assert failed["statusReason"] == "Cancelled by batchplane: test"
+    assert failed["attempts"] == []
+    assert "startedAt" not in failed
+    assert failed["isCancelled"] is True
+
+
+def test_cancel_job_cancels_only_jobs_that_have_not_started(make: Callable[..., Harness]) -> None:
+    # Given one worker, busy with a running job, and a second job waiting for it
+    harness = make(workers=1)
+    running = harness.submit("sleeper", jobName="first")
+    harness.wait_for(running, "RUNNING")
+    waiting = harness.submit("sleeper", jobName="second")
+    harness.wait_for(waiting, "RUNNABLE")
+
+    # When both are cancelled
+    harness.batch.cancel_job(jobId=running, reason="cancel")
+    harness.batch.cancel_job(jobId=waiting, reason="cancel")
+
+    # Then only the waiting one ends; the running one goes on
+    assert harness.wait_for(waiting, "FAILED")["statusReason"] == "cancel"
+    described = harness.describe(running)
+    assert (described["status"], described["isCancelled"]) == ("RUNNING", False)
+
+
+def test_a_job_waits_runnable_until_a_worker_is_free(make: Callable[..., Harness]) -> None:
+    # Given one worker, busy
+    harness = make(workers=1)
+    first = harness.submit("sleeper", jobName="first")
+    harness.wait_for(first, "RUNNING")
+
+    # When a second job comes
+    second = harness.submit("report", jobName="second")
+    harness.wait_for(second, "RUNNABLE")
+
+    # Then it starts only once the first is done
+    assert harness.describe(second)["status"] == "RUNNABLE"
+    harness.batch.terminate_job(jobId=first, reason="make room")
+    harness.wait_for(second, "SUCCEEDED")
+    order = [(e["jobId"], e["status"]) for e in harness.events]
+    assert order.index((first, "FAILED")) < order.index((second, "STARTING"))
+
+
+def test_list_jobs_finds_jobs_by_name_in_any_status(make: Callable[..., Harness]) -> None:
+    # Given three runnable jobs on the on-demand queue and one on the Spot queue
+    harness = make(workers=0)
+    ids = {name: harness.submit(jobName=name) for name in ("bp-a-1", "bp-a-2", "other")}
+    spot = harness.submit(jobName="bp-a-3", queue=SPOT)
+    for job_id in [*ids.values(), spot]:
+        harness.wait_for(job_id, "RUNNABLE")
+
+    def listed(**request: Any) -> list[str]:
+        pages = harness.batch.get_paginator("list_jobs").paginate(jobQueue=ON_DEMAND.arn, **request)
+        return [j["jobName"] for page in pages for j in page["jobSummaryList"]]
+
+    # When ListJobs filters by name, Then it finds them whatever their status and the jobStatus asked
+    assert listed(filters=[{"name": "JOB_NAME", "values": ["bp-a-1"]}], jobStatus="SUCCEEDED") == ["bp-a-1"]
+    # And a trailing * is a case-insensitive prefix, newest first, across pages
+    prefix = [{"name": "JOB_NAME", "values": ["BP-A*"]}]
+    assert listed(filters=prefix, PaginationConfig={"PageSize": 1}) == ["bp-a-2", "bp-a-1"]
+    # And without a filter or a status, ListJobs lists RUNNING jobs only
+    assert listed() == []
+    assert listed(jobStatus="RUNNABLE") == ["other", "bp-a-2", "bp-a-1"]
+    [summary] = harness.batch.list_jobs(
+        jobQueue=ON_DEMAND.name, filters=[{"name": "JOB_NAME", "values": ["other"]}]
+    )["jobSummaryList"]
+    assert summary["jobId"] == ids["other"]
+    assert summary["status"] == "RUNNABLE"
+
+
+def test_describe_jobs_omits_unknown_ids(harness: Harness) -> None:
+    # Given one job
+    job_id = harness.submit()
+
+    # When it is described with an id Batch does not know
+    jobs = harness.batch.describe_jobs(jobs=[job_id, "00000000-0000-4000-8000-000000000000"])["jobs"]
+
+    # Then only the known job comes back
+    assert [j["jobId"] for j in jobs] == [job_id]
+    assert harness.batch.describe_jobs(jobs=["00000000-0000-4000-8000-000000000000"])["jobs"] == []
+
+
+@pytest.mark.parametrize(
+    ("queue", "job_definition"),
+    [("no-such-queue", "report"), (ON_DEMAND.name, "no-such-definition"), (ON_DEMAND.name, "report:9")],
+)
+def test_submitting_to_an_unknown_queue_or_definition_is_a_client_exception(
+    harness: Harness, queue: str, job_definition: str
+) -> None:
+    # When a job names a queue or a definition that does not exist
+    with pytest.raises(ClientError) as raised:
+        harness.batch.submit_job(jobName="bp-x-1", jobQueue=queue, jobDefinition=job_definition)
+
+    # Then Batch refuses it as the client's error
+    assert raised.value.response["Error"]["Code"] == "ClientException"
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert harness.emulator.jobs() == []
+
+
+def test_terminating_an_unknown_job_is_a_client_exception(harness: Harness) -> None:
+    with pytest.raises(ClientError) as raised:
+        harness.batch.terminate_job(jobId="00000000-0000-4000-8000-000000000000", reason="x")
+
+    assert raised.value.response["Error"]["Code"] == "ClientException"
+
+
+def test_a_path_that_is_no_operation_is_404(harness: Harness) -> None:
+    url = harness.batch.meta.endpoint_url + "/v1/createcomputeenvironment"
+    request = urllib.request.Request(url, data=b"{}", method="POST")
+
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        urllib.request.urlopen(request, timeout=5)
+
+    assert raised.value.code == 404
+    assert raised.value.headers["x-amzn-ErrorType"] == "ClientException"
+    assert "message" in json.loads(raised.value.read())
+
+
+def test_a_failing_emit_does_not_stop_the_emulator(make: Callable[..., Harness]) -> None:
+    # Given an emit that always fails
+    def broken(detail: dict[str, Any]) -> None:
+        raise RuntimeError("the event bus is down")
+
+    harness = make(emit=broken)
+
+    # When jobs run
+    first, second = harness.submit(jobName="first"), harness.submit(jobName="second")
+
+    # Then they still run to the end
+    eventually(
+        lambda: {harness.describe(j)["status"] for j in (first, second)} == {"SUCCEEDED"},
+        "both jobs to succeed",
+    )
+
+
+def test_stop_leaves_no_process_behind(harness: Harness) -> None:
+    # Given a running job that has a child process of its own
+    job_id = harness.submit("family")
+    pids_file = harness.workdir / f"{job_id}.pids"
+    eventually(pids_file.exists, "the job's processes to start")
+    pids = [int(pid) for pid in pids_file.read_text().split()]
+    assert all(alive(pid) for pid in pids)
+
+    # When the emulator stops
+    harness.emulator.stop()
+    harness.emulator.stop()  # idempotent
+
+    # Then neither the job nor its child is left
+    eventually(lambda: not any(alive(pid) for pid in pids), "the job's processes to end", timeout=2)
+    assert not Path(f"/proc/{pids[0]}").exists()  # the job itself is reaped, not a zombie

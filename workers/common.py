@@ -1,0 +1,332 @@
+"""What every worker shares: arguments, S3 locations, the input stream, the outputs and the exit codes.
+
+A worker's `main` hands `run` its argument parser and its work; `run` parses the arguments, builds the
+`Job` (S3 client, output prefix, Batch identity) and turns every failure into one line on stderr and
+an exit code: 1 for what a retry cannot fix, 75 for what it can.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NoReturn
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
+from botocore.exceptions import ConnectionError as BotoConnectionError
+
+if TYPE_CHECKING:
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL; the job types' retry rules retry exit code 75
+
+OUTPUT_PREFIX_VARIABLE = "BATCHPLANE_OUTPUT_PREFIX"
+MIB = 1024 * 1024
+PIECE_SIZE = MIB  # bytes asked of the input stream per read
+MAX_RESUMES = 3  # a broken input stream is reopened at its offset this many times, then exit 75
+
+# The bucket names batchplane's policy accepts in an input parameter.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+# S3 error codes that a later attempt may not see (botocore has already retried them).
+_TRANSIENT_CODES = frozenset(
+    {
+        "BandwidthLimitExceeded",
+        "InternalError",
+        "OperationAborted",
+        "PriorRequestNotComplete",
+        "RequestLimitExceeded",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+    }
+)
+_MISSING_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+_DENIED_CODES = frozenset({"AccessDenied", "403"})
+# The reading side of an S3 connection failing: reset, closed, timed out, cut short.
+_STREAM_ERRORS = (HTTPClientError, BotoConnectionError, IncompleteReadError)
+
+
+class WorkerError(Exception):
+    """A failure reported as one line on stderr and an exit code, without a traceback."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BadArguments(WorkerError):
+    """The command line or the environment is wrong: no retry can help."""
+
+
+class InputNotFound(WorkerError):
+    """The input object (or its bucket) does not exist."""
+
+
+class TransientError(WorkerError):
+    """S3 failed in a way a later attempt may not see."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises BadArguments instead of exiting 2, so that every permanent failure exits 1."""
+
+    def error(self, message: str) -> NoReturn:
+        usage = " ".join(self.format_usage().split())
+        raise BadArguments(f"{message} ({usage})")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    """A bucket and a key, the key exactly as S3 stores it (spaces and unicode included, never encoded)."""
+
+    bucket: str
+    key: str
+
+    @classmethod
+    def parse(cls, uri: str, *, what: str) -> S3Location:
+        if not uri.startswith("s3://"):
+            raise BadArguments(f"{what} is not an s3:// URI: {uri!r}")
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if not _BUCKET_NAME.match(bucket):
+            raise BadArguments(f"{what} has no valid bucket name: {uri!r}")
+        return cls(bucket, key)
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    def joinpath(self, name: str) -> S3Location:
+        """The object `name` under this location taken as a prefix ("folder")."""
+        prefix = self.key if not self.key or self.key.endswith("/") else f"{self.key}/"
+        return S3Location(self.bucket, prefix + name)
+
+
+def input_location(uri: str) -> S3Location:
+    """argparse type of --input: an s3:// URI naming one object."""
+    try:
+        location = S3Location.parse(uri, what="input")
+    except BadArguments as bad:
+        raise argparse.ArgumentTypeError(str(bad)) from None
+    if not location.key:
+        raise argparse.ArgumentTypeError(f"input names no object key: {uri!r}")
+    return location
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}: {text!r}")
+        return value
+
+    return parse
+
+
+class StepLog:
+    """One line on stderr per step, prefixed with the worker's name (CloudWatch keeps one event a line)."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+
+    def __call__(self, message: str) -> None:
+        print(f"{self.worker}: {message}", file=sys.stderr, flush=True)
+
+    def error(self, message: str) -> None:
+        self(f"error: {' '.join(message.split())}")
+
+
+def s3_client() -> S3Client:
+    """A plain client: endpoint (AWS_ENDPOINT_URL[_S3]), region and credentials come from the environment."""
+    return boto3.client("s3")
+
+
+class InputObject:
+    """An S3 object read as a stream of pieces. A stream that breaks is reopened where it stopped, on the
+    same object version (If-Match on its ETag), so a long read survives a reset connection."""
+
+    def __init__(self, job: Job, location: S3Location) -> None:
+        self.location = location
+        self._job = job
+        response = self._get()
+        self.size: int = response["ContentLength"]
+        self.etag: str = response["ETag"]
+        self._body = response["Body"]
+
+    def _get(self, offset: int | None = None) -> GetObjectOutputTypeDef:
+        bucket, key = self.location.bucket, self.location.key
+        try:
+            if offset is None:
+                return self._job.s3.get_object(Bucket=bucket, Key=key)
+            return self._job.s3.get_object(
+                Bucket=bucket, Key=key, Range=f"bytes={offset}-", IfMatch=self.etag
+            )
+        except ClientError as error:
+            code = error_code(error)
+            if code in _MISSING_CODES:
+                raise InputNotFound(f"input object not found: {self.location.uri}") from error
+            if code in _DENIED_CODES:
+                raise WorkerError(
+                    f"access denied to input {self.location.uri} (S3 answers AccessDenied, not NoSuchKey, "
+                    "for a missing object to a caller without s3:ListBucket)"
+                ) from error
+            if code == "PreconditionFailed":
+                raise WorkerError(f"input {self.location.uri} changed while it was being read") from error
+            raise
+
+    def pieces(self, piece_size: int = PIECE_SIZE) -> Iterator[bytes]:
+        """The object's bytes in order, at most `piece_size` at a time, exactly `size` of them in all."""
+        body: StreamingBody = self._body
+        offset = 0
+        resumes = 0
+        while offset < self.size:
+            try:
+                piece = body.read(min(piece_size, self.size - offset))
+                if not piece:
+                    raise IncompleteReadError(actual_bytes=offset, expected_bytes=self.size)
+            except _STREAM_ERRORS as broken:
+                if resumes == MAX_RESUMES:
+                    raise TransientError(
+                        f"reading {self.location.uri} failed at byte {offset} "
+                        f"after {resumes} resumes: {broken}"
+                    ) from broken
+                resumes += 1
+                self._job.log(f"input stream broke at byte {offset} ({broken}); resuming")
+                body.close()
+                body = self._get(offset)["Body"]
+                continue
+            offset += len(piece)
+            yield piece
+        body.close()
+
+    def read_all(self) -> bytearray:
+        """The whole object in one buffer of exactly its size (no second copy while reading)."""
+        buffer = bytearray(self.size)
+        view = memoryview(buffer)
+        offset = 0
+        for piece in self.pieces():
+            view[offset : offset + len(piece)] = piece
+            offset += len(piece)
+        view.release()
+        return buffer
+
+
+def _attempt(value: str | None) -> int | str | None:
+    return int(value) if value is not None and value.isdigit() else value
+
+
+@dataclass
+class Job:
+    """One run of a worker: its S3 client, where its outputs go, and which Batch job and attempt it is."""
+
+    log: StepLog
+    s3: S3Client
+    output_prefix: S3Location
+    batch_job_id: str | None = None
+    attempt: int | str | None = None
+    batchplane_job_id: str | None = None
+    batchplane_attempt: int | str | None = None
+
+    @classmethod
+    def from_environment(cls, log: StepLog, environ: Mapping[str, str] = os.environ) -> Job:
+        prefix = environ.get(OUTPUT_PREFIX_VARIABLE, "")
+        if not prefix:
+            raise BadArguments(f"{OUTPUT_PREFIX_VARIABLE} is not set (expected s3://bucket/prefix/)")
+        return cls(
+            log=log,
+            s3=s3_client(),
+            output_prefix=S3Location.parse(prefix, what=OUTPUT_PREFIX_VARIABLE),
+            batch_job_id=environ.get("AWS_BATCH_JOB_ID") or None,
+            attempt=_attempt(environ.get("AWS_BATCH_JOB_ATTEMPT") or None),
+            batchplane_job_id=environ.get("BATCHPLANE_JOB_ID") or None,
+            batchplane_attempt=_attempt(environ.get("BATCHPLANE_ATTEMPT") or None),
+        )
+
+    def identity(self) -> dict[str, str | int]:
+        """The job's identity as output JSON fields, those that are known."""
+        fields = {
+            "batch_job_id": self.batch_job_id,
+            "attempt": self.attempt,
+            "batchplane_job_id": self.batchplane_job_id,
+            "batchplane_attempt": self.batchplane_attempt,
+        }
+        return {name: value for name, value in fields.items() if value is not None}
+
+    def metadata(self) -> dict[str, str]:
+        """The same identity as S3 user metadata (x-amz-meta-batch-job-id, x-amz-meta-attempt, ...)."""
+        return {name.replace("_", "-"): str(value) for name, value in self.identity().items()}
+
+    def open_input(self, location: S3Location) -> InputObject:
+        self.log(f"input {location.uri}")
+        source = InputObject(self, location)
+        self.log(f"size {source.size} bytes")
+        return source
+
+    def write(self, name: str, body: bytes, *, content_type: str) -> S3Location:
+        target = self.output_prefix.joinpath(name)
+        self.s3.put_object(
+            Bucket=target.bucket,
+            Key=target.key,
+            Body=body,
+            ContentType=content_type,
+            Metadata=self.metadata(),
+        )
+        self.log(f"output {target.uri} ({len(body)} bytes)")
+        return target
+
+    def write_json(self, name: str, document: Mapping[str, object]) -> S3Location:
+        """`document` and then the job's identity, as UTF-8 JSON (non-ASCII as is, not \\u-escaped)."""
+        text = json.dumps({**document, **self.identity()}, indent=2, ensure_ascii=False) + "\n"
+        return self.write(name, text.encode("utf-8"), content_type="application/json")
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def is_transient(error: ClientError) -> bool:
+    """Throttling and server-side failures: botocore retried them already, a later attempt may succeed."""
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    return error_code(error) in _TRANSIENT_CODES or status == 429 or status >= 500
+
+
+def run(
+    log: StepLog,
+    parser: ArgumentParser,
+    argv: Sequence[str] | None,
+    work: Callable[[Job, argparse.Namespace], None],
+) -> int:
+    """Parse the arguments, do the work, and map every failure to its exit code and one line on stderr."""
+    try:
+        arguments = parser.parse_args(argv)
+        work(Job.from_environment(log), arguments)
+    except WorkerError as failure:
+        log.error(str(failure))
+        return failure.exit_code
+    except ClientError as error:
+        log.error(str(error))
+        return EXIT_TEMPFAIL if is_transient(error) else EXIT_FAILURE
+    except _STREAM_ERRORS as error:
+        log.error(f"S3 unreachable or the connection broke: {error}")
+        return EXIT_TEMPFAIL
+    except BotoCoreError as error:  # no credentials, no region, a bad endpoint: configuration
+        log.error(str(error))
+        return EXIT_FAILURE
+    log("done")
+    return EXIT_OK
