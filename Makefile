@@ -38,7 +38,17 @@ validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
 unit: $(STAMP) ## Unit and integration tests only
 	$(BIN)/pytest tests/unit tests/integration
 
-test: lint validate ## Everything CI runs: lint, validate, all tests
+# checkov pins an old boto3, so it lives in a virtual environment of its own.
+CHECKOV_VENV := .venv-checkov
+$(CHECKOV_VENV)/.installed:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	touch $@
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: zero failed checks (skips carry their reason)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml
+
+test: lint validate checkov ## Everything CI runs: lint, validate, checkov, all tests
 	$(BIN)/pytest -n 2 tests
 
 local: $(STAMP) ## Run batchplane locally (embedded AWS and Batch emulator)
@@ -55,6 +65,9 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BENCH_VENV)/bin/python bench/cold_start.py
 	$(BENCH_VENV)/bin/python bench/cold_start.py --no-tracer
 	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/state_events.py
+	$(BIN)/python bench/ingest_burst.py
+	$(BIN)/python bench/local_stack.py
 
 build: $(STAMP) ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
 	$(BIN)/sam build --template template.yaml
@@ -63,6 +76,6 @@ deploy: build ## sam deploy --guided
 	$(BIN)/sam deploy --guided
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) $(BENCH_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache
 
-.PHONY: help dev lint validate unit test local bench build deploy clean
+.PHONY: help dev lint validate checkov unit test local bench build deploy clean
