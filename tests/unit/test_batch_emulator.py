@@ -241,7 +241,7 @@ def test_a_job_exiting_0_goes_through_every_state_and_succeeds_in_aws_shape(
 
     # Then it goes through every state, in order, and succeeds
     succeeded = harness.wait_for(job_id, "SUCCEEDED")
-    assert harness.statuses(job_id) == ["PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    assert harness.statuses(job_id) == ["RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
     runnable, starting, running = (harness.wait_for(job_id, s) for s in ("RUNNABLE", "STARTING", "RUNNING"))
 
     # And each event has the shape of AWS's own event for that state
@@ -405,7 +405,7 @@ def test_terminating_a_runnable_job_cancels_it_without_an_attempt(make: Callable
 
     # Then it fails at once with that reason and no attempt
     failed = harness.wait_for(job_id, "FAILED")
-    assert harness.statuses(job_id) == ["PENDING", "RUNNABLE", "FAILED"]
+    assert harness.statuses(job_id) == ["RUNNABLE", "FAILED"]
     assert failed["statusReason"] == "Cancelled by batchplane: test"
     assert failed["attempts"] == []
     assert "startedAt" not in failed

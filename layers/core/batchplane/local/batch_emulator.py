@@ -3,7 +3,7 @@
 The unchanged boto3 batch client talks to it (REST-JSON on loopback, reached in production code
 through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob and CancelJob. Jobs
 move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
-them, and every transition from PENDING on is handed to `emit` as the "detail" of a "Batch Job State
+them, and every transition from RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State
 Change" event, in AWS's shape: attempts, exit codes and status reasons as Batch reports them for an
 exit, an out-of-memory kill, a timeout, a Spot interruption and TerminateJob.
 
@@ -52,6 +52,8 @@ LIST_MAX_WITH_FILTER = 100
 LIST_MAX_WITH_STATUS = 1000
 STATUSES = ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
 NOT_STARTED = frozenset({"SUBMITTED", "PENDING", "RUNNABLE"})
+# The transitions that reach EventBridge as "Batch Job State Change" (none for SUBMITTED or PENDING).
+EMITTED = frozenset({"RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"})
 ENDED = frozenset({"SUCCEEDED", "FAILED"})
 CAPACITIES = frozenset({"SPOT", "ON_DEMAND"})
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -156,37 +158,48 @@ with open("/proc/self/cmdline", "rb") as _self:
     _OWN_CMDLINE = _self.read()
 
 
+def _process_tree(pid: int) -> list[int]:
+    """A process and its descendants, from /proc/<pid>/task/<tid>/children (no scan of all of /proc)."""
+    found, index = [pid], 0
+    while index < len(found):
+        current = found[index]
+        index += 1
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children", encoding="ascii") as handle:
+                    found.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue  # it ended meanwhile
+    return found
+
+
 def _group_memory_kib(pgids: set[int]) -> dict[int, int]:
-    """Per process group: the larger of the group's summed VmRSS and one process's peak (VmHWM).
+    """Per job (its main process id, which is its process group): the larger of the summed VmRSS of
+    its process tree and one process's peak (VmHWM).
 
     A cgroup limit applies to the sum; one process's peak over the limit would have been killed
     even if it fell between two polls.
     """
-    rss: dict[int, int] = dict.fromkeys(pgids, 0)
-    peak: dict[int, int] = dict.fromkeys(pgids, 0)
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            # Between fork and exec a job's process is still a copy of this one, with its memory:
-            # not the job's yet.
-            with open(f"/proc/{entry.name}/cmdline", "rb") as handle:
-                if handle.read() == _OWN_CMDLINE:
-                    continue
-            with open(f"/proc/{entry.name}/stat", encoding="ascii", errors="replace") as handle:
-                stat = handle.read()
-            pgrp = int(stat[stat.rindex(")") + 2 :].split()[2])
-            if pgrp not in pgids:
-                continue
-            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        rss[pgrp] += int(line.split()[1])
-                    elif line.startswith("VmHWM:"):
-                        peak[pgrp] = max(peak[pgrp], int(line.split()[1]))
-        except (OSError, ValueError, IndexError):
-            continue  # the process ended meanwhile
-    return {pgid: max(rss[pgid], peak[pgid]) for pgid in pgids}
+    usage: dict[int, int] = {}
+    for pgid in pgids:
+        rss = peak = 0
+        for pid in _process_tree(pgid):
+            try:
+                # Between fork and exec a job's process is still a copy of this one, with its
+                # memory: not the job's yet.
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    if handle.read() == _OWN_CMDLINE:
+                        continue
+                with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+                    for line in handle:
+                        if line.startswith("VmRSS:"):
+                            rss += int(line.split()[1])
+                        elif line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]))
+            except (OSError, ValueError, IndexError):
+                continue  # the process ended meanwhile
+        usage[pgid] = max(rss, peak)
+    return usage
 
 
 class _Server(ThreadingHTTPServer):
@@ -752,7 +765,7 @@ class BatchEmulator:
 
     def _move(self, job: _Job, status: str) -> None:
         job.status = status
-        if not self._stopping:
+        if status in EMITTED and not self._stopping:
             self._outbox.put(self._detail(job))
 
     def _finish(self, job: _Job, status: str, status_reason: str) -> None:
