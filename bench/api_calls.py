@@ -10,43 +10,16 @@ that Lambda's event source mapping does is the harness's, and is not counted (La
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from pathlib import Path
-from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, count_calls, moto_stack
 
 
 def main() -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_DISABLED="true",
-    )
-    import boto3
-    from moto import mock_aws
-
-    from batchplane.adapters.clients import client
     from batchplane.local.functions import LambdaContext, load_function
-    from batchplane.local.template import provision
 
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        session = boto3.session.Session()
-        stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
-        os.environ.update(stack.function_environment())
-        os.environ["POLICY_PATH"] = str(ROOT / "layers" / "core" / "policy.yaml")
-
-        calls: list[str] = []
-        for service in ("dynamodb", "sqs", "batch", "s3", "sns", "events"):
-
-            def hook(model: Any, service: str = service, **_: Any) -> None:
-                calls.append(f"{service}:{model.name}")
-
-            client(service).meta.events.register("before-parameter-build", hook)
+    with moto_stack() as (session, stack):
+        calls = count_calls()
 
         event = json.loads((ROOT / "events" / "api" / "post_job.json").read_text())
         response = load_function("api").handler(event, LambdaContext())

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, count_calls, moto_stack
 
 
 def speed_up_moto_transactions() -> None:
@@ -79,21 +79,11 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=5, help="dispatcher reserved concurrency")
     parser.add_argument("--rate", type=float, default=8.0, help="SubmitJob calls/s per dispatcher instance")
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-    )
-    import boto3
     import yaml
-    from moto import mock_aws
 
     from batchplane.adapters.batch import BatchGateway, RateLimiter
     from batchplane.adapters.clients import client
     from batchplane.local.functions import LambdaContext, load_function
-    from batchplane.local.template import provision
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.service.dispatch import dispatch
     from batchplane.service.wiring import ports
@@ -106,11 +96,7 @@ def main() -> None:
     policy_path.write_text(yaml.safe_dump(policy))
 
     speed_up_moto_transactions()
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        session = boto3.session.Session()
-        stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
-        os.environ.update(stack.function_environment())
-        os.environ["POLICY_PATH"] = str(policy_path)
+    with moto_stack(policy_path) as (session, stack):
         bucket = os.environ["INGEST_BUCKET"]
         handler = load_function("file_drop").handler
         template = json.loads((ROOT / "events" / "s3" / "object_created.json").read_text())["Records"][0]
@@ -128,13 +114,7 @@ def main() -> None:
             return json.dumps({"Records": [record]})
 
         bodies = [notification(i) for i in range(args.objects)]
-        calls: list[str] = []
-        for service in ("dynamodb", "sqs", "s3", "batch"):
-
-            def hook(model: Any, service: str = service, **_: Any) -> None:
-                calls.append(f"{service}:{model.name}")
-
-            client(service).meta.events.register("before-parameter-build", hook)
+        calls = count_calls(("dynamodb", "sqs", "s3", "batch"))
 
         def deliver_all() -> float:
             started = time.perf_counter()

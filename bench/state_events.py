@@ -17,10 +17,9 @@ import json
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, count_calls, moto_stack
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -43,31 +42,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=300)
     args = parser.parse_args()
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",
-        AWS_DEFAULT_REGION="us-east-1",
-        POWERTOOLS_TRACE_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-        POWERTOOLS_METRICS_DISABLED="true",
-    )
-    import boto3
-    from moto import mock_aws
-
     from batchplane.adapters.clients import client
     from batchplane.local.functions import LambdaContext, load_function
-    from batchplane.local.template import provision
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.models.request import JobRequest
     from batchplane.service import jobs
     from batchplane.service.dispatch import dispatch
     from batchplane.service.wiring import ports
 
-    with mock_aws(config={"batch": {"use_docker": False}}):
-        session = boto3.session.Session()
-        stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
-        os.environ.update(stack.function_environment())
-        os.environ["POLICY_PATH"] = str(ROOT / "layers" / "core" / "policy.yaml")
+    with moto_stack() as (_, stack):
         p = ports()
         state_change = load_function("state_change").handler
         context = LambdaContext()
@@ -94,13 +77,7 @@ def main() -> None:
             dispatch(p, message)
             return p.store.get(job.job_id)
 
-        calls: list[str] = []
-        for service in ("dynamodb", "sqs", "batch", "s3", "sns", "events"):
-
-            def hook(model: Any, service: str = service, **_: Any) -> None:
-                calls.append(f"{service}:{model.name}")
-
-            client(service).meta.events.register("before-parameter-build", hook)
+        calls = count_calls()
 
         # 1. calls per event
         with open(os.devnull, "w") as void, contextlib.redirect_stdout(void):

@@ -116,3 +116,22 @@ def s3_notification(fixture: str = "object_created", *, bucket: str, **object_fi
         record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
     event["Records"][0]["s3"]["object"].update(object_fields)
     return event
+
+
+def submit_job(api: Any, job_type: str, input_uri: str, **fields: Any) -> dict[str, Any]:
+    """POST /jobs through the API handler (the `api` fixture); asserts 202 and returns the job."""
+    status, job, _ = api(
+        api_event(
+            "POST",
+            "/jobs",
+            body={"job_type": job_type, "parameters": {"input": input_uri}, **fields},
+            headers={"Content-Type": "application/json"},
+        )
+    )
+    assert status == 202, job
+    return job  # type: ignore[no-any-return]
+
+
+def get_job(api: Any, job_id: str) -> dict[str, Any]:
+    """GET /jobs/{job_id} through the API handler; returns the body."""
+    return api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))[1]  # type: ignore[no-any-return]

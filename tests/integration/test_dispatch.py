@@ -9,7 +9,7 @@ import pytest
 from moto.batch.responses import BatchResponse
 from moto.core.exceptions import JsonRESTError
 
-from tests.support import LambdaContext, api_event, load_function, sqs_event
+from tests.support import LambdaContext, get_job, load_function, sqs_event, submit_job
 
 INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
 
@@ -42,20 +42,11 @@ def _no_backoff_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def submit(api, job_type: str = "word-count") -> dict:
-    status, job, _ = api(
-        api_event(
-            "POST",
-            "/jobs",
-            body={"job_type": job_type, "parameters": {"input": INPUT}},
-            headers={"Content-Type": "application/json"},
-        )
-    )
-    assert status == 202
-    return job
+    return submit_job(api, job_type, INPUT)
 
 
 def get(api, job_id: str) -> dict:
-    return api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))[1]
+    return get_job(api, job_id)
 
 
 def test_throttled_submit_job_is_retried_by_botocore_and_lands_once(aws, api, monkeypatch) -> None:

@@ -8,7 +8,14 @@ import pytest
 
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.service.wiring import ports
-from tests.support import LambdaContext, api_event, batch_event, load_event, load_function
+from tests.support import (
+    LambdaContext,
+    batch_event,
+    get_job,
+    load_event,
+    load_function,
+    submit_job,
+)
 
 INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
 
@@ -25,20 +32,11 @@ def later(aws, monkeypatch):
 
 
 def submit(api, job_type: str = "sort-large") -> dict:
-    status, job, _ = api(
-        api_event(
-            "POST",
-            "/jobs",
-            body={"job_type": job_type, "parameters": {"input": INPUT}},
-            headers={"Content-Type": "application/json"},
-        )
-    )
-    assert status == 202
-    return job
+    return submit_job(api, job_type, INPUT)
 
 
 def get(api, job_id: str) -> dict:
-    return api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))[1]
+    return get_job(api, job_id)
 
 
 def sweep() -> dict:

@@ -1,0 +1,51 @@
+"""What the benchmarks share: template.yaml's resources on in-process moto, with the functions'
+environment set as the template sets it, and a counter of the AWS calls the handlers make."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = ("dynamodb", "sqs", "batch", "s3", "sns", "events")
+
+
+@contextmanager
+def moto_stack(policy: Path = ROOT / "layers" / "core" / "policy.yaml") -> Iterator[tuple[Any, Any]]:
+    """(boto3 session, provisioned Stack) on in-process moto; logs and metrics kept quiet."""
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        POWERTOOLS_TRACE_DISABLED="true",
+        POWERTOOLS_LOG_LEVEL="WARNING",
+        POWERTOOLS_METRICS_DISABLED="true",
+    )
+    import boto3
+    from moto import mock_aws
+
+    from batchplane.local.template import provision
+
+    with mock_aws(config={"batch": {"use_docker": False}}):
+        session = boto3.session.Session()
+        stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
+        os.environ.update(stack.function_environment())
+        os.environ["POLICY_PATH"] = str(policy)
+        yield session, stack
+
+
+def count_calls(services: tuple[str, ...] = SERVICES) -> list[str]:
+    """Every call the handlers' own clients make from now on, as "service:Operation"."""
+    from batchplane.adapters.clients import client
+
+    calls: list[str] = []
+    for service in services:
+
+        def hook(model: Any, service: str = service, **_: Any) -> None:
+            calls.append(f"{service}:{model.name}")
+
+        client(service).meta.events.register("before-parameter-build", hook)
+    return calls
