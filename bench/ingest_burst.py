@@ -35,20 +35,20 @@ def speed_up_moto_transactions() -> None:
     from contextvars import ContextVar
 
     from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
 
     touched: ContextVar[frozenset[str]] = ContextVar("touched", default=frozenset())
 
     def table_copy(table: Table) -> Table:
         clone = copy.copy(table)
-        hot = touched.get()
-        clone.items = defaultdict(dict)
-        for hash_key, value in table.items.items():
-            deep = str(hash_key.value) in hot
-            if table.has_range_key:
-                clone.items[hash_key] = {r: copy.deepcopy(i) if deep else i for r, i in value.items()}
-            else:
-                clone.items[hash_key] = copy.deepcopy(value) if deep else value
+        # A C-level copy of the partition map (stored hashes, no rehashing), and deep copies of
+        # only the partitions this transaction can change.
+        clone.items = defaultdict(dict, table.items)
+        for pk in touched.get():
+            key = DynamoType({"S": pk})
+            if key in table.items:
+                clone.items[key] = copy.deepcopy(table.items[key])
         return clone
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
