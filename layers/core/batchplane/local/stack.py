@@ -72,6 +72,8 @@ class LocalInfo:
     event_bus_name: str
     pid: int
     outputs: dict[str, str] = field(default_factory=dict)
+    # The environment every function runs with here, so `batchplane.local.invoke` can run one.
+    function_environment: dict[str, str] = field(default_factory=dict)
 
 
 class _Invoker:
@@ -147,6 +149,15 @@ class LocalStack:
             event_bus_name=os.environ["EVENT_BUS_NAME"],
             pid=os.getpid(),
             outputs=stack.outputs(),
+            function_environment={
+                name: os.environ[name]
+                for name in [
+                    *stack.function_environment(),
+                    "AWS_ENDPOINT_URL",
+                    "AWS_ENDPOINT_URL_BATCH",
+                    *CREDENTIALS,
+                ]
+            },
         )
         options.state_file.parent.mkdir(parents=True, exist_ok=True)
         options.state_file.write_text(json.dumps(asdict(self.info), indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,43 @@
+"""Invoke one function's handler with a sample event, against a running `batchplane local`.
+
+    python -m batchplane.local.invoke state_change events/batch/succeeded.json
+
+`sam local invoke` needs Docker; this runs the same `functions/<name>/app.py:handler` in this
+process, with the environment the local stack gives its functions (read from its state file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from batchplane.local.functions import FUNCTIONS_DIR, LambdaContext, load_function
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m batchplane.local.invoke", description=__doc__)
+    parser.add_argument(
+        "function", choices=sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").exists())
+    )
+    parser.add_argument("event", type=Path, help="a JSON event, e.g. one of events/")
+    parser.add_argument("--state-file", type=Path, default=Path(".local") / "batchplane-local.json")
+    args = parser.parse_args(argv)
+    try:
+        info = json.loads(args.state_file.read_text(encoding="utf-8"))
+    except OSError:
+        print(
+            f"batchplane: no local stack found ({args.state_file}); is `make local` running?", file=sys.stderr
+        )
+        return 2
+    os.environ.update(info["function_environment"])
+    event = json.loads(args.event.read_text(encoding="utf-8"))
+    result = load_function(args.function).handler(event, LambdaContext(function_name=args.function))
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
