@@ -77,14 +77,21 @@ class LocalInfo:
 
 
 class _Invoker:
-    """Calls handlers one at a time, as Lambda gives each invocation its own sandbox: the handlers'
-    module-level state (Powertools' logger context and metric buffer) is not shared between calls."""
+    """Runs each function's invocations one at a time, as one Lambda instance would, and different
+    functions side by side, as in AWS: the dispatcher pacing SubmitJob must not hold up the API.
+
+    (The functions share one process, so Powertools' logger context may mix keys between two
+    functions' concurrent log lines; metrics are off locally.)
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._guard = threading.Lock()
+        self._locks: dict[Handler, threading.Lock] = {}
 
     def __call__(self, handler: Handler, event: dict[str, Any]) -> Any:
-        with self._lock:
+        with self._guard:
+            lock = self._locks.setdefault(handler, threading.Lock())
+        with lock:
             return handler(event, LambdaContext(aws_request_id=str(uuid.uuid4())))
 
 
