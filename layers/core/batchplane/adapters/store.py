@@ -429,6 +429,16 @@ class DynamoJobStore:
 
     # -- writes on the paths that read nothing ----------------------------------------------------------
 
+    def _update_if(self, **request: Any) -> bool:
+        """UpdateItem under its condition: False, not an error, when the condition does not hold."""
+        try:
+            self._client.update_item(TableName=self.table_name, **request)
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
     def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool:
         """Record a submitted attempt if the job still waits for exactly this attempt.
 
@@ -448,28 +458,21 @@ class DynamoJobStore:
             ":capacity": {"S": attempt.capacity.value},
         }
         dispatchable = _status_list("dispatchable", DISPATCHABLE_STATUSES, values)
-        try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=job_key(job_id),
-                # Every attribute goes by a placeholder: several (status, capacity) are reserved words.
-                UpdateExpression=(
-                    "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
-                    "#gsi2pk = :status_pk, #updated_at = :now, #gsi3sk = :activity, #capacity = :capacity, "
-                    "#history = list_append(#history, :history) ADD #version :one"
-                ),
-                ConditionExpression=f"#status IN ({dispatchable}) AND #attempt_count = :previous",
-                ExpressionAttributeNames={
-                    "#n": str(attempt.number),
-                    **{f"#{name}": name for name in _SUBMISSION_ATTRIBUTES},
-                },
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            Key=job_key(job_id),
+            # Every attribute goes by a placeholder: several (status, capacity) are reserved words.
+            UpdateExpression=(
+                "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
+                "#gsi2pk = :status_pk, #updated_at = :now, #gsi3sk = :activity, #capacity = :capacity, "
+                "#history = list_append(#history, :history) ADD #version :one"
+            ),
+            ConditionExpression=f"#status IN ({dispatchable}) AND #attempt_count = :previous",
+            ExpressionAttributeNames={
+                "#n": str(attempt.number),
+                **{f"#{name}": name for name in _SUBMISSION_ATTRIBUTES},
+            },
+            ExpressionAttributeValues=values,
+        )
 
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool:
         """Move an attempt forward on a non-terminal event: one conditional write, no read.
@@ -522,26 +525,19 @@ class DynamoJobStore:
             names["#runnable"] = "runnable_at"
             sets.append("#attempts.#n.#runnable = if_not_exists(#attempts.#n.#runnable, :now)")
         active = _status_list("active", IN_BATCH_STATUSES, values)
-        try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=job_key(job_id),
-                UpdateExpression=f"SET {', '.join(sets)} ADD #version :one",
-                ConditionExpression=(
-                    # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
-                    # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
-                    f"#attempt_count = :n AND #status IN ({active}) AND #attempts.#n.#rank < :rank "
-                    # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
-                    "AND #attempts.#n.#bid = :bid"
-                ),
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                return False
-            raise
-        return True
+        return self._update_if(
+            Key=job_key(job_id),
+            UpdateExpression=f"SET {', '.join(sets)} ADD #version :one",
+            ConditionExpression=(
+                # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
+                # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
+                f"#attempt_count = :n AND #status IN ({active}) AND #attempts.#n.#rank < :rank "
+                # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
+                "AND #attempts.#n.#bid = :bid"
+            ),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
     def stale_jobs(self, older_than: datetime, limit: int = 500) -> list[Job]:
         """Unfinished jobs quiet since before `older_than`, oldest first within each shard."""
@@ -564,14 +560,9 @@ class DynamoJobStore:
 
     def touch(self, job_id: str, until: datetime) -> None:
         """Move an unfinished job's place in the sweeper's index, so it is looked at again after `until`."""
-        try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=job_key(job_id),
-                UpdateExpression="SET gsi3sk = :activity",
-                ConditionExpression="attribute_exists(gsi3pk)",
-                ExpressionAttributeValues={":activity": {"S": f"{to_iso(until)}#{job_id}"}},
-            )
-        except ClientError as error:
-            if not _is_conditional_failure(error):
-                raise
+        self._update_if(
+            Key=job_key(job_id),
+            UpdateExpression="SET gsi3sk = :activity",
+            ConditionExpression="attribute_exists(gsi3pk)",
+            ExpressionAttributeValues={":activity": {"S": f"{to_iso(until)}#{job_id}"}},
+        )
