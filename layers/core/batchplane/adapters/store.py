@@ -28,7 +28,6 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, InvalidRequest, QuotaExceeded
-from batchplane.lifecycle.attempts import Progress
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
     IN_BATCH_STATUSES,
@@ -38,6 +37,7 @@ from batchplane.models.job import (
     Job,
     JobStatus,
 )
+from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
 
 ACTIVITY_SHARDS = 8

@@ -6,7 +6,6 @@ terminal); the terminal event of the job's current attempt leads to exactly one 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -21,6 +20,7 @@ from batchplane.models.job import (
     Job,
     JobStatus,
 )
+from batchplane.models.progress import Progress
 from batchplane.policy.retry import GiveUp, Retry
 
 
@@ -30,22 +30,6 @@ def attempt_status(batch_status: str) -> AttemptStatus | None:
         return AttemptStatus(batch_status)
     except ValueError:
         return None
-
-
-@dataclass(frozen=True)
-class Progress:
-    """A non-terminal event, as the fields it sets on its attempt."""
-
-    number: int
-    batch_job_id: str
-    status: AttemptStatus
-    at: datetime
-    started_at: datetime | None
-    log_stream: str | None
-
-    @property
-    def job_status(self) -> JobStatus:
-        return JobStatus(self.status.value)
 
 
 def progress_of(detail: BatchJobDetail, number: int, status: AttemptStatus, now: datetime) -> Progress:

@@ -11,11 +11,11 @@ from typing import Protocol
 
 from batchplane.adapters.batch import BatchJobRef
 from batchplane.adapters.store import ObjectVersion, Page
-from batchplane.lifecycle.attempts import Progress
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
 from batchplane.models.policy import PolicyDocument
+from batchplane.models.progress import Progress
 from batchplane.models.time import utc_now
 from batchplane.policy.routing import Queues, Route
 

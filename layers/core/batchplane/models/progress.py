@@ -1,0 +1,24 @@
+"""An attempt's progress on a non-terminal Batch event: the fields one conditional write sets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from batchplane.models.job import AttemptStatus, JobStatus
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A non-terminal event, as the fields it sets on its attempt."""
+
+    number: int
+    batch_job_id: str
+    status: AttemptStatus
+    at: datetime
+    started_at: datetime | None
+    log_stream: str | None
+
+    @property
+    def job_status(self) -> JobStatus:
+        return JobStatus(self.status.value)
