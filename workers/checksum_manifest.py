@@ -14,7 +14,7 @@ import argparse
 import hashlib
 from collections.abc import Iterable
 
-from workers.common import MIB, ArgumentParser, Job, S3Location, StepLog, input_location, run, whole_number
+from workers.common import MIB, ArgumentParser, Job, S3Location, StepLog, run, whole_number
 
 log = StepLog("checksum_manifest")
 
@@ -53,9 +53,7 @@ def build_parser() -> ArgumentParser:
         prog="python -m workers.checksum_manifest",
         description="Write a chunked SHA-256 manifest of an S3 object.",
     )
-    parser.add_argument(
-        "--input", required=True, type=input_location, metavar="S3_URI", help="s3://bucket/key of any object"
-    )
+    parser.add_input("any object")
     parser.add_argument(
         "--chunk-mib", type=whole_number(1), default=64, metavar="MIB", help="chunk size in MiB (default: 64)"
     )

@@ -86,6 +86,12 @@ class ArgumentParser(argparse.ArgumentParser):
         usage = " ".join(self.format_usage().split())
         raise BadArguments(f"{message} ({usage})")
 
+    def add_input(self, what: str) -> None:
+        """The job's input object, `--input s3://bucket/key` (as the job definitions pass it)."""
+        self.add_argument(
+            "--input", required=True, type=input_location, metavar="S3_URI", help=f"s3://bucket/key of {what}"
+        )
+
 
 @dataclass(frozen=True)
 class S3Location:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from workers.common import MIB, ArgumentParser, Job, S3Location, StepLog, input_location, run, whole_number
+from workers.common import MIB, ArgumentParser, Job, S3Location, StepLog, run, whole_number
 
 # The working set held while sorting, in MiB: a stand-in for the scratch memory of a real in-memory
 # sort, allocated and written to (so the pages are really resident) before the input is read and kept
@@ -58,13 +58,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="python -m workers.sort_large", description="Sort the lines of an S3 object."
     )
-    parser.add_argument(
-        "--input",
-        required=True,
-        type=input_location,
-        metavar="S3_URI",
-        help="s3://bucket/key of a text object",
-    )
+    parser.add_input("a text object")
     parser.add_argument(
         "--unique",
         type=parse_bool,

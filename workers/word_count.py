@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from workers.common import ArgumentParser, Job, S3Location, StepLog, input_location, run
+from workers.common import ArgumentParser, Job, S3Location, StepLog, run
 
 MODES = ("words", "lines", "both")
 
@@ -55,13 +55,7 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="python -m workers.word_count", description="Count the words and/or lines of an S3 object."
     )
-    parser.add_argument(
-        "--input",
-        required=True,
-        type=input_location,
-        metavar="S3_URI",
-        help="s3://bucket/key of a text object",
-    )
+    parser.add_input("a text object")
     parser.add_argument("--mode", choices=MODES, default="both", help="what to count (default: both)")
     return parser
 
