@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from batchplane.local.process import spawn_local
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -42,31 +44,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     args = parser.parse_args()
     state = Path(tempfile.mkdtemp()) / "local.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "batchplane.cli.main",
-            "local",
-            "--api-port",
-            "0",
-            "--aws-port",
-            "0",
-            "--workers",
-            str(args.workers),
-            "--state-file",
-            str(state),
-            "--sweep-interval",
-            "3600",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = spawn_local(state, "--workers", str(args.workers), "--sweep-interval", "3600")
     try:
         while not state.exists():
             if process.poll() is not None:
@@ -110,7 +89,7 @@ def main() -> None:
         stack_seconds = time.perf_counter() - started
 
         job_env = {
-            **env,
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")},
             "AWS_ENDPOINT_URL": info["aws_endpoint_url"],
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",

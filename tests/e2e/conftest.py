@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+
+from batchplane.local.process import spawn_local
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -84,30 +85,8 @@ class Local:
 def start_local(tmp_path: Path, *args: str) -> Iterator[Local]:
     state = tmp_path / "local.json"
     log = tmp_path / "local.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_BATCH"):
-        env.pop(name, None)
     with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "batchplane.cli.main",
-                "local",
-                "--api-port",
-                "0",
-                "--aws-port",
-                "0",
-                "--state-file",
-                str(state),
-                *args,
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = spawn_local(state, *args, output=out)
     try:
         eventually(lambda: state.exists() or process.poll() is not None, timeout=60, what="the local stack")
         if process.poll() is not None:
