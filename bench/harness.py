@@ -27,11 +27,13 @@ def moto_stack(policy: Path = ROOT / "layers" / "core" / "policy.yaml") -> Itera
     import boto3
     from moto import mock_aws
 
+    from batchplane.local.moto_speedups import keep_moto_fast
     from batchplane.local.template import provision
 
     with mock_aws(config={"batch": {"use_docker": False}}):
         session = boto3.session.Session()
         stack = provision(ROOT / "template.yaml", session, stack_name="batchplane-bench")
+        keep_moto_fast()
         os.environ.update(stack.function_environment())
         os.environ["POLICY_PATH"] = str(policy)
         yield session, stack

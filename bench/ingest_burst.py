@@ -24,56 +24,10 @@ from urllib.parse import quote_plus
 from harness import ROOT, count_calls, moto_stack
 
 
-def speed_up_moto_transactions() -> None:
-    """Two of moto's costs grow with the data, which makes a 10,000-object burst quadratic: each
-    transaction deep-copies its tables for rollback, and each SQS send recounts the queue. Copy only
-    the partitions a transaction names (the same rollback for the items it can change), and skip the
-    counts. Bench harness only; the tests use moto as it is.
-    """
-    import copy
-    import types
-    from collections import defaultdict
-    from contextvars import ContextVar
-
-    from moto.dynamodb import models
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table
-
-    touched: ContextVar[frozenset[str]] = ContextVar("touched", default=frozenset())
-
-    def table_copy(table: Table) -> Table:
-        clone = copy.copy(table)
-        # A C-level copy of the partition map (stored hashes, no rehashing), and deep copies of
-        # only the partitions this transaction can change.
-        clone.items = defaultdict(dict, table.items)
-        for pk in touched.get():
-            key = DynamoType({"S": pk})
-            if key in table.items:
-                clone.items[key] = copy.deepcopy(table.items[key])
-        return clone
-
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        return table_copy(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined]
-    original = models.DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-        keys = set()
-        for entry in transact_items:
-            for action in entry.values():
-                item = action.get("Item") or action.get("Key") or {}
-                keys.update(str(v.get("S", v.get("N", ""))) for k, v in item.items() if k == "pk")
-        token = touched.set(frozenset(keys))
-        try:
-            return original(self, transact_items)
-        finally:
-            touched.reset(token)
-
-    models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-    # moto's SQS recounts every message of a queue for its approximate-count attributes on each
-    # send: quadratic in a 10,000-message backlog. Nothing here reads those counts.
+def skip_queue_recounts() -> None:
+    """moto's SQS recounts every message of a queue for its approximate-count attributes on each
+    send: quadratic in a 10,000-message backlog. Nothing here reads those counts. (The harness keeps
+    moto's other costs flat: batchplane.local.moto_speedups.)"""
     from moto.sqs.models import Queue
 
     for name in (
@@ -107,7 +61,7 @@ def main() -> None:
     policy_path = Path("/tmp/batchplane-bench-policy.yaml")
     policy_path.write_text(yaml.safe_dump(policy))
 
-    speed_up_moto_transactions()
+    skip_queue_recounts()
     with moto_stack(policy_path) as (session, stack):
         bucket = os.environ["INGEST_BUCKET"]
         handler = load_function("file_drop").handler

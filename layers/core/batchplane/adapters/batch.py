@@ -6,12 +6,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from batchplane.models.batch_event import BatchJobDetail
 from batchplane.policy.routing import Route
+
+if TYPE_CHECKING:
+    from batchplane.models.batch_event import BatchJobDetail
 
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids a call
 
@@ -123,6 +125,9 @@ class BatchGateway:
 
     def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]:
         """DescribeJobs, 100 ids a call; jobs Batch no longer knows are simply absent."""
+        # Imported here: of the functions, only the sweeper describes jobs.
+        from batchplane.models.batch_event import BatchJobDetail
+
         found: list[BatchJobDetail] = []
         for start in range(0, len(batch_job_ids), DESCRIBE_BATCH):
             response = self._client.describe_jobs(jobs=batch_job_ids[start : start + DESCRIBE_BATCH])

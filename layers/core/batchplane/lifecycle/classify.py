@@ -6,8 +6,12 @@ job's; "Essential container in task exited" alone means nothing, the exit code d
 
 from __future__ import annotations
 
-from batchplane.models.batch_event import BatchJobDetail
+from typing import TYPE_CHECKING
+
 from batchplane.models.job import FailureClass
+
+if TYPE_CHECKING:
+    from batchplane.models.batch_event import BatchJobDetail
 
 # Our own TerminateJob reasons start with this, so a cancel is never mistaken for a failure.
 CANCEL_REASON_PREFIX = "Cancelled by batchplane"

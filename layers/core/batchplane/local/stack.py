@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
 from batchplane.local.functions import LambdaContext, load_function
+from batchplane.local.moto_speedups import keep_moto_fast
 from batchplane.local.template import ACCOUNT, REGION, Stack, provision
 
 log = logging.getLogger("batchplane.local")
@@ -107,6 +108,7 @@ class LocalStack:
         self.stack: Stack | None = None
         self.info: LocalInfo | None = None
         self._session: Any = None
+        self._events: Any = None  # the emulator's EventBridge client (one thread uses it)
 
     # -- start and stop ------------------------------------------------------------------------------
 
@@ -124,8 +126,10 @@ class LocalStack:
         import boto3
 
         self._session = boto3.session.Session(region_name=REGION)
+        self._events = self._session.client("events")
         stack = provision(options.template, self._session, options.stack_name, batch=False)
         self.stack = stack
+        keep_moto_fast()
         queues, definitions = self._batch_specs(stack)
         self.emulator = BatchEmulator(
             queues=queues,
@@ -233,7 +237,7 @@ class LocalStack:
 
     def _emit_batch_event(self, detail: dict[str, Any]) -> None:
         """The emulator's state changes go onto the event bus, as Batch's do in AWS."""
-        self._session.client("events").put_events(
+        self._events.put_events(
             Entries=[
                 {
                     "Source": "aws.batch",

@@ -7,17 +7,19 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from batchplane.adapters.batch import BatchJobRef
-from batchplane.adapters.store import ObjectVersion, Page
-from batchplane.models.batch_event import BatchJobDetail
-from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
-from batchplane.models.policy import PolicyDocument
-from batchplane.models.progress import Progress
 from batchplane.models.time import utc_now
-from batchplane.policy.routing import Queues, Route
+
+if TYPE_CHECKING:  # annotations only: a function that never touches Batch events never loads them
+    from batchplane.adapters.batch import BatchJobRef
+    from batchplane.adapters.store import ObjectVersion, Page
+    from batchplane.models.batch_event import BatchJobDetail
+    from batchplane.models.dispatch import DispatchMessage
+    from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
+    from batchplane.models.policy import PolicyDocument
+    from batchplane.models.progress import Progress
+    from batchplane.policy.routing import Queues, Route
 
 
 class JobStore(Protocol):

@@ -1,0 +1,128 @@
+"""Takes out moto's costs that AWS does not have, for the local stack and the benchmarks.
+
+moto is built for tests that make a few dozen objects. A local stack running for hours, or a burst
+of 10,000 files, runs into four of its habits, each of which grows with the data or with traffic:
+
+- It records each model instance it creates (every DynamoDB item, every copy of a table, every SQS
+  message) in a class-level list that only its debug dashboard reads, so nothing is ever freed.
+- TransactWriteItems deep-copies every table it names, whole, for its rollback: each transaction
+  costs time in proportion to the table, and the job-creating transactions grow quadratic.
+- ReceiveMessage computes all of a queue's attributes, recounting its messages, for each message it
+  hands out (to read the retention period): quadratic in a queue's backlog.
+- EventBridge builds a JSONPath parser (a yacc table) for each of its default input paths, for every
+  event and target.
+
+None changes what the APIs answer; each patch removes a cost and keeps the behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import types
+from collections import defaultdict
+from contextvars import ContextVar
+from typing import Any
+
+# The services whose models churn with traffic. S3 keeps its tracking: its reset closes the
+# temporary files of the keys it finds there.
+CHURNING_SERVICES = ("dynamodb", "sqs", "sns", "events")
+
+# Per transaction: table name -> the hash keys (DynamoType) its actions name.
+_touched: ContextVar[dict[str, set[Any]] | None] = ContextVar("touched", default=None)
+
+
+class _Untracked(list[Any]):
+    """A list that takes nothing: moto's `instances_tracked.append(instance)` becomes a no-op."""
+
+    def append(self, item: Any) -> None:
+        return None
+
+
+def stop_instance_tracking(services: tuple[str, ...] = CHURNING_SERVICES) -> None:
+    """Call after moto has started, and again after a moto reset, which puts fresh lists back."""
+    from moto.core.model_instances import model_data
+
+    for service in services:
+        importlib.import_module(f"moto.{service}.models")
+        for model in model_data[service].values():
+            model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+
+
+def copy_only_touched_partitions() -> None:
+    """TransactWriteItems' rollback copy holds the partitions the transaction names, deep-copied,
+    and shares the rest (which it cannot change) with the live table. Idempotent."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    if getattr(backend.transact_write_items, "_batchplane", False):
+        return
+
+    def table_copy(table: Table) -> Table:
+        clone = copy.copy(table)
+        # A C-level copy of the partition map (its stored hashes, no rehashing).
+        clone.items = defaultdict(dict, table.items)
+        for key in (_touched.get() or {}).get(table.name, ()):
+            if key in table.items:
+                clone.items[key] = copy.deepcopy(table.items[key])
+        return clone
+
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return table_copy(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    # moto's models module calls copy.deepcopy for the rollback copy (and for items, passed through).
+    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined,assignment]
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        touched: dict[str, set[Any]] = {}
+        for entry in transact_items:
+            for action in entry.values():
+                table = self.tables.get(action.get("TableName"))
+                if table is None:
+                    continue
+                key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
+                if key is not None:
+                    touched.setdefault(table.name, set()).add(DynamoType(key))
+        token = _touched.set(touched)
+        try:
+            return original(self, transact_items)
+        finally:
+            _touched.reset(token)
+
+    transact_write_items._batchplane = True  # type: ignore[attr-defined]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def read_retention_directly() -> None:
+    """The retention check reads the one attribute it needs, without recounting the queue."""
+    from moto.core.utils import unix_time
+    from moto.sqs.models import Message, SQSBackend
+
+    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Message) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+
+
+def reuse_jsonpath_parsers() -> None:
+    """One parsed JSONPath expression per path string (they hold no state of the event they find in)."""
+    import functools
+
+    import jsonpath_ng.ext
+
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):  # type: ignore[attr-defined]
+        jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
+
+
+def keep_moto_fast() -> None:
+    """All of the above."""
+    copy_only_touched_partitions()
+    read_retention_directly()
+    reuse_jsonpath_parsers()
+    stop_instance_tracking()

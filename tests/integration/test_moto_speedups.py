@@ -1,0 +1,161 @@
+"""moto with the local stack's speed-ups (batchplane.local.moto_speedups) keeps its behaviour."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb.models.table import Table
+from moto.sqs.models import Message, sqs_backends
+
+from batchplane.local.moto_speedups import (
+    copy_only_touched_partitions,
+    read_retention_directly,
+    reuse_jsonpath_parsers,
+    stop_instance_tracking,
+)
+
+
+def _churn(session: boto3.session.Session, writes: int) -> None:
+    dynamodb = session.client("dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    url = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
+    for n in range(writes):
+        # A transaction makes moto copy the table for its rollback.
+        dynamodb.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": {"pk": {"S": f"k{n}"}}}}]
+        )
+        session.client("sqs").send_message(QueueUrl=url, MessageBody=str(n))
+
+
+def test_moto_tracks_every_copy_it_makes_unless_told_not_to() -> None:
+    # Given moto as it is
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        # When 20 transactions and messages go through it
+        _churn(session, 20)
+        # Then it keeps every table copy, item and message in its class-level lists
+        assert len(Table.instances_tracked) > 20  # type: ignore[attr-defined]
+        assert len(Item.instances_tracked) >= 20  # type: ignore[attr-defined]
+        assert len(Message.instances_tracked) == 20  # type: ignore[attr-defined]
+
+    # Given moto with instance tracking stopped
+    with mock_aws():
+        stop_instance_tracking()
+        session = boto3.session.Session(region_name="us-east-1")
+        # When the same traffic goes through it
+        _churn(session, 20)
+        # Then nothing is kept but what the backends hold, and the data is all there
+        assert len(Table.instances_tracked) == 0  # type: ignore[attr-defined]
+        assert len(Item.instances_tracked) == 0  # type: ignore[attr-defined]
+        assert len(Message.instances_tracked) == 0  # type: ignore[attr-defined]
+        assert session.client("dynamodb").scan(TableName="t", Select="COUNT")["Count"] == 20
+
+
+def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
+    # Given moto copying only the partitions a transaction names, and a table with two items
+    copy_only_touched_partitions()
+    with mock_aws():
+        session = boto3.session.Session(region_name="us-east-1")
+        dynamodb = session.client("dynamodb")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        for pk in ("a", "b"):
+            dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"N": "0"}})
+
+        # When a transaction updates "a" and then fails its condition on "b"
+        with pytest.raises(ClientError) as raised:
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                            "UpdateExpression": "SET v = :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+
+        # Then it is cancelled, "a" is as it was, and both items are still there
+        assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+        items = {i["pk"]["S"]: i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
+        assert items == {"a": "0", "b": "0"}
+
+
+def test_the_retention_check_still_drops_expired_messages() -> None:
+    # Given moto reading the retention period directly, a queue with a fresh message and one with a
+    # message sent five days ago (retention is four days by default)
+    read_retention_directly()
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        fresh, stale = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("fresh", "stale"))
+        sqs.send_message(QueueUrl=fresh, MessageBody="new")
+        sqs.send_message(QueueUrl=stale, MessageBody="old")
+        queue = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues["stale"]
+        queue._messages[0].sent_timestamp -= 5 * 86_400 * 1000
+
+        # When both queues are read
+        received = {
+            url: [m["Body"] for m in sqs.receive_message(QueueUrl=url).get("Messages", [])]
+            for url in (fresh, stale)
+        }
+
+        # Then only the fresh message comes back
+        assert received == {fresh: ["new"], stale: []}
+
+
+def test_rules_still_deliver_each_event_as_it_was_put() -> None:
+    # Given moto reusing parsed JSONPath expressions, and a rule that sends Batch events to a queue
+    reuse_jsonpath_parsers()
+    with mock_aws():
+        events = boto3.client("events", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="tap")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="r", EventPattern=json.dumps({"source": ["aws.batch"]}))
+        events.put_targets(Rule="r", Targets=[{"Id": "t", "Arn": arn}])
+
+        # When two different events are put
+        for status in ("RUNNABLE", "RUNNING"):
+            events.put_events(
+                Entries=[
+                    {
+                        "Source": "aws.batch",
+                        "DetailType": "Batch Job State Change",
+                        "Detail": json.dumps({"status": status}),
+                    }
+                ]
+            )
+
+        # Then each arrives with its own detail
+        received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        assert sorted(json.loads(m["Body"])["detail"]["status"] for m in received) == ["RUNNABLE", "RUNNING"]
