@@ -5,9 +5,9 @@ the figure is the median of several runs of the cumulative import time of the to
 
 With --layer, the same imports from a copy of the layer as Lambda gets it: this venv's packages
 (boto3 and the layer's requirements) and the batchplane package under python/, every file dated
-1980-01-01 as SAM's zip leaves them, and no bytecode written. First with the bytecode pip and Python
-wrote (timestamp-checked, so stale there: each cold start compiles every module from source), then
-compiled as `make build` compiles the built layer (unchecked hashes, valid whatever the dates).
+1980-01-01 as SAM's zip leaves them, and no bytecode written (/opt is read-only). First with no
+bytecode, as `sam build` ships the layer (each cold start compiles every module from source), then
+compiled as `make build` compiles it (unchecked hash-based .pyc, valid whatever the dates).
 
     python bench/cold_start.py [--runs 7] [--no-tracer] [--layer]
 """
@@ -59,8 +59,11 @@ def deployed(into: Path) -> tuple[Path, Path]:
     """The layer's python/ and the functions' code as Lambda unzips them: packages and batchplane,
     every file dated as SAM's zip dates it. Returns (layer python/, functions/)."""
     python, functions = into / "python", into / "functions"
-    shutil.copytree(sysconfig.get_paths()["purelib"], python, ignore=shutil.ignore_patterns("pip", "pip-*"))
-    shutil.copytree(ROOT / "layers" / "core" / "batchplane", python / "batchplane")
+    no_bytecode = shutil.ignore_patterns("__pycache__", "*.pyc")  # sam build ships none
+    shutil.copytree(
+        sysconfig.get_paths()["purelib"], python, ignore=shutil.ignore_patterns("pip", "pip-*", "__pycache__")
+    )
+    shutil.copytree(ROOT / "layers" / "core" / "batchplane", python / "batchplane", ignore=no_bytecode)
     for name in FUNCTIONS:
         (functions / name).mkdir(parents=True)
         shutil.copy(ROOT / "functions" / name / "app.py", functions / name / "app.py")

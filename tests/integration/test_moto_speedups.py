@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 
 import boto3
+import jsonpath_ng.ext
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
-from moto.dynamodb.models.dynamo_type import Item
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import Message, sqs_backends
+from moto.sqs.models import Message, SQSBackend, sqs_backends
 
 from batchplane.local.moto_speedups import (
     copy_only_touched_partitions,
@@ -19,6 +22,18 @@ from batchplane.local.moto_speedups import (
     reuse_jsonpath_parsers,
     stop_instance_tracking,
 )
+
+
+@pytest.fixture(autouse=True)
+def _undo_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test patches moto; the tests after it (in this process) get moto as it was."""
+    for owner, name in (
+        (dynamodb_models, "copy"),
+        (dynamodb_models.DynamoDBBackend, "transact_write_items"),
+        (SQSBackend, "is_message_valid_based_on_retention_period"),
+        (jsonpath_ng.ext, "parse"),
+    ):
+        monkeypatch.setattr(owner, name, getattr(owner, name))
 
 
 def _churn(session: boto3.session.Session, writes: int) -> None:
@@ -62,28 +77,30 @@ def test_moto_tracks_every_copy_it_makes_unless_told_not_to() -> None:
         assert session.client("dynamodb").scan(TableName="t", Select="COUNT")["Count"] == 20
 
 
+def _table(dynamodb: object, name: str, *, range_key: bool) -> None:
+    keys = [("pk", "HASH"), ("sk", "RANGE")] if range_key else [("pk", "HASH")]
+    dynamodb.create_table(  # type: ignore[attr-defined]
+        TableName=name,
+        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
-    # Given moto copying only the partitions a transaction names, and a table with two items
+    # Given moto copying only the partitions a transaction names, a table with items a, b and z,
+    # and an empty hash-only table
     copy_only_touched_partitions()
     with mock_aws():
-        session = boto3.session.Session(region_name="us-east-1")
-        dynamodb = session.client("dynamodb")
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for pk in ("a", "b"):
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        _table(dynamodb, "t", range_key=True)
+        _table(dynamodb, "h", range_key=False)
+        for pk in ("a", "b", "z"):
             dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"N": "0"}})
+        tables = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
+        untouched = tables["t"].items[DynamoType({"S": "z"})]
 
-        # When a transaction updates "a" and then fails its condition on "b"
+        # When a transaction updates a, creates c and x (in both tables), then fails its check on b
         with pytest.raises(ClientError) as raised:
             dynamodb.transact_write_items(
                 TransactItems=[
@@ -95,6 +112,8 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
                             "ExpressionAttributeValues": {":one": {"N": "1"}},
                         }
                     },
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}}}},
+                    {"Put": {"TableName": "h", "Item": {"pk": {"S": "x"}}}},
                     {
                         "ConditionCheck": {
                             "TableName": "t",
@@ -105,10 +124,33 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
                 ]
             )
 
-        # Then it is cancelled, "a" is as it was, and both items are still there
+        # Then it is cancelled and both tables are as they were
         assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
         items = {i["pk"]["S"]: i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
-        assert items == {"a": "0", "b": "0"}
+        assert items == {"a": "0", "b": "0", "z": "0"}
+        assert dynamodb.scan(TableName="h")["Items"] == []
+        # And the partition the transaction never named was shared, not copied
+        assert tables["t"].items[DynamoType({"S": "z"})] is untouched
+
+
+def test_a_malformed_key_in_a_transaction_is_reported_by_moto_as_before() -> None:
+    # Given moto copying only the partitions a transaction names, and a table keyed by a number
+    copy_only_touched_partitions()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="n",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "N"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        # When a transaction names a key that is no number
+        with pytest.raises(ClientError) as raised:
+            dynamodb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": "n", "Item": {"pk": {"N": "abc"}}}}]
+            )
+        # Then moto answers with an AWS error, not a crash of the patch
+        assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 def test_the_retention_check_still_drops_expired_messages() -> None:
@@ -156,6 +198,7 @@ def test_rules_still_deliver_each_event_as_it_was_put() -> None:
                 ]
             )
 
-        # Then each arrives with its own detail
+        # Then each arrives with its own detail, through parsers built once
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert sorted(json.loads(m["Body"])["detail"]["status"] for m in received) == ["RUNNABLE", "RUNNING"]
+        assert jsonpath_ng.ext.parse.cache_info().hits > 0

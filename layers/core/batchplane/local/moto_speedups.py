@@ -61,6 +61,8 @@ def copy_only_touched_partitions() -> None:
         return
 
     def table_copy(table: Table) -> Table:
+        if table.stream_shard is not None:  # its records must roll back too: the whole copy
+            return copy.deepcopy(table)
         clone = copy.copy(table)
         # A C-level copy of the partition map (its stored hashes, no rehashing).
         clone.items = defaultdict(dict, table.items)
@@ -73,7 +75,7 @@ def copy_only_touched_partitions() -> None:
         return table_copy(value) if isinstance(value, Table) else copy.deepcopy(value, memo)
 
     # moto's models module calls copy.deepcopy for the rollback copy (and for items, passed through).
-    models.copy = types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)  # type: ignore[attr-defined,assignment]
+    models.copy = types.SimpleNamespace(**{**vars(copy), "deepcopy": deepcopy})  # type: ignore[attr-defined,assignment]
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
@@ -84,8 +86,12 @@ def copy_only_touched_partitions() -> None:
                 if table is None:
                     continue
                 key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
-                if key is not None:
+                if key is None:
+                    continue
+                try:
                     touched.setdefault(table.name, set()).add(DynamoType(key))
+                except Exception:  # malformed: moto reports it as it always does
+                    continue
         token = _touched.set(touched)
         try:
             return original(self, transact_items)
