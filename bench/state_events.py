@@ -131,34 +131,60 @@ def main() -> None:
         bare_seconds = time.perf_counter() - started
 
         # The handler's own conditional UpdateItem, issued directly: what is left is batchplane's cost.
-        with open(os.devnull, "w") as void, contextlib.redirect_stdout(void):
-            fresh = [new_job(n) for n in range(args.jobs)]
-        replays = []
-        for j in fresh:
-            for status, rank in (("RUNNABLE", "3"), ("STARTING", "4"), ("RUNNING", "5")):
-                params = json.loads(json.dumps(progress_call))
-                params["Key"] = {"pk": {"S": f"JOB#{j.job_id}"}, "sk": {"S": "JOB"}}
-                values = params["ExpressionAttributeValues"]
-                values[":bid"] = {"S": j.attempts[-1].batch_job_id}
-                values[":a_status"] = values[":status"] = {"S": status}
-                values[":rank"] = {"N": rank}
-                replays.append(params)
-        started = time.perf_counter()
-        for params in replays:
-            dynamodb.update_item(**params)
-        same_seconds = time.perf_counter() - started
+        # And the smallest write that still records an event correctly (attempt status and rank, job
+        # status and its index key, activity key; the same condition): the ceiling moto allows.
+        smallest = (
+            "SET #attempts.#n.#a_status = :a_status, #attempts.#n.#rank = :rank, #status = :status, "
+            "#gsi2pk = :status_pk, #gsi3sk = :activity"
+        )
+
+        def replayed(update: str | None = None) -> list[dict[str, Any]]:
+            with open(os.devnull, "w") as void, contextlib.redirect_stdout(void):
+                fresh = [new_job(n) for n in range(args.jobs)]
+            out = []
+            for j in fresh:
+                for status, rank in (("RUNNABLE", "3"), ("STARTING", "4"), ("RUNNING", "5")):
+                    params = json.loads(json.dumps(progress_call))
+                    params["Key"] = {"pk": {"S": f"JOB#{j.job_id}"}, "sk": {"S": "JOB"}}
+                    values = params["ExpressionAttributeValues"]
+                    values[":bid"] = {"S": j.attempts[-1].batch_job_id}
+                    values[":a_status"] = values[":status"] = {"S": status}
+                    values[":rank"] = {"N": rank}
+                    if update is not None:
+                        used = f"{update} {params['ConditionExpression']}"
+                        params["UpdateExpression"] = update
+                        params["ExpressionAttributeNames"] = {
+                            k: v for k, v in params["ExpressionAttributeNames"].items() if k in used
+                        }
+                        params["ExpressionAttributeValues"] = {k: v for k, v in values.items() if k in used}
+                    out.append(params)
+            return out
+
+        def rate(calls: list[dict[str, Any]]) -> float:
+            started = time.perf_counter()
+            for params in calls:
+                dynamodb.update_item(**params)
+            return len(calls) / (time.perf_counter() - started)
+
+        replays = replayed()
+        same_rate = rate(replays)
+        smallest_rate = rate(replayed(smallest))
 
     print("state-change path, against in-process moto")
     print(f"  non-terminal event: {len(per_progress)} call(s) {per_progress} (target: one write, no read)")
     print(f"  full retry cycle:   {len(per_retry)} calls {per_retry}")
     handler_rate, bare_rate = len(events) / handler_seconds, len(events) / bare_seconds
-    same_rate = len(replays) / same_seconds
     print(f"  {len(events)} events through the handler:             {handler_rate:8.1f} events/s")
     print(f"  {len(events)} bare UpdateItem calls (SET status):      {bare_rate:8.1f} calls/s")
     print(f"  {len(replays)} of the handler's own UpdateItem, direct: {same_rate:8.1f} calls/s")
+    print(f"  {len(replays)} of the smallest correct UpdateItem, direct: {smallest_rate:5.1f} calls/s")
     print(f"  handler / bare UpdateItem:           {handler_rate / bare_rate:.2f} (target >= 0.70)")
     print(
         f"  handler / its own UpdateItem direct: {handler_rate / same_rate:.2f} (batchplane's own overhead)"
+    )
+    print(
+        f"  smallest correct UpdateItem / bare:  {smallest_rate / bare_rate:.2f} "
+        "(the ceiling of the first ratio in moto, whatever the handler does)"
     )
 
 
