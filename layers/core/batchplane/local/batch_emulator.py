@@ -139,6 +139,16 @@ class _Job:
     is_terminated: bool = False
 
 
+def _exit_fields(job: _Job) -> dict[str, Any]:
+    """The container's exit code and reason, each only once there is one to report."""
+    found: dict[str, Any] = {}
+    if job.exit_code is not None:
+        found["exitCode"] = job.exit_code
+    if job.reason is not None:
+        found["reason"] = job.reason
+    return found
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -666,10 +676,7 @@ class BatchEmulator:
             "ulimits": [],
             "privileged": False,
         }
-        if job.exit_code is not None:
-            container["exitCode"] = job.exit_code
-        if job.reason is not None:
-            container["reason"] = job.reason
+        container.update(_exit_fields(job))
         if job.task_arn is not None:
             container["containerInstanceArn"] = job.container_instance_arn
             container["taskArn"] = job.task_arn
@@ -730,12 +737,7 @@ class BatchEmulator:
             summary["startedAt"] = job.started_at
         if job.stopped_at is not None:
             summary["stoppedAt"] = job.stopped_at
-        container: dict[str, Any] = {}
-        if job.exit_code is not None:
-            container["exitCode"] = job.exit_code
-        if job.reason is not None:
-            container["reason"] = job.reason
-        summary["container"] = container
+        summary["container"] = _exit_fields(job)
         summary["jobDefinition"] = job.definition.arn
         summary["isCancelled"] = job.is_cancelled
         summary["isTerminated"] = job.is_terminated
@@ -746,11 +748,8 @@ class BatchEmulator:
         container: dict[str, Any] = {
             "containerInstanceArn": job.container_instance_arn,
             "taskArn": job.task_arn,
+            **_exit_fields(job),
         }
-        if job.exit_code is not None:
-            container["exitCode"] = job.exit_code
-        if job.reason is not None:
-            container["reason"] = job.reason
         if job.log_stream_name is not None:
             container["logStreamName"] = job.log_stream_name
         container["networkInterfaces"] = []
