@@ -64,6 +64,7 @@ $(BENCH_VENV)/.installed: layers/core/requirements.txt
 bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their figures
 	$(BENCH_VENV)/bin/python bench/cold_start.py
 	$(BENCH_VENV)/bin/python bench/cold_start.py --no-tracer
+	$(BIN)/python bench/first_invocation.py
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/state_events.py
 	$(BIN)/python bench/ingest_burst.py

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batchplane.adapters.clients import client
+from batchplane.adapters.clients import client, reset_clients
 from batchplane.local.template import Stack, provision
 from batchplane.service.wiring import ports
 from batchplane.settings import get_settings
@@ -21,7 +21,7 @@ from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, load_function, s
 def _clear_caches() -> None:
     get_settings.cache_clear()
     ports.cache_clear()
-    client.cache_clear()
+    reset_clients()
 
 
 @pytest.fixture(autouse=True)

@@ -237,3 +237,21 @@ def test_every_api_fixture_is_routed(aws, api, fixture: str) -> None:
     assert status in (200, 404), body
     if status == 404:
         assert "no route" not in body["error"]["message"]
+
+
+def test_a_new_instance_makes_only_the_clients_its_first_request_uses(aws, api) -> None:
+    # Given a new instance: no boto3 session or client made yet
+    from batchplane.adapters.clients import _session, client
+
+    assert client.cache_info().currsize == 0
+
+    # When its first request submits a job
+    status, job, _ = api(load_event("api/post_job.json"))
+
+    # Then it made two clients, from one session: a session costs about 50 ms, a client from it 5-30
+    assert status == 202, job
+    assert client.cache_info().misses == 2
+    assert _session.cache_info().misses == 1
+    # and they are DynamoDB's and SQS's (asking again makes none), not S3's, SNS's or Batch's
+    client("dynamodb"), client("sqs")
+    assert client.cache_info().misses == 2

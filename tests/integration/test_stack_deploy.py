@@ -45,7 +45,7 @@ from moto.awslambda.models import LayerVersion
 from moto.events.models import EventBus
 from samtranslator.translator.transform import transform
 
-from batchplane.adapters.clients import client
+from batchplane.adapters.clients import reset_clients
 from batchplane.local.template import Stack, load_template
 from batchplane.policy.document import load_policy
 from batchplane.service.wiring import ports
@@ -139,7 +139,7 @@ MOTO_REF_FIXES = {
 def _clear_caches() -> None:
     get_settings.cache_clear()
     ports.cache_clear()
-    client.cache_clear()
+    reset_clients()
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -87,8 +87,26 @@ def test_bad_policy_fails_with_the_path_of_the_bad_field(mutate, path: str, reas
 
 
 def test_policy_that_is_not_yaml_fails_loudly() -> None:
-    with pytest.raises(PolicyError, match="not valid YAML"):
-        load_policy_text("job_types: [unclosed", "bad.yaml")
+    # Given a policy whose second line is cut short
+    text = "version: 1\njob_types: [unclosed\n"
+
+    # When it is loaded, Then the error names the file and quotes the line where reading stopped
+    with pytest.raises(PolicyError, match="not valid YAML") as failure:
+        load_policy_text(text, "bad.yaml")
+    assert "bad.yaml" in str(failure.value)
+    assert "job_types: [unclosed" in str(failure.value)
+
+
+def test_example_policy_reads_the_same_with_libyaml_as_with_pyyaml() -> None:
+    # Given the example policy, read by PyYAML's own loader
+    expected = example()
+
+    # When batchplane loads it (with libyaml's loader, where the wheel has it)
+    policy = load_policy_text(EXAMPLE.read_text(), str(EXAMPLE))
+
+    # Then it is the same document
+    assert yaml.__with_libyaml__
+    assert policy == parse_policy(expected)
 
 
 def test_missing_policy_file_names_the_path(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Builds the production ports from settings, once per process and only when first needed."""
+"""Builds the production ports from settings, once per process and only when first needed; each
+boto3 client is made when its service is first called."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import timedelta
 from functools import lru_cache
 
 from batchplane.adapters.batch import BatchGateway, RateLimiter
-from batchplane.adapters.clients import client
+from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
 from batchplane.adapters.notify import Notifier
 from batchplane.adapters.objects import ObjectStore
@@ -21,16 +22,16 @@ from batchplane.settings import get_settings
 def ports() -> Ports:
     settings = get_settings()
     return Ports(
-        store=DynamoJobStore(settings.JOBS_TABLE_NAME, client("dynamodb")),
-        dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, client("sqs")),
-        batch=BatchGateway(client("batch"), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)),
+        store=DynamoJobStore(settings.JOBS_TABLE_NAME, LazyClient("dynamodb")),
+        dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, LazyClient("sqs")),
+        batch=BatchGateway(LazyClient("batch"), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)),
         policy=load_policy(settings.POLICY_PATH),
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),
-        objects=ObjectStore(client("s3")),
+        objects=ObjectStore(LazyClient("s3")),
         notify=Notifier(
-            sns=client("sns"),
+            sns=LazyClient("sns"),
             topic_arn=settings.ALERT_TOPIC_ARN,
-            events=client("events"),
+            events=LazyClient("events"),
             bus_name=settings.EVENT_BUS_NAME,
         ),
         artifact_bucket=settings.ARTIFACT_BUCKET,

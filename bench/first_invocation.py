@@ -1,0 +1,122 @@
+"""Cold start past the import: each function's first invocation, against its second.
+
+The import is what bench/cold_start.py measures. What a cold start pays after it happens inside the
+first invocation: importing boto3, creating each client the function uses, loading the policy.
+Each function runs here in a fresh interpreter on template.yaml's resources on in-process moto
+(moto's own work is in both calls), is invoked with its fixture from events/, then with the same
+event again. The difference is what the first request of a new instance costs on top of a warm one.
+moto imports boto3 before the function loads, so boto3's import is in neither figure here.
+
+    python bench/first_invocation.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from harness import ROOT, moto_stack
+
+FUNCTIONS = ("api", "dispatcher", "file_drop", "state_change", "sweeper")
+
+
+def fixture(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
+    return event
+
+
+def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
+    """The function's fixture, aimed at this stack where it names a resource."""
+    if function == "api":
+        return fixture("api/post_job.json")
+    if function == "dispatcher":
+        return fixture("sqs/dispatch.json")
+    if function == "state_change":
+        return fixture("batch/running.json")
+    if function == "sweeper":
+        return fixture("schedule/sweep.json")
+    event = fixture("s3/object_created.json")
+    bucket = stack.function_environment()["INGEST_BUCKET"]
+    record = event["Records"][0]["s3"]
+    record["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
+    key = "incoming/word-count/notes.txt"
+    put = session.client("s3").put_object(Bucket=bucket, Key=key, Body=b"some words\n")
+    record["object"].update(key=key, size=11, eTag=put["ETag"].strip('"'), versionId=put.get("VersionId"))
+    return event
+
+
+def child(function: str) -> None:
+    """One fresh instance: import, first call, second call; prints one JSON line."""
+    from batchplane.local.functions import LambdaContext, load_function
+
+    with moto_stack() as (session, stack):
+        event = event_for(function, session, stack)
+        # moto's heap (the provisioned stack) is not the function's: keep the collector off it, or a
+        # full collection that scans it lands in whichever call happens to trigger it.
+        gc.collect()
+        gc.freeze()
+        started = time.perf_counter()
+        module = load_function(function)
+        imported = time.perf_counter()
+        module.handler(copy.deepcopy(event), LambdaContext())
+        first = time.perf_counter()
+        from batchplane.adapters.clients import client
+
+        made = client.cache_info().currsize
+        module.handler(copy.deepcopy(event), LambdaContext())
+        second = time.perf_counter()
+    print(
+        json.dumps(
+            {
+                "import": (imported - started) * 1000,
+                "first": (first - imported) * 1000,
+                "second": (second - first) * 1000,
+                "clients": made,
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--child", choices=FUNCTIONS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+    print(f"python {sys.version.split()[0]}, in-process moto, median of {args.runs} fresh interpreters (ms)")
+    print(f"{'function':<14}{'import':>9}{'1st call':>10}{'2nd call':>10}{'1st - 2nd':>11}   clients made")
+    for function in FUNCTIONS:
+        runs = [
+            json.loads(
+                subprocess.run(
+                    [sys.executable, __file__, "--child", function],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.splitlines()[-1]
+            )
+            for _ in range(args.runs)
+        ]
+
+        def median(key: str, runs: list[dict[str, float]] = runs) -> float:
+            return statistics.median(run[key] for run in runs)
+
+        print(
+            f"{function:<14}{median('import'):9.1f}{median('first'):10.1f}{median('second'):10.1f}"
+            f"{median('first') - median('second'):11.1f}   {int(median('clients'))}"
+        )
+
+
+if __name__ == "__main__":
+    main()
