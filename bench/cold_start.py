@@ -1,7 +1,8 @@
 """Cold start: `python -X importtime` of each function's module, against `import boto3` alone.
 
 Each import runs in a fresh interpreter (as a Lambda cold start does) with the layer on sys.path;
-the figure is the median of several runs of the cumulative import time of the top-level module.
+the figure is the median of several rounds of the cumulative import time of the top-level module,
+and the ratio the median of the rounds' ratios (boto3 and every function are imported in each round).
 
 With --layer, the same imports from a copy of the layer as Lambda gets it: this venv's packages
 (boto3 and the layer's requirements) and the batchplane package under python/, every file dated
@@ -9,12 +10,13 @@ With --layer, the same imports from a copy of the layer as Lambda gets it: this 
 bytecode, as `sam build` ships the layer (each cold start compiles every module from source), then
 compiled as `make build` compiles it (unchecked hash-based .pyc, valid whatever the dates).
 
-    python bench/cold_start.py [--runs 7] [--no-tracer] [--layer]
+    python bench/cold_start.py [--runs 7] [--no-tracer] [--layer] [--what-if-lazy-resolvers]
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import compileall
 import os
 import py_compile
@@ -103,11 +105,66 @@ def compare_layer(runs: int, env: dict[str, str]) -> None:
         print(f"{name:<28} {ms:9.1f} ms {compiled[name]:9.1f} ms")
 
 
+def in_rounds(
+    imports: dict[str, tuple[str, list[Path]]], runs: int, env: dict[str, str]
+) -> dict[str, list[int]]:
+    """Microseconds of each import, round by round (boto3 first in each), so that the machine's drift
+    over a run (here it moves boto3's figure by 15%) falls on both sides of every ratio."""
+    samples: dict[str, list[int]] = {label: [] for label in imports}
+    for _ in range(runs):
+        for label, (module, path) in imports.items():
+            samples[label].append(import_micros(module, path, env))
+    return samples
+
+
+def report(samples: dict[str, list[int]]) -> None:
+    """Median time of each import, and the median of its rounds' ratios to boto3's."""
+    boto3_runs = samples["import boto3"]
+    print(f"{'':<28} {'median':>11}   {'ratio':>5}  {'(rounds: min-max)'}")
+    for label, runs in samples.items():
+        ratios = [run / boto3 for run, boto3 in zip(runs, boto3_runs, strict=True)]
+        print(
+            f"{label:<28} {statistics.median(runs) / 1000:8.1f} ms   {statistics.median(ratios):.2f}x"
+            f"  ({min(ratios):.2f}-{max(ratios):.2f})"
+        )
+
+
+def lazy_resolvers(into: Path) -> Path:
+    """A copy of this venv's Powertools whose event_handler/__init__.py imports each resolver when it is
+    first asked for, instead of all of them (AppSync's brings asyncio): what powertools-lambda-python
+    #8405 did for the parser's envelopes. A what-if, measured beside the real thing; never shipped."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    shutil.copytree(site / "aws_lambda_powertools", into / "aws_lambda_powertools")
+    init = into / "aws_lambda_powertools" / "event_handler" / "__init__.py"
+    where = {
+        alias.asname or alias.name: node.module
+        for node in ast.parse(init.read_text()).body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    init.write_text(
+        "import importlib\n\n"
+        f"_WHERE = {where!r}\n"
+        "__all__ = list(_WHERE)\n\n\n"
+        "def __getattr__(name):\n"
+        "    if name not in _WHERE:\n"
+        "        raise AttributeError(name)\n"
+        "    return getattr(importlib.import_module(_WHERE[name]), name)\n"
+    )
+    compileall.compile_dir(into, quiet=1, workers=0)
+    return into
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--no-tracer", action="store_true", help="set POWERTOOLS_TRACE_DISABLED=1")
     parser.add_argument("--layer", action="store_true", help="also measure the layer as Lambda gets it")
+    parser.add_argument(
+        "--what-if-lazy-resolvers",
+        action="store_true",
+        help="also measure the API with Powertools' event_handler importing its resolvers lazily",
+    )
     args = parser.parse_args()
     # As template.yaml's Globals set them: PYDANTIC_DISABLE_PLUGINS skips pydantic's entry-point scan.
     env = {
@@ -125,17 +182,17 @@ def main() -> None:
     for tree in (layer / "batchplane", ROOT / "functions"):
         compileall.compile_dir(tree, quiet=1, workers=0)
 
-    def median(module: str, path: list[Path]) -> float:
-        return statistics.median(import_micros(module, path, env) for _ in range(args.runs)) / 1000
-
-    boto3_ms = median("boto3", [])
-    print(
-        f"python {sys.version.split()[0]}, {args.runs} runs each, tracer {'off' if args.no_tracer else 'on'}"
-    )
-    print(f"{'import boto3':<28} {boto3_ms:8.1f} ms   1.00x")
-    for name in FUNCTIONS:
-        ms = median("app", [ROOT / "functions" / name, layer])
-        print(f"{'functions/' + name + '/app.py':<28} {ms:8.1f} ms   {ms / boto3_ms:.2f}x")
+    imports = {"import boto3": ("boto3", [])} | {
+        f"functions/{name}/app.py": ("app", [ROOT / "functions" / name, layer]) for name in FUNCTIONS
+    }
+    print(f"python {sys.version.split()[0]}, {args.runs} rounds, tracer {'off' if args.no_tracer else 'on'}")
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.what_if_lazy_resolvers:
+            imports["api, if resolvers were lazy"] = (
+                "app",
+                [lazy_resolvers(Path(tmp)), ROOT / "functions" / "api", layer],
+            )
+        report(in_rounds(imports, args.runs, env))
     if args.layer:
         compare_layer(args.runs, env)
 

@@ -4,8 +4,6 @@ Every Lambda gets its settings here, so a missing or malformed variable fails at
 with its name instead of deep inside a boto3 call. Nothing is read at import time.
 """
 
-from __future__ import annotations
-
 import os
 from functools import lru_cache
 from pathlib import Path

@@ -1,6 +1,6 @@
 """The REST API's request and response shapes: the public contract, separate from the domain."""
 
-from __future__ import annotations
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -80,7 +80,7 @@ class JobView(BaseModel):
     artifacts: list[ArtifactView]
 
     @classmethod
-    def of(cls, job: Job) -> JobView:
+    def of(cls, job: Job) -> Self:
         return cls.model_validate(job.model_dump())
 
 

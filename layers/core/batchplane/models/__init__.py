@@ -1,1 +1,6 @@
-"""Pydantic models: jobs and attempts, requests, events and the policy document. No I/O here."""
+"""Pydantic models: jobs and attempts, requests, events and the policy document. No I/O here.
+
+These modules (and api/schemas.py, settings.py) leave out `from __future__ import annotations`:
+with it, pydantic evaluates each field's annotation from a string as it builds the class, which
+cost every cold start 2-7 ms (bench/cold_start.py).
+"""

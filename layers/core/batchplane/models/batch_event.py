@@ -4,8 +4,6 @@ Only the fields batchplane reads are declared; AWS adds fields over time, and th
 ignored. DescribeJobs returns the same shape, so the sweeper reuses this model.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -1,6 +1,6 @@
 """The dispatch message: everything the dispatcher needs to submit one attempt, so it reads nothing."""
 
-from __future__ import annotations
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,7 +23,7 @@ class DispatchMessage(BaseModel):
     look_first: bool = False
 
     @classmethod
-    def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> DispatchMessage:
+    def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> Self:
         return cls(
             look_first=look_first,
             job_id=job.job_id,

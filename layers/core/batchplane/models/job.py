@@ -1,7 +1,5 @@
 """A job, its attempts, its history and its artifacts: the domain's core values."""
 
-from __future__ import annotations
-
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -4,8 +4,6 @@ One YAML file, validated as a whole before anything uses it, so a bad policy fai
 path of the bad field and never half-applies.
 """
 
-from __future__ import annotations
-
 import re
 from enum import StrEnum
 from typing import Self

@@ -1,7 +1,5 @@
 """An attempt's progress on a non-terminal Batch event: the fields one conditional write sets."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from datetime import datetime
 

@@ -1,7 +1,5 @@
 """What a caller asks for, after the trigger's shape (HTTP body, S3 record) has been taken off."""
 
-from __future__ import annotations
-
 import hashlib
 import json
 

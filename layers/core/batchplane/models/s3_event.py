@@ -4,8 +4,6 @@ S3 event notifications (to SQS, SNS or Lambda) URL-encode the key, form style: `
 is `red flower.jpg`. S3 -> EventBridge "Object Created" events carry the key as it is.
 """
 
-from __future__ import annotations
-
 import hashlib
 from typing import Any
 from urllib.parse import unquote_plus
