@@ -67,9 +67,9 @@ def child(function: str) -> None:
         imported = time.perf_counter()
         module.handler(copy.deepcopy(event), LambdaContext())
         first = time.perf_counter()
-        from batchplane.adapters.clients import client
+        from batchplane.adapters.clients import made_clients
 
-        made = client.cache_info().currsize
+        made = len(made_clients())
         module.handler(copy.deepcopy(event), LambdaContext())
         second = time.perf_counter()
     print(

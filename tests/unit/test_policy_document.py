@@ -101,12 +101,22 @@ def test_example_policy_reads_the_same_with_libyaml_as_with_pyyaml() -> None:
     # Given the example policy, read by PyYAML's own loader
     expected = example()
 
-    # When batchplane loads it (with libyaml's loader, where the wheel has it)
+    # When batchplane loads it (the layer's PyYAML wheel has libyaml, whose loader it uses)
+    assert yaml.__with_libyaml__
     policy = load_policy_text(EXAMPLE.read_text(), str(EXAMPLE))
 
     # Then it is the same document
-    assert yaml.__with_libyaml__
     assert policy == parse_policy(expected)
+
+
+def test_a_tab_used_as_spacing_is_refused_as_pyyaml_refuses_it() -> None:
+    # Given a policy with a tab before a comment, which libyaml would accept and PyYAML does not
+    text = EXAMPLE.read_text().replace("version: 1", "version: 1\t# the only version", 1)
+
+    # When it is loaded, Then it fails as before libyaml was used, naming the place
+    with pytest.raises(PolicyError, match="not valid YAML") as failure:
+        load_policy_text(text, "tabbed.yaml")
+    assert "line 4, column 11" in str(failure.value)
 
 
 def test_missing_policy_file_names_the_path(tmp_path: Path) -> None:

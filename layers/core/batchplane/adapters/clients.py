@@ -27,7 +27,8 @@ def retry_config(max_attempts: int = 8) -> Config:
     )
 
 
-_creating = threading.Lock()
+_creating = threading.Lock()  # a boto3 Session is not thread-safe (its clients are)
+_clients: dict[str, Any] = {}
 
 
 @cache
@@ -37,27 +38,43 @@ def _session() -> Session:
     return boto3.session.Session()
 
 
-@cache
 def client(service: str) -> Any:
     """One client per service per process, all from one session: a session loads botocore's
     endpoint and retry data once, which costs about 50 ms, and every further client from it 5-30 ms.
     Endpoints come from AWS_ENDPOINT_URL_<SERVICE> if set."""
-    with _creating:  # a boto3 Session is not thread-safe (its clients are)
-        return _session().client(service, config=retry_config())  # type: ignore[call-overload]
+    made = _clients.get(service)
+    if made is not None:
+        return made
+    with _creating:
+        # Looked up again under the lock: two threads that both missed must not make two clients
+        # (an event hook registered on the one would miss the calls of the other).
+        if service not in _clients:
+            _clients[service] = _session().client(service, config=retry_config())  # type: ignore[call-overload]
+        return _clients[service]
+
+
+def made_clients() -> list[str]:
+    """The services whose client this process has made so far."""
+    return sorted(_clients)
 
 
 def reset_clients() -> None:
     """Forget the session and its clients, so the next ones see a changed environment (tests)."""
-    client.cache_clear()
-    _session.cache_clear()
+    with _creating:
+        _clients.clear()
+        _session.cache_clear()
 
 
 class LazyClient:
     """Stands in for `client(service)` and creates it at its first use, so an invocation pays only
     for the services it calls: the API's first request needs DynamoDB and SQS, not S3 or SNS."""
 
+    __slots__ = ("service",)
+
     def __init__(self, service: str) -> None:
         self.service = service
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):  # copy, pickle and hasattr probes must not make (or recurse into) a client
+            raise AttributeError(name)
         return getattr(client(self.service), name)

@@ -2,5 +2,5 @@
 
 These modules (and api/schemas.py, settings.py) leave out `from __future__ import annotations`:
 with it, pydantic evaluates each field's annotation from a string as it builds the class, which
-cost every cold start 2-7 ms (bench/cold_start.py).
+cost each function's cold start up to 7 ms (bench/cold_start.py).
 """

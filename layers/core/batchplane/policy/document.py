@@ -35,14 +35,20 @@ def parse_policy(data: Any, source: str = "policy") -> PolicyDocument:
 def load_policy_text(text: str, source: str = "policy") -> PolicyDocument:
     import yaml  # only when a policy is read, not at every handler's import
 
+    # libyaml's loader reads the policy in about 1 ms, PyYAML's own in 8 (at every cold start). They
+    # build the same values; only libyaml accepts tabs as spacing, so a text with a tab gets PyYAML's.
+    fast = getattr(yaml, "CSafeLoader", None)
+    if fast is not None and "\t" not in text:
+        try:
+            data = yaml.load(text, Loader=fast)
+        except (yaml.YAMLError, UnicodeError):
+            pass  # PyYAML's own loader quotes the offending line in its message: read again for it
+        else:
+            return parse_policy(data, source)
     try:
-        # libyaml's loader reads the policy in about 1 ms, PyYAML's own in 8 (at every cold start).
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError:
-        try:  # PyYAML's own loader says the same with the offending line quoted: read again for that
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PolicyError(f"{source} is not valid YAML: {exc}") from exc
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{source} is not valid YAML: {exc}") from exc
     return parse_policy(data, source)
 
 
