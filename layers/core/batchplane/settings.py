@@ -8,14 +8,16 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
+
+from batchplane.models.base import Model
 
 
 class SettingsError(RuntimeError):
     """The environment does not hold what batchplane needs."""
 
 
-class Settings(BaseModel):
+class Settings(Model):
     """The environment contract between template.yaml and the code; names are the variables'."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")

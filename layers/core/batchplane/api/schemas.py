@@ -2,8 +2,9 @@
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchplane.models.base import Model
 from batchplane.models.job import (
     ArtifactRole,
     AttemptStatus,
@@ -15,13 +16,13 @@ from batchplane.models.job import (
 from batchplane.models.time import UtcDatetime
 
 
-class InputObject(BaseModel):
+class InputObject(Model):
     model_config = ConfigDict(extra="forbid")
 
     uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", max_length=2048)
 
 
-class SubmitJobBody(BaseModel):
+class SubmitJobBody(Model):
     """POST /jobs. The tenant comes from the caller's identity, never from here."""
 
     model_config = ConfigDict(extra="forbid")
@@ -33,7 +34,7 @@ class SubmitJobBody(BaseModel):
     inputs: list[InputObject] = Field(default_factory=list, max_length=100)
 
 
-class AttemptView(BaseModel):
+class AttemptView(Model):
     number: int
     batch_job_id: str | None
     queue: str
@@ -50,20 +51,20 @@ class AttemptView(BaseModel):
     stopped_at: UtcDatetime | None
 
 
-class HistoryView(BaseModel):
+class HistoryView(Model):
     at: UtcDatetime
     event: str
     reason: str
 
 
-class ArtifactView(BaseModel):
+class ArtifactView(Model):
     uri: str
     size: int | None
     etag: str | None
     role: ArtifactRole
 
 
-class JobView(BaseModel):
+class JobView(Model):
     job_id: str
     tenant: str
     job_type: str
@@ -84,21 +85,21 @@ class JobView(BaseModel):
         return cls.model_validate(job.model_dump())
 
 
-class JobList(BaseModel):
+class JobList(Model):
     jobs: list[JobView]
     next_token: str | None
 
 
-class ErrorItem(BaseModel):
+class ErrorItem(Model):
     field: str
     reason: str
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(Model):
     code: str
     message: str
     details: list[ErrorItem]
 
 
-class ErrorResponse(BaseModel):
+class ErrorResponse(Model):
     error: ErrorBody

@@ -28,6 +28,7 @@ from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, Queue
 from batchplane.local.functions import LambdaContext, load_function
 from batchplane.local.moto_speedups import keep_moto_fast
 from batchplane.local.template import ACCOUNT, REGION, Stack, provision
+from batchplane.models.base import build_all
 
 log = logging.getLogger("batchplane.local")
 
@@ -146,6 +147,7 @@ class LocalStack:
         os.environ["AWS_ENDPOINT_URL_BATCH"] = batch_url
         self._set_function_environment(stack)
         self._wire_triggers(stack)
+        build_all()  # the functions share this process on threads: no two first uses of a model race
         api_url = self._serve_api(stack)
         self.info = LocalInfo(
             api_url=api_url,

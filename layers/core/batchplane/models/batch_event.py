@@ -6,12 +6,13 @@ ignored. DescribeJobs returns the same shape, so the sweeper reuses this model.
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchplane.models.base import Model
 from batchplane.models.time import from_epoch_ms
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 

@@ -2,12 +2,13 @@
 
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchplane.models.base import Model
 from batchplane.models.job import Capacity, Job
 
 
-class DispatchMessage(BaseModel):
+class DispatchMessage(Model):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     job_id: str

@@ -2,8 +2,9 @@
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchplane.models.base import Model
 from batchplane.models.time import UtcDatetime
 
 
@@ -85,7 +86,7 @@ class ArtifactRole(StrEnum):
     OUTPUT = "output"
 
 
-class Attempt(BaseModel):
+class Attempt(Model):
     model_config = ConfigDict(extra="forbid")
 
     number: int = Field(ge=1)
@@ -107,7 +108,7 @@ class Attempt(BaseModel):
     stopped_at: UtcDatetime | None = None
 
 
-class HistoryEntry(BaseModel):
+class HistoryEntry(Model):
     model_config = ConfigDict(extra="forbid")
 
     at: UtcDatetime
@@ -115,7 +116,7 @@ class HistoryEntry(BaseModel):
     reason: str
 
 
-class Artifact(BaseModel):
+class Artifact(Model):
     model_config = ConfigDict(extra="forbid")
 
     uri: str
@@ -125,7 +126,7 @@ class Artifact(BaseModel):
     version_id: str | None = None
 
 
-class Job(BaseModel):
+class Job(Model):
     """A job as the domain sees it; the store and the API have their own shapes."""
 
     model_config = ConfigDict(extra="forbid")

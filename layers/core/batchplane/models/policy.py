@@ -8,14 +8,15 @@ import re
 from enum import StrEnum
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from batchplane.models.base import Model
 from batchplane.models.job import FailureClass
 
 _NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
 
-class _Strict(BaseModel):
+class _Strict(Model):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 

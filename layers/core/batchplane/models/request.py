@@ -3,12 +3,13 @@
 import hashlib
 import json
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from batchplane.models.base import Model
 from batchplane.models.job import Artifact
 
 
-class JobRequest(BaseModel):
+class JobRequest(Model):
     """A request to run a job, from any entry point; admission turns it into a Job or refuses it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

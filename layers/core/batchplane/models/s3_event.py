@@ -8,12 +8,14 @@ import hashlib
 from typing import Any
 from urllib.parse import unquote_plus
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from batchplane.models.base import Model
 
 SEQUENCER_WIDTH = 64
 
 
-class _Lenient(BaseModel):
+class _Lenient(Model):
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
 
