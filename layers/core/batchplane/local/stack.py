@@ -146,8 +146,12 @@ class LocalStack:
         batch_url = self.emulator.serve(options.host, 0)
         os.environ["AWS_ENDPOINT_URL_BATCH"] = batch_url
         self._set_function_environment(stack)
+        for _, props in stack.resources("AWS::Serverless::Function"):
+            load_function(Path(str(props["CodeUri"])).name)
+        # The functions share this process on threads: every model is built before the first trigger
+        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins).
+        build_all()
         self._wire_triggers(stack)
-        build_all()  # the functions share this process on threads: no two first uses of a model race
         api_url = self._serve_api(stack)
         self.info = LocalInfo(
             api_url=api_url,
