@@ -1,7 +1,8 @@
 """Cold start past the import: each function's first invocation, against its second.
 
 The import is what bench/cold_start.py measures. What a cold start pays after it happens inside the
-first invocation: importing boto3, creating each client the function uses, loading the policy.
+first invocation: creating each client the function uses, loading the policy, building the models
+it uses (and importing boto3, which is not measured here).
 Each function runs here in a fresh interpreter on template.yaml's resources on in-process moto
 (moto's own work is in both calls), is invoked with its fixture from events/, then with the same
 event again. The difference is what the first request of a new instance costs on top of a warm one.
@@ -52,6 +53,15 @@ def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
     return event
 
 
+def outcome(result: Any) -> str:
+    """What the first call answered: the API's status, or the records an SQS batch failed."""
+    if isinstance(result, dict) and "statusCode" in result:
+        return f"HTTP {result['statusCode']}"
+    if isinstance(result, dict) and "batchItemFailures" in result:
+        return f"{len(result['batchItemFailures'])} failed records"
+    return "returned"
+
+
 def child(function: str) -> None:
     """One fresh instance: import, first call, second call; prints one JSON line."""
     from batchplane.local.functions import LambdaContext, load_function
@@ -65,7 +75,7 @@ def child(function: str) -> None:
         started = time.perf_counter()
         module = load_function(function)
         imported = time.perf_counter()
-        module.handler(copy.deepcopy(event), LambdaContext())
+        result = module.handler(copy.deepcopy(event), LambdaContext())
         first = time.perf_counter()
         from batchplane.adapters.clients import made_clients
 
@@ -79,6 +89,7 @@ def child(function: str) -> None:
                 "first": (first - imported) * 1000,
                 "second": (second - first) * 1000,
                 "clients": made,
+                "result": outcome(result),
             }
         )
     )
@@ -95,7 +106,10 @@ def main() -> None:
         child(args.child)
         return
     print(f"python {sys.version.split()[0]}, in-process moto, median of {args.runs} fresh interpreters (ms)")
-    print(f"{'function':<14}{'import':>9}{'1st call':>10}{'2nd call':>10}{'1st - 2nd':>11}   clients made")
+    print(
+        f"{'function':<14}{'import':>9}{'1st call':>10}{'2nd call':>10}{'1st - 2nd':>11}"
+        "   clients made, 1st call's answer"
+    )
     for function in FUNCTIONS:
         runs = [
             json.loads(
@@ -109,12 +123,13 @@ def main() -> None:
             for _ in range(args.runs)
         ]
 
-        def median(key: str, runs: list[dict[str, float]] = runs) -> float:
+        def median(key: str, runs: list[dict[str, Any]] = runs) -> float:
             return statistics.median(run[key] for run in runs)
 
         print(
             f"{function:<14}{median('import'):9.1f}{median('first'):10.1f}{median('second'):10.1f}"
-            f"{median('first') - median('second'):11.1f}   {int(median('clients'))}"
+            f"{median('first') - median('second'):11.1f}   {int(median('clients'))}, "
+            + " / ".join(sorted({run["result"] for run in runs}))
         )
 
 
