@@ -1,7 +1,7 @@
 """Powertools Logger and Metrics, one of each per process, and X-Ray tracing where it is switched on.
 
 Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE.
-Powertools' Tracer imports the X-Ray SDK (about 100 ms of cold start, see bench/cold_start.py) even
+Powertools' Tracer imports the X-Ray SDK (about 200 ms of cold start, see bench/cold_start.py) even
 when disabled, so a function with POWERTOOLS_TRACE_DISABLED=true never builds one.
 """
 
