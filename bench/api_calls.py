@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from harness import ROOT, count_calls, moto_stack
+from harness import count_calls, load_event, moto_stack
 
 
 def main() -> None:
@@ -21,7 +21,7 @@ def main() -> None:
     with moto_stack() as (session, stack):
         calls = count_calls()
 
-        event = json.loads((ROOT / "events" / "api" / "post_job.json").read_text())
+        event = load_event("api/post_job.json")
         response = load_function("api").handler(event, LambdaContext())
         assert response["statusCode"] == 202, response
         job_id = json.loads(response["body"])["job_id"]
@@ -31,7 +31,7 @@ def main() -> None:
         [message] = sqs.receive_message(QueueUrl=stack.refs["DispatchQueue"], AttributeNames=["All"])[
             "Messages"
         ]
-        record = json.loads((ROOT / "events" / "sqs" / "dispatch.json").read_text())["Records"][0]
+        record = load_event("sqs/dispatch.json")["Records"][0]
         record.update(messageId=message["MessageId"], body=message["Body"])
         result = load_function("dispatcher").handler({"Records": [record]}, LambdaContext())
         assert result == {"batchItemFailures": []}, result

@@ -80,15 +80,13 @@ def compare_layer(runs: int, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         python, functions = deployed(Path(tmp))
 
-        def figures() -> dict[str, float]:
-            def median(module: str, path: list[Path]) -> float:
-                samples = (import_micros(module, path, env, site=False) for _ in range(runs))
-                return statistics.median(samples) / 1000
+        imports = {"import boto3": ("boto3", [python])} | {
+            f"functions/{name}/app.py": ("app", [functions / name, python]) for name in FUNCTIONS
+        }
 
-            found = {"import boto3": median("boto3", [python])}
-            for name in FUNCTIONS:
-                found[f"functions/{name}/app.py"] = median("app", [functions / name, python])
-            return found
+        def figures() -> dict[str, float]:
+            samples = in_rounds(imports, runs, env, site=False)
+            return {label: statistics.median(runs) / 1000 for label, runs in samples.items()}
 
         stale = figures()
         compileall.compile_dir(
@@ -99,21 +97,21 @@ def compare_layer(runs: int, env: dict[str, str]) -> None:
             invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
         )
         compiled = figures()
-    print(f"the layer as Lambda unzips it, {runs} runs each (boto3 comes from the layer too)")
+    print(f"the layer as Lambda unzips it, {runs} rounds (boto3 comes from the layer too)")
     print(f"{'':<28} {'sam build':>12} {'make build':>12}")
     for name, ms in stale.items():
         print(f"{name:<28} {ms:9.1f} ms {compiled[name]:9.1f} ms")
 
 
 def in_rounds(
-    imports: dict[str, tuple[str, list[Path]]], runs: int, env: dict[str, str]
+    imports: dict[str, tuple[str, list[Path]]], runs: int, env: dict[str, str], *, site: bool = True
 ) -> dict[str, list[int]]:
     """Microseconds of each import, round by round (boto3 first in each), so that the machine's drift
     over a run (here it moves boto3's figure by 15%) falls on both sides of every ratio."""
     samples: dict[str, list[int]] = {label: [] for label in imports}
     for _ in range(runs):
         for label, (module, path) in imports.items():
-            samples[label].append(import_micros(module, path, env))
+            samples[label].append(import_micros(module, path, env, site=site))
     return samples
 
 

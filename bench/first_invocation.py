@@ -23,27 +23,22 @@ import sys
 import time
 from typing import Any
 
-from harness import ROOT, moto_stack
+from harness import load_event, moto_stack
 
 FUNCTIONS = ("api", "dispatcher", "file_drop", "state_change", "sweeper")
-
-
-def fixture(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
-    return event
 
 
 def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
     """The function's fixture, aimed at this stack where it names a resource."""
     if function == "api":
-        return fixture("api/post_job.json")
+        return load_event("api/post_job.json")
     if function == "dispatcher":
-        return fixture("sqs/dispatch.json")
+        return load_event("sqs/dispatch.json")
     if function == "state_change":
-        return fixture("batch/running.json")
+        return load_event("batch/running.json")
     if function == "sweeper":
-        return fixture("schedule/sweep.json")
-    event = fixture("s3/object_created.json")
+        return load_event("schedule/sweep.json")
+    event = load_event("s3/object_created.json")
     bucket = stack.function_environment()["INGEST_BUCKET"]
     record = event["Records"][0]["s3"]
     record["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from harness import ROOT, count_calls, moto_stack
+from harness import ROOT, count_calls, load_event, moto_stack
 
 
 def skip_queue_recounts() -> None:
@@ -65,8 +65,8 @@ def main() -> None:
     with moto_stack(policy_path) as (session, stack):
         bucket = os.environ["INGEST_BUCKET"]
         handler = load_function("file_drop").handler
-        template = json.loads((ROOT / "events" / "s3" / "object_created.json").read_text())["Records"][0]
-        sqs_record = json.loads((ROOT / "events" / "sqs" / "dispatch.json").read_text())["Records"][0]
+        template = load_event("s3/object_created.json")["Records"][0]
+        sqs_record = load_event("sqs/dispatch.json")["Records"][0]
 
         def notification(i: int) -> str:
             record = json.loads(json.dumps(template))

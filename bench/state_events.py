@@ -19,11 +19,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from harness import ROOT, count_calls, moto_stack
+from harness import count_calls, load_event, moto_stack
 
 
 def fixture(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / "batch" / f"{name}.json").read_text())
+    return load_event(f"batch/{name}.json")
 
 
 def aimed(name: str, job: Any) -> dict[str, Any]:

@@ -146,11 +146,6 @@ class LocalStack:
         batch_url = self.emulator.serve(options.host, 0)
         os.environ["AWS_ENDPOINT_URL_BATCH"] = batch_url
         self._set_function_environment(stack)
-        for _, props in stack.resources("AWS::Serverless::Function"):
-            load_function(Path(str(props["CodeUri"])).name)
-        # The functions share this process on threads: every model is built before the first trigger
-        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins).
-        build_all()
         self._wire_triggers(stack)
         api_url = self._serve_api(stack)
         self.info = LocalInfo(
@@ -257,9 +252,14 @@ class LocalStack:
     # -- triggers --------------------------------------------------------------------------------------
 
     def _wire_triggers(self, stack: Stack) -> None:
-        for logical, props in stack.resources("AWS::Serverless::Function"):
-            name = Path(str(props["CodeUri"])).name
-            handler: Handler = load_function(name).handler
+        functions = [
+            (logical, props, load_function(Path(str(props["CodeUri"])).name).handler)
+            for logical, props in stack.resources("AWS::Serverless::Function")
+        ]
+        # The functions share this process on threads: every model is built before the first trigger
+        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins).
+        build_all()
+        for logical, props, handler in functions:
             for event_name, event in (props.get("Events") or {}).items():
                 kind, spec = event["Type"], event.get("Properties", {})
                 if kind == "SQS":
