@@ -46,7 +46,7 @@ from moto.events.models import EventBus
 from samtranslator.translator.transform import transform
 
 from batchplane.adapters.clients import reset_clients
-from batchplane.local.template import Stack, load_template
+from batchplane.local.template import Stack, load_template, queue_notifications
 from batchplane.policy.document import load_policy
 from batchplane.service.wiring import ports
 from batchplane.settings import get_settings, load_settings
@@ -324,7 +324,8 @@ def _resolver(template: dict[str, Any], stack: DeployedStack) -> Stack:
 def apply_what_moto_drops(stack: DeployedStack) -> None:
     """Apply, from the translated template, what moto's CloudFormation accepts and then ignores."""
     template = stack.translated
-    resolve = _resolver(template, stack).resolve
+    resolver = _resolver(template, stack)
+    resolve = resolver.resolve
     dynamodb, s3, sqs = stack.client("dynamodb"), stack.client("s3"), stack.client("sqs")
     for logical, resource in template["Resources"].items():
         properties = resource.get("Properties", {})
@@ -341,19 +342,13 @@ def apply_what_moto_drops(stack: DeployedStack) -> None:
                     Bucket=bucket,
                     VersioningConfiguration={"Status": properties["VersioningConfiguration"]["Status"]},
                 )
-            notifications = properties.get("NotificationConfiguration")
-            if notifications:
-                assert set(notifications) == {"QueueConfigurations"}, "only queue notifications are applied"
-                queues = [
-                    {
-                        "QueueArn": resolve(queue["Queue"]),
-                        "Events": [queue["Event"]],
-                        "Filter": {"Key": {"FilterRules": queue["Filter"]["S3Key"]["Rules"]}},
-                    }
-                    for queue in notifications["QueueConfigurations"]
-                ]
+            notifications = queue_notifications(resolver, properties)
+            if notifications is not None:
+                assert set(properties["NotificationConfiguration"]) == {"QueueConfigurations"}, (
+                    "only queue notifications are applied"
+                )
                 s3.put_bucket_notification_configuration(
-                    Bucket=bucket, NotificationConfiguration={"QueueConfigurations": queues}
+                    Bucket=bucket, NotificationConfiguration=notifications
                 )
         elif kind == "AWS::SQS::QueuePolicy":
             for url in resolve(properties["Queues"]):

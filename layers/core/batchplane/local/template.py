@@ -153,27 +153,31 @@ def provision(
     return stack
 
 
+def queue_notifications(stack: Stack, props: dict[str, Any]) -> dict[str, Any] | None:
+    """A bucket's NotificationConfiguration as PutBucketNotificationConfiguration takes it (its queue
+    notifications, resolved against `stack`), or None for a bucket that notifies nothing."""
+    config = props.get("NotificationConfiguration")
+    if not config:
+        return None
+    queues = [
+        {
+            "QueueArn": stack.resolve(q["Queue"]),
+            "Events": [q["Event"]],
+            **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if "Filter" in q else {}),
+        }
+        for q in config.get("QueueConfigurations", [])
+    ]
+    return {"QueueConfigurations": queues}
+
+
 def _apply_bucket_notifications(stack: Stack, s3: Any) -> None:
     """moto's CloudFormation drops NotificationConfiguration; apply it as a deploy would."""
     for logical, props in stack.resources("AWS::S3::Bucket"):
-        config = props.get("NotificationConfiguration")
-        if not config:
-            continue
-        queues = [
-            {
-                "QueueArn": stack.resolve(q["Queue"]),
-                "Events": [q["Event"]],
-                **(
-                    {"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}}
-                    if "Filter" in q
-                    else {}
-                ),
-            }
-            for q in config.get("QueueConfigurations", [])
-        ]
-        s3.put_bucket_notification_configuration(
-            Bucket=stack.refs[logical], NotificationConfiguration={"QueueConfigurations": queues}
-        )
+        config = queue_notifications(stack, props)
+        if config is not None:
+            s3.put_bucket_notification_configuration(
+                Bucket=stack.refs[logical], NotificationConfiguration=config
+            )
 
 
 def _provision_buckets(stack: Stack, s3: Any) -> None:
