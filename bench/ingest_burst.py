@@ -24,20 +24,6 @@ from urllib.parse import quote_plus
 from harness import ROOT, count_calls, load_event, moto_stack
 
 
-def skip_queue_recounts() -> None:
-    """moto's SQS recounts every message of a queue for its approximate-count attributes on each
-    send: quadratic in a 10,000-message backlog. Nothing here reads those counts. (The harness keeps
-    moto's other costs flat: batchplane.local.moto_speedups.)"""
-    from moto.sqs.models import Queue
-
-    for name in (
-        "approximate_number_of_messages",
-        "approximate_number_of_messages_delayed",
-        "approximate_number_of_messages_not_visible",
-    ):
-        setattr(Queue, name, property(lambda self: 0))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--objects", type=int, default=10_000)
@@ -61,7 +47,6 @@ def main() -> None:
     policy_path = Path("/tmp/batchplane-bench-policy.yaml")
     policy_path.write_text(yaml.safe_dump(policy))
 
-    skip_queue_recounts()
     with moto_stack(policy_path) as (session, stack):
         bucket = os.environ["INGEST_BUCKET"]
         handler = load_function("file_drop").handler

@@ -14,11 +14,11 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import Message, SQSBackend, sqs_backends
+from moto.sqs.models import Message, Queue, sqs_backends
 
 from batchplane.local.moto_speedups import (
     copy_only_touched_partitions,
-    read_retention_directly,
+    read_queue_attributes_lazily,
     reuse_jsonpath_parsers,
     stop_instance_tracking,
 )
@@ -30,7 +30,7 @@ def _undo_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
     for owner, name in (
         (dynamodb_models, "copy"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
-        (SQSBackend, "is_message_valid_based_on_retention_period"),
+        (Queue, "attributes"),
         (jsonpath_ng.ext, "parse"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
@@ -154,9 +154,9 @@ def test_a_malformed_key_in_a_transaction_is_reported_by_moto_as_before() -> Non
 
 
 def test_the_retention_check_still_drops_expired_messages() -> None:
-    # Given moto reading the retention period directly, a queue with a fresh message and one with a
+    # Given moto reading queue attributes lazily, a queue with a fresh message and one with a
     # message sent five days ago (retention is four days by default)
-    read_retention_directly()
+    read_queue_attributes_lazily()
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
         fresh, stale = (sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("fresh", "stale"))
@@ -202,3 +202,64 @@ def test_rules_still_deliver_each_event_as_it_was_put() -> None:
         received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
         assert sorted(json.loads(m["Body"])["detail"]["status"] for m in received) == ["RUNNABLE", "RUNNING"]
         assert jsonpath_ng.ext.parse.cache_info().hits > 0
+
+
+def test_queue_attributes_read_lazily_are_moto_s_own_and_sends_count_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given moto's own attributes of a standard queue with a redrive policy and a queue policy, of a
+    # FIFO queue with content-based deduplication and of a KMS-encrypted queue, each holding a message
+    moto_attributes = Queue.attributes.fget
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        urls = [
+            sqs.create_queue(
+                QueueName="standard",
+                Attributes={
+                    "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}),
+                    "Policy": json.dumps({"Version": "2012-10-17", "Statement": []}),
+                },
+            )["QueueUrl"],
+            sqs.create_queue(
+                QueueName="ordered.fifo",
+                Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+            )["QueueUrl"],
+            sqs.create_queue(QueueName="sealed", Attributes={"KmsMasterKeyId": "alias/aws/sqs"})["QueueUrl"],
+        ]
+        for url in urls:
+            group = {"MessageGroupId": "g"} if url.endswith(".fifo") else {}
+            sqs.send_message(QueueUrl=url, MessageBody="m", **group)
+        queues = sqs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].queues
+        expected = {name: moto_attributes(queue) for name, queue in queues.items()}
+        answered = [
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
+        ]
+
+        # When the attributes are read lazily
+        read_queue_attributes_lazily()
+
+        # Then every queue has the same names and values as moto gives, and GetQueueAttributes agrees
+        assert {name: dict(queue.attributes) for name, queue in queues.items()} == expected
+        assert [
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"] for url in urls
+        ] == (answered)
+
+        # When messages are sent to and received from a queue, with its message count watched
+        counted: list[str] = []
+        count = Queue.approximate_number_of_messages.fget
+        monkeypatch.setattr(
+            Queue,
+            "approximate_number_of_messages",
+            property(lambda queue: counted.append(queue.name) or count(queue)),  # type: ignore[func-returns-value]
+        )
+        for body in ("a", "b", "b", "c"):
+            sqs.send_message(QueueUrl=urls[1], MessageBody=body, MessageGroupId="g")
+        received = sqs.receive_message(QueueUrl=urls[1], MaxNumberOfMessages=10)["Messages"]
+
+        # Then nothing was counted, and the FIFO queue still deduplicated by content
+        assert counted == []
+        assert [m["Body"] for m in received] == ["m", "a", "b", "c"]

@@ -7,8 +7,8 @@ of 10,000 files, runs into four of its habits, each of which grows with the data
   message) in a class-level list that only its debug dashboard reads, so nothing is ever freed.
 - TransactWriteItems deep-copies every table it names, whole, for its rollback: each transaction
   costs time in proportion to the table, and the job-creating transactions grow quadratic.
-- ReceiveMessage computes all of a queue's attributes, recounting its messages, for each message it
-  hands out (to read the retention period): quadratic in a queue's backlog.
+- SendMessage and ReceiveMessage compute all of a queue's attributes, recounting its messages, for
+  each message (to read one attribute): quadratic in a queue's backlog.
 - EventBridge builds a JSONPath parser (a yacc table) for each of its default input paths, for every
   event and target.
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 import types
 from collections import defaultdict
 from contextvars import ContextVar
@@ -102,18 +103,55 @@ def copy_only_touched_partitions() -> None:
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-def read_retention_directly() -> None:
-    """The retention check reads the one attribute it needs, without recounting the queue."""
-    from moto.core.utils import unix_time
-    from moto.sqs.models import Message, SQSBackend
+def read_queue_attributes_lazily() -> None:
+    """A queue's attributes are computed as they are read, not all at once.
 
-    def is_message_valid_based_on_retention_period(self: Any, queue_name: str, message: Message) -> bool:
-        retention = int(self.get_queue(queue_name).message_retention_period)
-        return bool(retention + message.sent_timestamp / 1000 > unix_time())  # type: ignore[operator]
+    moto's `Queue.attributes` builds every attribute, recounting the queue's messages three times,
+    and SendMessage and ReceiveMessage read it for one attribute each (ContentBasedDeduplication, the
+    retention period). GetQueueAttributes still reads every attribute, the counts included.
+    """
+    from collections.abc import Iterator, Mapping
 
-    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
-        is_message_valid_based_on_retention_period
-    )
+    from moto.core.utils import camelcase_to_underscores
+    from moto.sqs.models import Queue
+
+    if getattr(Queue.attributes.fget, "_batchplane", False):  # type: ignore[attr-defined]
+        return
+
+    class Attributes(Mapping[str, Any]):
+        """The same names and values as moto's dict, each computed when it is read."""
+
+        def __init__(self, queue: Queue) -> None:
+            self._queue = queue
+            names = list(queue.BASE_ATTRIBUTES)
+            if queue.fifo_queue:
+                names += queue.FIFO_ATTRIBUTES
+            if queue.kms_master_key_id:  # type: ignore[attr-defined]
+                names += queue.KMS_ATTRIBUTES
+            self._names = list(dict.fromkeys(names))
+
+        def __getitem__(self, name: str) -> Any:
+            if name not in self._names:
+                raise KeyError(name)
+            queue = self._queue
+            if name == "Policy" and queue.policy:
+                return queue.policy
+            if name == "RedrivePolicy" and queue.redrive_policy:
+                return json.dumps(queue.redrive_policy)
+            value = getattr(queue, camelcase_to_underscores(name))
+            return str(value).lower() if isinstance(value, bool) else value
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(self._names)
+
+        def __len__(self) -> int:
+            return len(self._names)
+
+    def attributes(self: Queue) -> Attributes:
+        return Attributes(self)
+
+    attributes._batchplane = True  # type: ignore[attr-defined]
+    Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
 
 
 def reuse_jsonpath_parsers() -> None:
@@ -129,6 +167,6 @@ def reuse_jsonpath_parsers() -> None:
 def keep_moto_fast() -> None:
     """All of the above."""
     copy_only_touched_partitions()
-    read_retention_directly()
+    read_queue_attributes_lazily()
     reuse_jsonpath_parsers()
     stop_instance_tracking()
