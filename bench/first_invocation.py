@@ -25,7 +25,9 @@ from typing import Any
 
 from harness import load_event, moto_stack
 
-FUNCTIONS = ("api", "dispatcher", "file_drop", "state_change", "sweeper")
+from batchplane.local.functions import function_names
+
+FUNCTIONS = function_names()
 
 
 def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane import __version__
+from batchplane.local import STATE_FILE
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
 
-DEFAULT_LOCAL_FILE = Path(".local") / "batchplane-local.json"
 LOCAL_HINT = "Is `make local` running? (or pass --url)"
 DEPLOYED_HINT = "Check --url (or BATCHPLANE_API_URL) and your network."
 
@@ -375,7 +375,7 @@ def api_url_of(args: argparse.Namespace) -> str | None:
 
 def local_file_of(args: argparse.Namespace) -> Path:
     given = getattr(args, "local_file", None) or os.environ.get("BATCHPLANE_LOCAL_FILE")
-    return Path(given) if given else DEFAULT_LOCAL_FILE
+    return Path(given) if given else STATE_FILE
 
 
 def region_of(url: str) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 
 from batchplane.cli import commands
+from batchplane.local import STATE_FILE
 
 
 def _local_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -47,7 +48,7 @@ def _local_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
     local.add_argument(
         "--state-file",
         type=Path,
-        default=Path(".local") / "batchplane-local.json",
+        default=STATE_FILE,
         help="where the endpoints are written as JSON once ready (default .local/batchplane-local.json)",
     )
 

@@ -2,3 +2,8 @@
 
 Never imported by a Lambda function.
 """
+
+from pathlib import Path
+
+# Where a running local stack writes its endpoints, and where the CLI and `invoke` look for them.
+STATE_FILE = Path(".local") / "batchplane-local.json"

@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,7 +43,7 @@ TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 TASK_FAILED_TO_START = "Task failed to start"
 STOPPED_REASON = "Batch emulator stopped"
 # Batch waits 30 s between SIGTERM and SIGKILL; locally that would only slow everything down.
-TERMINATE_GRACE_SECONDS = min(30.0, 2.0)
+TERMINATE_GRACE_SECONDS = 2.0
 STATE_STEP_SECONDS = 0.02  # SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING, at least this apart
 TICK_SECONDS = 0.01
 MEMORY_POLL_SECONDS = 0.05
@@ -959,27 +959,29 @@ class BatchEmulator:
                     job.cause, job.cause_reason = "stop", STOPPED_REASON
                 _signal_group(job.process.pid, signal.SIGKILL)
         for job in running:
-            for wait_status in self._reap(job):
+            wait_status = self._reap(job)
+            if wait_status is not None:
                 with self._cond:
                     if job.process is not None:
                         self._exited(job, wait_status)
 
     @staticmethod
-    def _reap(job: _Job) -> Iterator[int]:
+    def _reap(job: _Job) -> int | None:
+        """The killed process's wait status; None if it is gone already or outlives the wait."""
         process = job.process
         if process is None:
-            return
+            return None
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
                 reaped, wait_status = os.waitpid(process.pid, os.WNOHANG)
             except ChildProcessError:
-                return
+                return None
             if reaped == process.pid:
-                yield wait_status
-                return
+                return wait_status
             time.sleep(0.005)
         logger.warning("batch emulator: process %s survived SIGKILL", process.pid)
+        return None
 
     # -- the event thread -----------------------------------------------------------------------------
 

@@ -11,6 +11,11 @@ from types import ModuleType
 FUNCTIONS_DIR = Path(__file__).resolve().parents[4] / "functions"
 
 
+def function_names(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:
+    """The functions under functions/, each a directory with an app.py."""
+    return sorted(p.name for p in functions_dir.iterdir() if (p / "app.py").exists())
+
+
 def load_function(name: str, functions_dir: Path = FUNCTIONS_DIR) -> ModuleType:
     """functions/<name>/app.py, imported once, each under its own module name."""
     module_name = f"function_{name.replace('-', '_')}"

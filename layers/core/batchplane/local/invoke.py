@@ -14,16 +14,15 @@ import os
 import sys
 from pathlib import Path
 
-from batchplane.local.functions import FUNCTIONS_DIR, LambdaContext, load_function
+from batchplane.local import STATE_FILE
+from batchplane.local.functions import LambdaContext, function_names, load_function
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m batchplane.local.invoke", description=__doc__)
-    parser.add_argument(
-        "function", choices=sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").exists())
-    )
+    parser.add_argument("function", choices=function_names())
     parser.add_argument("event", type=Path, help="a JSON event, e.g. one of events/")
-    parser.add_argument("--state-file", type=Path, default=Path(".local") / "batchplane-local.json")
+    parser.add_argument("--state-file", type=Path, default=STATE_FILE)
     args = parser.parse_args(argv)
     try:
         info = json.loads(args.state_file.read_text(encoding="utf-8"))

@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from batchplane.local import STATE_FILE
 from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
-from batchplane.local.functions import LambdaContext, load_function
+from batchplane.local.functions import FUNCTIONS_DIR, LambdaContext, load_function
 from batchplane.local.moto_speedups import keep_moto_fast
-from batchplane.local.template import ACCOUNT, REGION, Stack, provision
+from batchplane.local.template import ACCOUNT, REGION, Stack, job_definition, provision
 from batchplane.models.base import build_all
 
 log = logging.getLogger("batchplane.local")
 
-ROOT = Path(__file__).resolve().parents[4]
+ROOT = FUNCTIONS_DIR.parent
 LOCAL_TENANT = "local"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 # After this many failed deliveries of one event, it goes to the rule's DLQ (Lambda's async
@@ -53,7 +54,7 @@ class LocalOptions:
     spot_interruption_rate: float = 0.0
     spot_interruption_after: float = 1.0
     seed: int | None = None
-    state_file: Path = Path(".local") / "batchplane-local.json"
+    state_file: Path = STATE_FILE
     stack_name: str = "batchplane-local"
     sweep_interval: float | None = None  # seconds; None: the template's schedule
 
@@ -109,7 +110,11 @@ class LocalStack:
         self.stack: Stack | None = None
         self.info: LocalInfo | None = None
         self._session: Any = None
-        self._events: Any = None  # the emulator's EventBridge client (one thread uses it)
+        # Clients are thread-safe and the session is not: every thread here uses these two, made
+        # once on the starting thread.
+        self._events: Any = None
+        self._sqs: Any = None
+        self._api_handler: Handler | None = None
 
     # -- start and stop ------------------------------------------------------------------------------
 
@@ -128,6 +133,7 @@ class LocalStack:
 
         self._session = boto3.session.Session(region_name=REGION)
         self._events = self._session.client("events")
+        self._sqs = self._session.client("sqs")
         stack = provision(options.template, self._session, options.stack_name, batch=False)
         self.stack = stack
         keep_moto_fast()
@@ -217,20 +223,18 @@ class LocalStack:
             stack.refs[logical] = arn
         definitions = []
         for logical, props in stack.resources("AWS::Batch::JobDefinition"):
-            name = str(stack.resolve(props["JobDefinitionName"]))
-            container = props.get("ContainerProperties", {})
-            resources = {r["Type"]: int(r["Value"]) for r in container.get("ResourceRequirements", [])}
-            arn = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1"
+            definition = job_definition(stack, props)
+            arn = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{definition.name}:1"
             definitions.append(
                 DefinitionSpec(
-                    name=name,
+                    name=definition.name,
                     arn=arn,
-                    command=[str(c) for c in container.get("Command", [])],
-                    parameters={k: str(v) for k, v in props.get("Parameters", {}).items()},
-                    vcpus=resources.get("VCPU", 1),
-                    memory_mib=resources.get("MEMORY", 512),
-                    timeout_seconds=int(props.get("Timeout", {}).get("AttemptDurationSeconds", 3600)),
-                    environment={e["Name"]: str(e["Value"]) for e in container.get("Environment", [])},
+                    command=definition.command,
+                    parameters=definition.parameters,
+                    vcpus=definition.resources.get("VCPU", 1),
+                    memory_mib=definition.resources.get("MEMORY", 512),
+                    timeout_seconds=definition.timeout_seconds,
+                    environment=definition.environment,
                 )
             )
             stack.refs[logical] = arn
@@ -284,31 +288,36 @@ class LocalStack:
 
     def _queue_url(self, arn: str) -> str:
         name = arn.rsplit(":", 1)[-1]
-        return str(self._session.client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
+        return str(self._sqs.get_queue_url(QueueName=name)["QueueUrl"])
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
+    def _receive(self, url: str, **params: Any) -> list[dict[str, Any]] | None:
+        """One long poll of a queue: its messages, [] after a failure (logged), None at stop."""
+        try:
+            messages: list[dict[str, Any]] = self._sqs.receive_message(
+                QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"], **params
+            ).get("Messages", [])
+        except Exception:  # the server is going away at stop
+            if self._stop.is_set():
+                return None
+            log.exception("receiving from %s failed", url)
+            time.sleep(1)
+            return []
+        return messages
+
     def _poll_sqs(self, handler: Handler, url: str, arn: str, batch_size: int) -> None:
         """Lambda's SQS event source: batches of records, partial batch responses, deletes on success."""
-        sqs = self._session.client("sqs")
+        sqs = self._sqs
         while not self._stop.is_set():
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=url,
-                    MaxNumberOfMessages=min(10, batch_size),
-                    WaitTimeSeconds=1,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
-            except Exception:  # the server is going away at stop
-                if self._stop.is_set():
-                    return
-                log.exception("receiving from %s failed", url)
-                time.sleep(1)
-                continue
+            messages = self._receive(
+                url, MaxNumberOfMessages=min(10, batch_size), MessageAttributeNames=["All"]
+            )
+            if messages is None:
+                return
             if not messages:
                 continue
             event = {"Records": [_sqs_record(m, arn) for m in messages]}
@@ -336,7 +345,7 @@ class LocalStack:
         Anything put on the bus (the Batch emulator, or `aws events put-events --endpoint-url ...`) is
         matched by moto against the rule's own pattern.
         """
-        events, sqs = self._session.client("events"), self._session.client("sqs")
+        events, sqs = self._events, self._sqs
         rule = f"{stack.name}-{logical}-{event_name}"[:64]
         tap = sqs.create_queue(QueueName=f"{rule}-target"[:80], Attributes={"VisibilityTimeout": "5"})[
             "QueueUrl"
@@ -353,18 +362,11 @@ class LocalStack:
 
     def _poll_rule(self, handler: Handler, tap: str, dlq: str | None) -> None:
         """EventBridge invokes the function once per event, asynchronously, retrying a failure."""
-        sqs = self._session.client("sqs")
+        sqs = self._sqs
         while not self._stop.is_set():
-            try:
-                messages = sqs.receive_message(
-                    QueueUrl=tap, MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-                ).get("Messages", [])
-            except Exception:
-                if self._stop.is_set():
-                    return
-                log.exception("receiving from %s failed", tap)
-                time.sleep(1)
-                continue
+            messages = self._receive(tap, MaxNumberOfMessages=10)
+            if messages is None:
+                return
             for message in messages:
                 try:
                     self._invoke(handler, json.loads(message["Body"]))
@@ -409,10 +411,9 @@ class LocalStack:
     # -- REST API ------------------------------------------------------------------------------------------
 
     def _serve_api(self, stack: Stack) -> str:
-        found: Handler | None = getattr(self, "_api_handler", None)
-        if found is None:
+        if self._api_handler is None:
             raise RuntimeError("template.yaml has no function with an Api event")
-        handler: Handler = found
+        handler: Handler = self._api_handler
         stack_ref = self
 
         class Request(BaseHTTPRequestHandler):

@@ -253,6 +253,32 @@ def _provision_buses(stack: Stack, events: Any) -> None:
         stack.attributes[(logical, "Name")] = name
 
 
+@dataclass(frozen=True)
+class JobDefinition:
+    """An AWS::Batch::JobDefinition's properties as the local stack uses them, resolved."""
+
+    name: str
+    image: str
+    command: list[str]
+    parameters: dict[str, str]  # default parameters
+    resources: dict[str, int]  # ResourceRequirements: VCPU, MEMORY (MiB)
+    timeout_seconds: int
+    environment: dict[str, str]
+
+
+def job_definition(stack: Stack, props: dict[str, Any]) -> JobDefinition:
+    container = props.get("ContainerProperties", {})
+    return JobDefinition(
+        name=str(stack.resolve(props["JobDefinitionName"])),
+        image=str(stack.resolve(container.get("Image", "local"))),
+        command=[str(c) for c in container.get("Command", [])],
+        parameters={k: str(v) for k, v in props.get("Parameters", {}).items()},
+        resources={r["Type"]: int(r["Value"]) for r in container.get("ResourceRequirements", [])},
+        timeout_seconds=int(props.get("Timeout", {}).get("AttemptDurationSeconds", 3600)),
+        environment={e["Name"]: str(e["Value"]) for e in container.get("Environment", [])},
+    )
+
+
 def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
     # Compute environments become UNMANAGED ones: moto would otherwise need real subnets and
     # instances. What matters to batchplane, the queues and their capacity, is kept.
@@ -279,21 +305,18 @@ def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
         )["jobQueueArn"]
         stack.refs[logical] = arn
     for logical, props in stack.resources("AWS::Batch::JobDefinition"):
-        container = props.get("ContainerProperties", {})
+        definition = job_definition(stack, props)
         arn = batch.register_job_definition(
-            jobDefinitionName=stack.resolve(props["JobDefinitionName"]),
+            jobDefinitionName=definition.name,
             type="container",
-            parameters={k: str(v) for k, v in props.get("Parameters", {}).items()},
+            parameters=definition.parameters,
             containerProperties={
-                "image": str(stack.resolve(container.get("Image", "local"))),
-                "command": [str(c) for c in container.get("Command", [])],
+                "image": definition.image,
+                "command": definition.command,
                 "resourceRequirements": [
-                    {"type": r["Type"], "value": str(r["Value"])}
-                    for r in container.get("ResourceRequirements", [])
+                    {"type": kind, "value": str(value)} for kind, value in definition.resources.items()
                 ],
             },
-            timeout={
-                "attemptDurationSeconds": int(props.get("Timeout", {}).get("AttemptDurationSeconds", 3600))
-            },
+            timeout={"attemptDurationSeconds": definition.timeout_seconds},
         )["jobDefinitionArn"]
         stack.refs[logical] = arn
