@@ -29,8 +29,9 @@ def manifest_chunks(pieces: Iterable[bytes], chunk_size: int) -> tuple[str, list
 
     def close_chunk() -> None:
         nonlocal chunk, chunk_offset, filled
-        chunks.append({"offset": chunk_offset, "size": filled, "sha256": chunk.hexdigest()})
-        log(f"chunk {len(chunks)}: offset {chunk_offset}, {filled} bytes, sha256 {chunk.hexdigest()}")
+        digest = chunk.hexdigest()
+        chunks.append({"offset": chunk_offset, "size": filled, "sha256": digest})
+        log(f"chunk {len(chunks)}: offset {chunk_offset}, {filled} bytes, sha256 {digest}")
         chunk, chunk_offset, filled = hashlib.sha256(), chunk_offset + filled, 0
 
     for piece in pieces:

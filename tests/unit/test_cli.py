@@ -18,6 +18,7 @@ from moto import mock_aws
 
 from batchplane.cli import commands
 from batchplane.cli.client import ApiClient, ApiError, Unreachable, region_of
+from batchplane.models.job import TERMINAL_STATUSES, JobStatus
 
 
 @dataclass
@@ -156,6 +157,13 @@ def closed_port() -> int:
 
 
 # --- submit -------------------------------------------------------------------------------------------
+
+
+def test_the_cli_knows_the_api_s_statuses_without_importing_the_models() -> None:
+    # The CLI keeps its own copy (importing the models would load pydantic, ~110 ms a command):
+    # it must be the domain's, in the domain's order.
+    assert tuple(JobStatus) == commands.STATUSES
+    assert commands.TERMINAL == TERMINAL_STATUSES
 
 
 def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(

@@ -332,8 +332,6 @@ class LocalInfo:
     tenant: str = "local"
     aws_endpoint_url: str | None = None
     ingest_bucket: str | None = None
-    artifact_bucket: str | None = None
-    pid: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> LocalInfo:
@@ -354,7 +352,6 @@ class LocalInfo:
             value = doc.get(name)
             return value if isinstance(value, str) and value else None
 
-        pid = doc.get("pid")
         return cls(
             path=path,
             api_url=doc["api_url"],
@@ -362,19 +359,17 @@ class LocalInfo:
             tenant=text_or_none("tenant") or "local",
             aws_endpoint_url=text_or_none("aws_endpoint_url"),
             ingest_bucket=text_or_none("ingest_bucket"),
-            artifact_bucket=text_or_none("artifact_bucket"),
-            pid=pid if isinstance(pid, int) else None,
         )
 
 
 def api_url_of(args: argparse.Namespace) -> str | None:
     """The deployed API's URL: `--url`, else `BATCHPLANE_API_URL`; None means the local stack."""
-    url: str | None = getattr(args, "url", None) or os.environ.get("BATCHPLANE_API_URL")
+    url: str | None = args.url or os.environ.get("BATCHPLANE_API_URL")
     return url or None
 
 
 def local_file_of(args: argparse.Namespace) -> Path:
-    given = getattr(args, "local_file", None) or os.environ.get("BATCHPLANE_LOCAL_FILE")
+    given = args.local_file or os.environ.get("BATCHPLANE_LOCAL_FILE")
     return Path(given) if given else STATE_FILE
 
 
@@ -386,7 +381,7 @@ def region_of(url: str) -> str | None:
 
 def region_for(args: argparse.Namespace, url: str | None = None) -> str:
     """`--region`, else the URL's, else the environment's or the AWS profile's."""
-    region: str | None = getattr(args, "region", None) or (region_of(url) if url else None)
+    region: str | None = args.region or (region_of(url) if url else None)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if not region:
         import boto3
@@ -398,19 +393,18 @@ def region_for(args: argparse.Namespace, url: str | None = None) -> str:
 
 
 def _timeout_of(args: argparse.Namespace) -> float:
-    timeout = getattr(args, "timeout", None)
-    return float(timeout) if timeout else 10.0
+    return float(args.timeout) if args.timeout else 10.0
 
 
-def resolve_target(args: argparse.Namespace) -> tuple[ApiClient, LocalInfo | None]:
+def resolve_target(args: argparse.Namespace) -> ApiClient:
     """The API to talk to: `--url` (signed with SigV4), else the local stack from its file."""
     url = api_url_of(args)
     if url:
         signer = SigV4Signer(region_for(args, url))
-        return ApiClient(url, signer=signer, timeout=_timeout_of(args), hint=DEPLOYED_HINT), None
+        return ApiClient(url, signer=signer, timeout=_timeout_of(args), hint=DEPLOYED_HINT)
     info = LocalInfo.load(local_file_of(args))
-    tenant = getattr(args, "tenant", None) or info.tenant
-    return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT), info
+    tenant = args.tenant or info.tenant
+    return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)
 
 
 @dataclass(frozen=True)

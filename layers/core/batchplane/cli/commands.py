@@ -54,40 +54,25 @@ SHOW_CURSOR = "\x1b[?25h"
 # --- options -----------------------------------------------------------------------------------------
 
 
-def add_global_options(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
-    """--url, --local-file, --tenant, --region, --timeout and --json.
-
-    Every subcommand of `register()` takes them (`batchplane get ID --url ...`). A top-level parser may
-    add them too (`batchplane --url ... get ID`); the subcommands' copies then leave its values alone.
-    """
-    default = argparse.SUPPRESS if suppress else None
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """--url, --local-file, --tenant, --region, --timeout and --json: every subcommand of `register()`
+    takes them (`batchplane get ID --url ...`)."""
     group = parser.add_argument_group("API options")
     group.add_argument(
         "--url",
-        default=default,
         help="a deployed API, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/v1; requests are "
         "signed with SigV4 (default: $BATCHPLANE_API_URL, else the local stack)",
     )
     group.add_argument(
         "--local-file",
         type=Path,
-        default=default,
         help="the local stack's endpoints file (default: $BATCHPLANE_LOCAL_FILE, "
         "else .local/batchplane-local.json)",
     )
-    group.add_argument(
-        "--tenant", default=default, help="tenant to act as on the local stack (default: local)"
-    )
-    group.add_argument("--region", default=default, help="AWS region for signing (default: from the URL)")
-    group.add_argument(
-        "--timeout", type=_positive_float, default=default, help="HTTP timeout, s (default 10)"
-    )
-    group.add_argument(
-        "--json",
-        action="store_true",
-        default=argparse.SUPPRESS if suppress else False,
-        help="print the API's JSON instead of tables",
-    )
+    group.add_argument("--tenant", help="tenant to act as on the local stack (default: local)")
+    group.add_argument("--region", help="AWS region for signing (default: from the URL)")
+    group.add_argument("--timeout", type=_positive_float, help="HTTP timeout, s (default 10)")
+    group.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
 
 
 def _positive_int(text: str) -> int:
@@ -127,7 +112,7 @@ def _status(text: str) -> str:
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add submit, get, list, cancel, retry, drop and watch to the `batchplane` parser."""
     common = argparse.ArgumentParser(add_help=False)
-    add_global_options(common, suppress=True)
+    add_global_options(common)
 
     def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
         parser = subparsers.add_parser(
@@ -226,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _json_output(args: argparse.Namespace) -> bool:
-    return bool(getattr(args, "json", False))
+    return bool(args.json)
 
 
 def _print_json(doc: object) -> None:
@@ -234,7 +219,7 @@ def _print_json(doc: object) -> None:
 
 
 def _submit(args: argparse.Namespace) -> int:
-    client, _ = resolve_target(args)
+    client = resolve_target(args)
     job = client.submit(
         args.job_type,
         dict(args.params),
@@ -243,14 +228,12 @@ def _submit(args: argparse.Namespace) -> int:
         inputs=args.inputs,
         idempotency_key=args.idempotency_key,
     )
+    if not _json_output(args):
+        print(f"{job.get('job_id')}  {job.get('status')}", flush=True)
     if not args.wait:
         if _json_output(args):
             _print_json(job)
-        else:
-            print(f"{job.get('job_id')}  {job.get('status')}")
         return 0
-    if not _json_output(args):
-        print(f"{job.get('job_id')}  {job.get('status')}", flush=True)
     job = _wait(client, job, args.interval)
     if _json_output(args):
         _print_json(job)
@@ -274,7 +257,7 @@ def _wait(client: ApiClient, job: Job, interval: float) -> Job:
 
 
 def _get(args: argparse.Namespace) -> int:
-    client, _ = resolve_target(args)
+    client = resolve_target(args)
     job = client.get(args.job_id)
     if _json_output(args):
         _print_json(job)
@@ -284,7 +267,7 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    client, _ = resolve_target(args)
+    client = resolve_target(args)
     token: str | None = None
     if args.all:
         jobs = client.list_all(status=args.status, job_type=args.job_type, limit=args.limit)
@@ -303,16 +286,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    return _act(args, "cancel")
+    return _act(args, ApiClient.cancel)
 
 
 def _retry(args: argparse.Namespace) -> int:
-    return _act(args, "retry")
+    return _act(args, ApiClient.retry)
 
 
-def _act(args: argparse.Namespace, action: str) -> int:
-    client, _ = resolve_target(args)
-    job = client.cancel(args.job_id) if action == "cancel" else client.retry(args.job_id)
+def _act(args: argparse.Namespace, action: Callable[[ApiClient, str], Job]) -> int:
+    job = action(resolve_target(args), args.job_id)
     if _json_output(args):
         _print_json(job)
     else:
@@ -360,7 +342,7 @@ class _Failed(CliError):
 
 
 def _watch(args: argparse.Namespace) -> int:
-    client, _ = resolve_target(args)
+    client = resolve_target(args)
     if args.once:
         page = client.list(status=args.status, job_type=args.job_type, limit=args.limit)
         if _json_output(args):
@@ -487,18 +469,20 @@ def _event_text(entry: dict[str, Any]) -> str | None:
 
 def format_jobs(jobs: Sequence[Job]) -> str:
     """The `list` table: id, type, status, attempts, capacity of the last attempt, last update."""
-    rows = [
-        (
-            job.get("job_id"),
-            job.get("job_type"),
-            job.get("status"),
-            _count(job.get("attempts")),
-            _last(job.get("attempts")).get("capacity"),
-            when(job.get("updated_at")),
-        )
-        for job in jobs
-    ]
+    rows = [(*_job_columns(job), when(job.get("updated_at"))) for job in jobs]
     return table(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "UPDATED"), rows)
+
+
+def _job_columns(job: Job) -> tuple[object, ...]:
+    """What the `list` and `watch` tables start with: id, type, status, attempts, last capacity."""
+    attempts = job.get("attempts")
+    return (
+        job.get("job_id"),
+        job.get("job_type"),
+        job.get("status"),
+        _count(attempts),
+        _last(attempts).get("capacity"),
+    )
 
 
 def format_job(job: Job) -> str:
@@ -581,19 +565,13 @@ def watch_frame(client: ApiClient, page: dict[str, Any], *, interval: float | No
     if not jobs:
         lines.append("no jobs yet")
         return "\n".join(lines)
-    rows = []
-    for job in jobs:
-        attempt = _last(job.get("attempts"))
-        rows.append(
-            (
-                job.get("job_id"),
-                job.get("job_type"),
-                job.get("status"),
-                _count(job.get("attempts")),
-                attempt.get("capacity"),
-                mib(attempt.get("memory_mib", job.get("memory_mib"))),
-                cell(_event_text(_last(job.get("history"))), 80),
-            )
+    rows = [
+        (
+            *_job_columns(job),
+            mib(_last(job.get("attempts")).get("memory_mib", job.get("memory_mib"))),
+            cell(_event_text(_last(job.get("history"))), 80),
         )
+        for job in jobs
+    ]
     lines.append(table(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "MEMORY", "LAST EVENT"), rows))
     return "\n".join(lines)
