@@ -10,18 +10,23 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.server import ThreadedMotoServer
 
-from batchplane.adapters.clients import client, reset_clients
+from batchplane.adapters.clients import client
 from batchplane.local.template import Stack, provision
-from batchplane.service.wiring import ports
-from batchplane.settings import get_settings
-from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, load_function, sqs_event
+from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, clear_caches, load_function, sqs_event
 
 
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    ports.cache_clear()
-    reset_clients()
+@pytest.fixture
+def moto_server() -> Iterator[str]:
+    """moto as a server on loopback, for code that reaches AWS by URL (workers, the CLI); its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -113,9 +118,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
             monkeypatch.setenv(name, value)
         monkeypatch.setenv("POLICY_PATH", str(POLICY_PATH))
         monkeypatch.setenv("SUBMIT_RATE_PER_SECOND", "1000")
-        _clear_caches()
+        clear_caches()
         yield AwsStack(stack=stack, session=session)
-        _clear_caches()
+        clear_caches()
 
 
 @pytest.fixture

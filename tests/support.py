@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
+import time
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
+from batchplane.adapters.clients import reset_clients
 from batchplane.local.functions import LambdaContext, load_function
+from batchplane.service.wiring import ports
+from batchplane.settings import get_settings
 
 __all__ = ["LambdaContext", "api_event", "load_event", "load_function", "sqs_event"]
 
@@ -17,6 +23,36 @@ ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 POLICY_PATH = ROOT / "layers" / "core" / "policy.yaml"
 TEMPLATE = ROOT / "template.yaml"
+
+T = TypeVar("T")
+
+
+def eventually(
+    check: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.2, what: str = ""
+) -> T:
+    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}; last: {last!r}")
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def clear_caches() -> None:
+    """Forget the handlers' settings, ports and boto3 clients, so the next call sees the environment."""
+    get_settings.cache_clear()
+    ports.cache_clear()
+    reset_clients()
 
 
 @cache

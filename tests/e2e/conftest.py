@@ -6,34 +6,17 @@ import json
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from batchplane.local.process import spawn_local
-
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-def eventually(
-    check: Callable[[], T | None], *, timeout: float = 60.0, every: float = 0.2, what: str = ""
-) -> T:
-    """Poll `check` until it returns something truthy, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or check}; last: {last!r}")
+from tests.support import eventually
 
 
 @dataclass

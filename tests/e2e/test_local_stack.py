@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.e2e.conftest import Local, eventually
+from tests.e2e.conftest import Local
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 

@@ -45,10 +45,6 @@ def submit(api, job_type: str = "word-count") -> dict:
     return submit_job(api, job_type, INPUT)
 
 
-def get(api, job_id: str) -> dict:
-    return get_job(api, job_id)
-
-
 def test_throttled_submit_job_is_retried_by_botocore_and_lands_once(aws, api, monkeypatch) -> None:
     # Given Batch throttles the first two SubmitJob calls
     job = submit(api)
@@ -61,7 +57,7 @@ def test_throttled_submit_job_is_retried_by_botocore_and_lands_once(aws, api, mo
     assert result == {"batchItemFailures": []}
     assert throttled[0] == 2
     assert len(aws.batch_jobs()) == 1
-    assert get(api, job["job_id"])["status"] == "SUBMITTED"
+    assert get_job(api, job["job_id"])["status"] == "SUBMITTED"
 
 
 def test_throttling_that_outlasts_retries_returns_the_message_and_loses_nothing(
@@ -77,7 +73,7 @@ def test_throttling_that_outlasts_retries_returns_the_message_and_loses_nothing(
     # Then the record is reported failed (SQS redelivers it), and the job waits, QUEUED
     assert len(result["batchItemFailures"]) == 1
     assert aws.batch_jobs() == []
-    assert get(api, job["job_id"])["status"] == "QUEUED"
+    assert get_job(api, job["job_id"])["status"] == "QUEUED"
 
 
 def test_server_error_is_retried_too(aws, api, monkeypatch) -> None:
@@ -103,7 +99,7 @@ def test_client_exception_fails_the_job_once_with_batchs_reason(aws, api, monkey
 
     # Then the job failed once, with the reason, and the message is consumed both times
     assert first == second == {"batchItemFailures": []}
-    stored = get(api, job["job_id"])
+    stored = get_job(api, job["job_id"])
     assert stored["status"] == "FAILED"
     gave_up = [h for h in stored["history"] if h["event"] == "gave_up"]
     assert len(gave_up) == 1
@@ -130,7 +126,7 @@ def test_redelivered_message_adopts_the_earlier_submission_instead_of_submitting
     assert result == {"batchItemFailures": []}
     assert [op for _, op, _ in calls if op == "SubmitJob"] == []
     [existing] = aws.batch_jobs()
-    assert get(api, job["job_id"])["attempts"][0]["batch_job_id"] == existing["jobId"]
+    assert get_job(api, job["job_id"])["attempts"][0]["batch_job_id"] == existing["jobId"]
 
 
 def test_twin_message_loses_the_race_and_its_batch_job_is_terminated(aws, api) -> None:
@@ -145,7 +141,7 @@ def test_twin_message_loses_the_race_and_its_batch_job_is_terminated(aws, api) -
     handler(sqs_event([("twin", message["Body"], 1)]), LambdaContext())
 
     # Then the job keeps its first Batch job, and the twin's is terminated
-    recorded = get(api, job["job_id"])["attempts"][0]["batch_job_id"]
+    recorded = get_job(api, job["job_id"])["attempts"][0]["batch_job_id"]
     [twin_submit] = [i for i, (_, op, _) in enumerate(calls) if op == "SubmitJob"]
     [terminate] = [params for _, op, params in calls if op == "TerminateJob"]
     assert terminate["jobId"] != recorded

@@ -36,14 +36,19 @@ def _undo_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(owner, name, getattr(owner, name))
 
 
-def _churn(session: boto3.session.Session, writes: int) -> None:
-    dynamodb = session.client("dynamodb")
-    dynamodb.create_table(
-        TableName="t",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+def _table(dynamodb: object, name: str, *, range_key: bool) -> None:
+    keys = [("pk", "HASH"), ("sk", "RANGE")] if range_key else [("pk", "HASH")]
+    dynamodb.create_table(  # type: ignore[attr-defined]
+        TableName=name,
+        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
         BillingMode="PAY_PER_REQUEST",
     )
+
+
+def _churn(session: boto3.session.Session, writes: int) -> None:
+    dynamodb = session.client("dynamodb")
+    _table(dynamodb, "t", range_key=False)
     url = session.client("sqs").create_queue(QueueName="q")["QueueUrl"]
     for n in range(writes):
         # A transaction makes moto copy the table for its rollback.
@@ -75,16 +80,6 @@ def test_moto_tracks_every_copy_it_makes_unless_told_not_to() -> None:
         assert len(Item.instances_tracked) == 0  # type: ignore[attr-defined]
         assert len(Message.instances_tracked) == 0  # type: ignore[attr-defined]
         assert session.client("dynamodb").scan(TableName="t", Select="COUNT")["Count"] == 20
-
-
-def _table(dynamodb: object, name: str, *, range_key: bool) -> None:
-    keys = [("pk", "HASH"), ("sk", "RANGE")] if range_key else [("pk", "HASH")]
-    dynamodb.create_table(  # type: ignore[attr-defined]
-        TableName=name,
-        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
-        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
-        BillingMode="PAY_PER_REQUEST",
-    )
 
 
 def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:

@@ -45,16 +45,22 @@ from moto.awslambda.models import LayerVersion
 from moto.events.models import EventBus
 from samtranslator.translator.transform import transform
 
-from batchplane.adapters.clients import reset_clients
 from batchplane.local.template import Stack, load_template, queue_notifications
 from batchplane.policy.document import load_policy
-from batchplane.service.wiring import ports
-from batchplane.settings import get_settings, load_settings
-from tests.support import POLICY_PATH, ROOT, TEMPLATE, LambdaContext, api_event, load_function, sqs_event
+from batchplane.settings import load_settings
+from tests.support import (
+    POLICY_PATH,
+    ROOT,
+    TEMPLATE,
+    LambdaContext,
+    api_event,
+    clear_caches,
+    load_function,
+    sqs_event,
+)
 
 STACK_NAME = "batchplane-prod"
 CODE_BUCKET = "batchplane-deploy-artifacts"  # where `sam deploy` would upload the packaged code
-ACCOUNT = "123456789012"  # moto's default account
 
 # Resource types removed from the translated template before create_stack, and why.
 UNSUPPORTED_BY_MOTO: dict[str, str] = {
@@ -136,12 +142,6 @@ MOTO_REF_FIXES = {
 }
 
 
-def _clear_caches() -> None:
-    get_settings.cache_clear()
-    ports.cache_clear()
-    reset_clients()
-
-
 # ---------------------------------------------------------------------------------------------------
 # Deploying
 # ---------------------------------------------------------------------------------------------------
@@ -182,7 +182,7 @@ class DeployedStack:
         """Call functions/<folder>/app.py's handler in the environment the stack gave that function."""
         for name, value in self.environment(folder).items():
             self.monkeypatch.setenv(name, value)
-        _clear_caches()
+        clear_caches()
         configuration = self.function_configuration(folder)
         context = LambdaContext(
             function_name=configuration["FunctionName"], invoked_function_arn=configuration["FunctionArn"]
@@ -420,9 +420,9 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[DeployedStack]:
     for model, ref in MOTO_REF_FIXES.items():
         monkeypatch.setattr(model, "physical_resource_id", property(ref), raising=False)
     with mock_aws(config={"batch": {"use_docker": False}}):
-        _clear_caches()
+        clear_caches()
         yield deploy(boto3.session.Session(), monkeypatch)
-        _clear_caches()
+        clear_caches()
 
 
 # ---------------------------------------------------------------------------------------------------

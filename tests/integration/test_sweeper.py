@@ -35,10 +35,6 @@ def submit(api, job_type: str = "sort-large") -> dict:
     return submit_job(api, job_type, INPUT)
 
 
-def get(api, job_id: str) -> dict:
-    return get_job(api, job_id)
-
-
 def sweep() -> dict:
     return load_function("sweeper").handler(load_event("schedule/sweep.json"), LambdaContext())
 
@@ -55,7 +51,7 @@ def test_queued_job_whose_dispatch_message_was_lost_is_dispatched_again(aws, api
 
     # Then the job is dispatched, once
     assert report["redispatched"] == 1
-    assert get(api, job["job_id"])["status"] == "SUBMITTED"
+    assert get_job(api, job["job_id"])["status"] == "SUBMITTED"
     assert len(aws.batch_jobs()) == 1
 
 
@@ -78,7 +74,7 @@ def test_submitted_but_unrecorded_attempt_is_adopted_not_submitted_twice(aws, ap
     # Then the existing Batch job is adopted and nothing is submitted again
     assert [op for _, op, _ in calls if op == "SubmitJob"] == []
     [existing] = aws.batch_jobs()
-    assert get(api, job["job_id"])["attempts"][0]["batch_job_id"] == existing["jobId"]
+    assert get_job(api, job["job_id"])["attempts"][0]["batch_job_id"] == existing["jobId"]
 
 
 def test_missed_terminal_event_is_applied_from_describe_jobs(aws, api, later) -> None:
@@ -94,14 +90,14 @@ def test_missed_terminal_event_is_applied_from_describe_jobs(aws, api, later) ->
     # Then DescribeJobs told it, and the job went through the same decision path as an event
     assert report["reconciled"] == 1
     assert [op for _, op, _ in calls] == ["DescribeJobs"]
-    assert get(api, job["job_id"])["status"] == "SUCCEEDED"
+    assert get_job(api, job["job_id"])["status"] == "SUCCEEDED"
 
 
 def test_job_stuck_in_runnable_raises_one_alert_not_one_per_sweep(aws, api, later, monkeypatch) -> None:
     # Given a job whose attempt has been RUNNABLE for longer than sort-large's 1800 s
     job = submit(api)
     aws.run_dispatcher()
-    job = get(api, job["job_id"])
+    job = get_job(api, job["job_id"])
     runnable = batch_event("runnable", job=job)
     load_function("state_change").handler(runnable, LambdaContext())
     monkeypatch.setattr(
@@ -122,7 +118,7 @@ def test_job_stuck_in_runnable_raises_one_alert_not_one_per_sweep(aws, api, late
     assert (first["stuck"], second["stuck"]) == (1, 0)
     assert len(published) == 1
     assert "stuck in RUNNABLE" in published[0]
-    stuck = [h for h in get(api, job["job_id"])["history"] if h["event"] == "stuck_runnable"]
+    stuck = [h for h in get_job(api, job["job_id"])["history"] if h["event"] == "stuck_runnable"]
     assert len(stuck) == 1
 
 
@@ -135,7 +131,7 @@ def test_attempt_batch_no_longer_knows_is_failed_and_decided(aws, api, later, mo
     report = sweep()
 
     assert report["vanished"] == 1
-    stored = get(api, job["job_id"])
+    stored = get_job(api, job["job_id"])
     assert stored["attempts"][0]["failure_class"] == "UNKNOWN"
     assert stored["status"] == "FAILED"  # sort-large does not retry UNKNOWN
 

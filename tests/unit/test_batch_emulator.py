@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
 from batchplane.models.batch_event import BatchJobDetail
-from tests.support import load_event
+from tests.support import eventually, load_event
 
 T = TypeVar("T")
 
@@ -96,18 +95,6 @@ DEFINITIONS = [
 ]
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = 20.0) -> T:
-    """Polls `check` until it returns something truthy, or fails after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
 def alive(pid: int) -> bool:
     """The process exists and is not a zombie."""
     try:
@@ -152,7 +139,8 @@ class Harness:
         def reached() -> dict[str, Any] | None:
             return next((e for e in self.events_of(job_id) if e["status"] == status), None)
 
-        return eventually(reached, f"{job_id} to be {status} (seen {self.statuses(job_id)})", timeout)
+        seen = f"{job_id} to be {status} (seen {self.statuses(job_id)})"
+        return eventually(reached, what=seen, timeout=timeout, every=0.01)
 
     def describe(self, job_id: str) -> dict[str, Any]:
         [job] = self.batch.describe_jobs(jobs=[job_id])["jobs"]
@@ -383,7 +371,7 @@ def test_terminating_a_running_job_stops_it_with_the_given_reason(harness: Harne
     harness.wait_for(job_id, "RUNNING")
 
     # When it is terminated
-    assert harness.batch.terminate_job(jobId=job_id, reason="Cancelled by batchplane: test") is not None
+    harness.batch.terminate_job(jobId=job_id, reason="Cancelled by batchplane: test")
 
     # Then it fails with that reason and the exit code of SIGTERM
     failed = harness.wait_for(job_id, "FAILED")
@@ -536,7 +524,9 @@ def test_a_failing_emit_does_not_stop_the_emulator(make: Callable[..., Harness])
     # Then they still run to the end
     eventually(
         lambda: {harness.describe(j)["status"] for j in (first, second)} == {"SUCCEEDED"},
-        "both jobs to succeed",
+        what="both jobs to succeed",
+        timeout=20.0,
+        every=0.01,
     )
 
 
@@ -544,7 +534,7 @@ def test_stop_leaves_no_process_behind(harness: Harness) -> None:
     # Given a running job that has a child process of its own
     job_id = harness.submit("family")
     pids_file = harness.workdir / f"{job_id}.pids"
-    eventually(pids_file.exists, "the job's processes to start")
+    eventually(pids_file.exists, what="the job's processes to start", timeout=20.0, every=0.01)
     pids = [int(pid) for pid in pids_file.read_text().split()]
     assert all(alive(pid) for pid in pids)
 
@@ -553,5 +543,7 @@ def test_stop_leaves_no_process_behind(harness: Harness) -> None:
     harness.emulator.stop()  # idempotent
 
     # Then neither the job nor its child is left
-    eventually(lambda: not any(alive(pid) for pid in pids), "the job's processes to end", timeout=2)
+    eventually(
+        lambda: not any(alive(pid) for pid in pids), what="the job's processes to end", timeout=2, every=0.01
+    )
     assert not Path(f"/proc/{pids[0]}").exists()  # the job itself is reaped, not a zombie

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from moto import mock_aws
 from batchplane.cli import commands
 from batchplane.cli.client import ApiClient, ApiError, Unreachable, region_of
 from batchplane.models.job import TERMINAL_STATUSES, JobStatus
+from tests.support import closed_port
 
 
 @dataclass
@@ -148,12 +148,6 @@ def attempt(number: int, capacity: str, status: str, **fields: Any) -> dict[str,
         "stopped_at": None,
     }
     return base | fields
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- submit -------------------------------------------------------------------------------------------
@@ -596,44 +590,34 @@ def test_drop_with_url_needs_a_bucket(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_drop_to_the_local_stack_uses_its_endpoint_and_dummy_credentials(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    moto_server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from moto.server import ThreadedMotoServer
-
     # Given the local stack's embedded AWS, and no AWS credentials at all
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
-            monkeypatch.delenv(name, raising=False)
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
-        s3.create_bucket(Bucket="batchplane-local-ingest")
-        path = local_file(
-            tmp_path, "http://127.0.0.1:1", aws_endpoint_url=endpoint, ingest_bucket="batchplane-local-ingest"
-        )
-        source = tmp_path / "Überblick.txt"
-        source.write_text("hallo\n", encoding="utf-8")
+    endpoint = moto_server
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    s3.create_bucket(Bucket="batchplane-local-ingest")
+    path = local_file(
+        tmp_path, "http://127.0.0.1:1", aws_endpoint_url=endpoint, ingest_bucket="batchplane-local-ingest"
+    )
+    source = tmp_path / "Überblick.txt"
+    source.write_text("hallo\n", encoding="utf-8")
 
-        # When a file is dropped with an explicit key
-        code = cli("drop", str(source), "--key", "incoming/word-count/ärger.txt", "--local-file", str(path))
+    # When a file is dropped with an explicit key
+    code = cli("drop", str(source), "--key", "incoming/word-count/ärger.txt", "--local-file", str(path))
 
-        # Then it is in the local ingest bucket
-        assert code == 0
-        body = s3.get_object(Bucket="batchplane-local-ingest", Key="incoming/word-count/ärger.txt")[
-            "Body"
-        ].read()
-        assert body == b"hallo\n"
-        assert capsys.readouterr().out == "s3://batchplane-local-ingest/incoming/word-count/ärger.txt\n"
-    finally:
-        server.stop()
+    # Then it is in the local ingest bucket
+    assert code == 0
+    body = s3.get_object(Bucket="batchplane-local-ingest", Key="incoming/word-count/ärger.txt")["Body"].read()
+    assert body == b"hallo\n"
+    assert capsys.readouterr().out == "s3://batchplane-local-ingest/incoming/word-count/ärger.txt\n"
 
 
 # --- watch --------------------------------------------------------------------------------------------

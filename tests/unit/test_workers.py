@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
-from moto.server import ThreadedMotoServer
 
+from tests.support import closed_port
 from workers import checksum_manifest, common, sort_large, word_count
 from workers.common import MIB, Job, S3Location, StepLog
 from workers.word_count import Counts
@@ -51,17 +50,11 @@ _JOB_VARIABLES = ("AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "BATCHPLANE_JOB_I
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fake credentials, one region, no endpoint override, no Batch identity, and the job's output prefix."""
+    """No endpoint override, no Batch identity, and the job's output prefix (tests/conftest.py gives
+    fake credentials and one region)."""
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", *_JOB_VARIABLES):
         monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        common.OUTPUT_PREFIX_VARIABLE: OUTPUT_PREFIX,
-    }.items():
-        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(common.OUTPUT_PREFIX_VARIABLE, OUTPUT_PREFIX)
 
 
 @pytest.fixture
@@ -366,10 +359,7 @@ def test_throttled_s3_exits_75(environment: None, monkeypatch: pytest.MonkeyPatc
 
 def test_unreachable_s3_exits_75(environment: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given an S3 endpoint nobody listens on (one attempt, so that the test does not wait for backoff)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{closed_port()}")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
 
     # When a worker reads its input
@@ -380,17 +370,6 @@ def test_unreachable_s3_exits_75(environment: None, monkeypatch: pytest.MonkeyPa
 
 
 # ---- as the job definition runs it -------------------------------------------------------------
-
-
-@pytest.fixture
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 def test_sort_large_runs_as_a_module_the_way_the_job_definition_runs_it(moto_server: str) -> None:
