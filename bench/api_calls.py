@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from harness import count_calls, load_event, moto_stack
+from harness import count_calls, moto_stack
+
+from batchplane.local.events import load_event
 
 
 def main() -> None:

@@ -23,8 +23,9 @@ import sys
 import time
 from typing import Any
 
-from harness import load_event, moto_stack
+from harness import moto_stack
 
+from batchplane.local.events import load_event, s3_notification
 from batchplane.local.functions import function_names
 
 FUNCTIONS = function_names()
@@ -40,14 +41,12 @@ def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
         return load_event("batch/running.json")
     if function == "sweeper":
         return load_event("schedule/sweep.json")
-    event = load_event("s3/object_created.json")
     bucket = stack.function_environment()["INGEST_BUCKET"]
-    record = event["Records"][0]["s3"]
-    record["bucket"].update(name=bucket, arn=f"arn:aws:s3:::{bucket}")
     key = "incoming/word-count/notes.txt"
     put = session.client("s3").put_object(Bucket=bucket, Key=key, Body=b"some words\n")
-    record["object"].update(key=key, size=11, eTag=put["ETag"].strip('"'), versionId=put.get("VersionId"))
-    return event
+    return s3_notification(
+        bucket=bucket, key=key, size=11, eTag=put["ETag"].strip('"'), versionId=put.get("VersionId")
+    )
 
 
 def outcome(result: Any) -> str:

@@ -3,7 +3,6 @@ environment set as the template sets it, and a counter of the AWS calls the hand
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,12 +37,6 @@ def moto_stack(policy: Path = ROOT / "layers" / "core" / "policy.yaml") -> Itera
         os.environ.update(stack.function_environment())
         os.environ["POLICY_PATH"] = str(policy)
         yield session, stack
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """events/<name>: a fixture in AWS's documented shape."""
-    loaded: dict[str, Any] = json.loads((ROOT / "events" / name).read_text())
-    return loaded
 
 
 def count_calls(services: tuple[str, ...] = SERVICES) -> list[str]:

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from harness import ROOT, count_calls, load_event, moto_stack
+from harness import ROOT, count_calls, moto_stack
+
+from batchplane.local.events import load_event
 
 
 def main() -> None:

@@ -19,7 +19,9 @@ import time
 from collections import Counter
 from typing import Any
 
-from harness import count_calls, load_event, moto_stack
+from harness import count_calls, moto_stack
+
+from batchplane.local.events import load_event
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -7,20 +7,19 @@ import json
 import socket
 import time
 from collections.abc import Callable
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from batchplane.adapters.clients import reset_clients
+from batchplane.local.events import load_event, s3_notification
 from batchplane.local.functions import LambdaContext, load_function
 from batchplane.service.wiring import ports
 from batchplane.settings import get_settings
 
-__all__ = ["LambdaContext", "api_event", "load_event", "load_function", "sqs_event"]
+__all__ = ["LambdaContext", "api_event", "load_event", "load_function", "s3_notification", "sqs_event"]
 
 ROOT = Path(__file__).resolve().parents[1]
-EVENTS = ROOT / "events"
 POLICY_PATH = ROOT / "layers" / "core" / "policy.yaml"
 TEMPLATE = ROOT / "template.yaml"
 
@@ -53,16 +52,6 @@ def clear_caches() -> None:
     get_settings.cache_clear()
     ports.cache_clear()
     reset_clients()
-
-
-@cache
-def _event_text(name: str) -> str:
-    return (EVENTS / name).read_text(encoding="utf-8")
-
-
-def load_event(name: str) -> dict[str, Any]:
-    """A fresh copy of a fixture from events/ (e.g. "api/post_job.json")."""
-    return json.loads(_event_text(name))
 
 
 def api_event(
@@ -141,16 +130,6 @@ def batch_event(fixture: str, *, job: dict[str, Any] | Any, attempt: int = 0) ->
         "bp:job_type": data["job_type"],
     }
     event["resources"] = [arn]
-    return event
-
-
-def s3_notification(fixture: str = "object_created", *, bucket: str, **object_fields: Any) -> dict[str, Any]:
-    """events/s3/<fixture>.json with every record's bucket set (and the first record's object fields)."""
-    event = load_event(f"s3/{fixture}.json")
-    for record in event["Records"]:
-        record["s3"]["bucket"]["name"] = bucket
-        record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    event["Records"][0]["s3"]["object"].update(object_fields)
     return event
 
 
