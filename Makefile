@@ -32,10 +32,23 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-validate: $(STAMP) ## sam validate --lint (cfn-lint) on template.yaml
-	$(BIN)/sam validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+# SAM CLI pins pydantic~=2.13 (through aws-sam-translator) while the layer ships pydantic>=2.14, so SAM
+# lives in a tool environment of its own, as checkov does, and the tests run the layer's pydantic. The
+# deploy test runs the SAM transform there too (tests/sam_transform.py).
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+export BATCHPLANE_SAM_PYTHON := $(abspath $(SAM_VENV))/bin/python
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130,<2'
+	touch $@
 
-unit: $(STAMP) ## Unit and integration tests only
+sam-env: $(SAM_VENV)/.installed ## The SAM CLI's own environment (sam, cfn-lint, the SAM transform)
+
+validate: $(SAM_VENV)/.installed ## sam validate --lint (cfn-lint) on template.yaml
+	$(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+unit: $(STAMP) $(SAM_VENV)/.installed ## Unit and integration tests only
 	$(BIN)/pytest tests/unit tests/integration
 
 # checkov pins an old boto3, so it lives in a virtual environment of its own.
@@ -48,7 +61,7 @@ $(CHECKOV_VENV)/.installed:
 checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: zero failed checks (skips carry their reason)
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --config-file .checkov.yaml
 
-test: lint validate checkov ## Everything CI runs: lint, validate, checkov, all tests
+test: lint validate checkov $(SAM_VENV)/.installed ## Everything CI runs: lint, validate, checkov, all tests
 	$(BIN)/pytest -n 2 tests
 
 local: $(STAMP) ## Run batchplane locally (embedded AWS and Batch emulator)
@@ -70,8 +83,8 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BIN)/python bench/ingest_burst.py
 	$(BIN)/python bench/local_stack.py
 
-build: $(STAMP) ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
-	$(BIN)/sam build --template template.yaml
+build: $(STAMP) $(SAM_VENV)/.installed ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
+	$(SAM) build --template template.yaml
 	@# Ship bytecode: sam build ships none, /opt is read-only, so each cold start would compile every
 	@# module of the layer (boto3 and botocore included) again. Hash-based .pyc, as SAM's zip dates
 	@# every file 1980-01-01 and a timestamp .pyc would never match (bench/cold_start.py --layer).
@@ -80,9 +93,9 @@ build: $(STAMP) ## sam build (needs python3.12 on PATH and a package index or wh
 		|| echo "warning: no python3.12, so no bytecode for the python3.12 runtime: cold starts compile"
 
 deploy: build ## sam deploy --guided
-	$(BIN)/sam deploy --guided
+	$(SAM) deploy --guided
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) $(BENCH_VENV) $(CHECKOV_VENV) .aws-sam .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(CHECKOV_VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache
 
-.PHONY: help dev lint validate checkov unit test local bench build deploy clean
+.PHONY: help dev sam-env lint validate checkov unit test local bench build deploy clean

@@ -14,11 +14,11 @@ from collections import Counter
 
 from harness import count_calls, moto_stack
 
-from batchplane.local.events import load_event
+from batchplane_tools.fixtures import load_event
 
 
 def main() -> None:
-    from batchplane.local.functions import LambdaContext, load_function
+    from batchplane_tools.functions import LambdaContext, load_function
 
     with moto_stack() as (session, stack):
         calls = count_calls()

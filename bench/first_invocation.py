@@ -25,8 +25,8 @@ from typing import Any
 
 from harness import moto_stack
 
-from batchplane.local.events import load_event, s3_notification
-from batchplane.local.functions import function_names
+from batchplane_tools.fixtures import load_event, s3_notification
+from batchplane_tools.functions import function_names
 
 FUNCTIONS = function_names()
 
@@ -60,7 +60,7 @@ def outcome(result: Any) -> str:
 
 def child(function: str) -> None:
     """One fresh instance: import, first call, second call; prints one JSON line."""
-    from batchplane.local.functions import LambdaContext, load_function
+    from batchplane_tools.functions import LambdaContext, load_function
 
     with moto_stack() as (session, stack):
         event = event_for(function, session, stack)

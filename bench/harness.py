@@ -27,8 +27,8 @@ def moto_stack(policy: Path = ROOT / "layers" / "core" / "policy.yaml") -> Itera
     import boto3
     from moto import mock_aws
 
-    from batchplane.local.moto_speedups import keep_moto_fast
-    from batchplane.local.template import provision
+    from batchplane_tools.local.moto_speedups import keep_moto_fast
+    from batchplane_tools.local.template import provision
 
     with mock_aws(config={"batch": {"use_docker": False}}):
         session = boto3.session.Session()

@@ -23,7 +23,7 @@ from urllib.parse import quote_plus
 
 from harness import ROOT, count_calls, moto_stack
 
-from batchplane.local.events import load_event
+from batchplane_tools.fixtures import load_event
 
 
 def main() -> None:
@@ -37,10 +37,10 @@ def main() -> None:
 
     from batchplane.adapters.batch import BatchGateway, RateLimiter
     from batchplane.adapters.clients import client
-    from batchplane.local.functions import LambdaContext, load_function
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.service.dispatch import dispatch
     from batchplane.service.wiring import ports
+    from batchplane_tools.functions import LambdaContext, load_function
 
     # The example policy lets a tenant have 500 word-count jobs in flight; a 10,000-file burst of
     # one tenant needs room for all of them (otherwise the rest wait in the ingest queue).

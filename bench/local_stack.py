@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from batchplane.local.process import spawn_local
+from batchplane_tools.process import spawn_local
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from harness import count_calls, moto_stack
 
-from batchplane.local.events import load_event
+from batchplane_tools.fixtures import load_event
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -45,12 +45,12 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=300)
     args = parser.parse_args()
     from batchplane.adapters.clients import client
-    from batchplane.local.functions import LambdaContext, load_function
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.models.request import JobRequest
     from batchplane.service import jobs
     from batchplane.service.dispatch import dispatch
     from batchplane.service.wiring import ports
+    from batchplane_tools.functions import LambdaContext, load_function
 
     with moto_stack() as (_, stack):
         p = ports()

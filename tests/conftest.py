@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
 from batchplane.adapters.clients import client
-from batchplane.local.template import Stack, provision
+from batchplane_tools.local.template import Stack, provision
 from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, clear_caches, load_function, sqs_event
 
 

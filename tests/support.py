@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from batchplane.adapters.clients import reset_clients
-from batchplane.local.events import load_event, s3_notification
-from batchplane.local.functions import LambdaContext, load_function
 from batchplane.service.wiring import ports
 from batchplane.settings import get_settings
+from batchplane_tools.fixtures import load_event, s3_notification
+from batchplane_tools.functions import LambdaContext, load_function
 
 __all__ = ["LambdaContext", "api_event", "load_event", "load_function", "s3_notification", "sqs_event"]
 

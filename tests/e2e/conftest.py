@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchplane.local.process import spawn_local
+from batchplane_tools.process import spawn_local
 from tests.support import eventually
 
 

@@ -1,4 +1,4 @@
-"""moto with the local stack's speed-ups (batchplane.local.moto_speedups) keeps its behaviour."""
+"""moto with the local stack's speed-ups (batchplane_tools.local.moto_speedups) keeps its behaviour."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 from moto.sqs.models import Message, Queue, sqs_backends
 
-from batchplane.local.moto_speedups import (
+from batchplane_tools.local.moto_speedups import (
     copy_only_touched_partitions,
     read_queue_attributes_lazily,
     reuse_jsonpath_parsers,

@@ -1,7 +1,7 @@
 """template.yaml deployed as a stack on moto's CloudFormation, and jobs run against what it created.
 
 The other integration tests provision the template's data-plane resources one by one
-(batchplane.local.template.provision). This one deploys the template the way production does: the
+(batchplane_tools.local.template.provision). This one deploys the template the way production does: the
 SAM transform (samtranslator, offline), then CloudFormation's create_stack. It reads the stack's
 Outputs and each function's environment as CloudFormation resolved it, and runs the handlers
 in-process against the stack's resources, so template and code must agree on every name, key and
@@ -29,7 +29,9 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 import re
+import subprocess
 import warnings
 import zipfile
 from collections.abc import Iterator
@@ -43,11 +45,10 @@ import pytest
 from moto import mock_aws
 from moto.awslambda.models import LayerVersion
 from moto.events.models import EventBus
-from samtranslator.translator.transform import transform
 
-from batchplane.local.template import Stack, load_template, queue_notifications
 from batchplane.policy.document import load_policy
 from batchplane.settings import load_settings
+from batchplane_tools.local.template import Stack, load_template, queue_notifications
 from tests.support import (
     POLICY_PATH,
     ROOT,
@@ -116,22 +117,6 @@ TABLE_INDEXES = {
     "by_activity": ("gsi3pk", "gsi3sk"),
 }
 TTL_ATTRIBUTE = "expires_at"
-
-
-class ManagedPolicies:
-    """Stands in for samtranslator's ManagedPolicyLoader, which lists AWS's managed policies through
-    IAM to resolve policy names in a function's Policies. The template's policies are all inline,
-    so the transform does not consult it today; it answers for the names SAM knows if that changes."""
-
-    PATHS = {
-        "AWSLambdaBasicExecutionRole": "service-role/",
-        "AWSLambdaSQSQueueExecutionRole": "service-role/",
-        "AWSLambdaRole": "service-role/",
-        "AWSXrayWriteOnlyAccess": "",
-    }
-
-    def load(self) -> dict[str, str]:
-        return {name: f"arn:aws:iam::aws:policy/{path}{name}" for name, path in self.PATHS.items()}
 
 
 # Ref of these resources is documented as a name or an ARN; moto's CloudFormation hands out its model
@@ -370,11 +355,29 @@ def pause_event_sources(stack: DeployedStack) -> None:
             lambda_.update_event_source_mapping(UUID=stack.resources[logical], Enabled=False)
 
 
+def sam_transform(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """The SAM transform, offline, in the SAM CLI's environment (tests/sam_transform.py says why)."""
+    python = os.environ.get("BATCHPLANE_SAM_PYTHON", str(ROOT / ".venv-sam" / "bin" / "python"))
+    if not Path(python).exists():
+        pytest.fail(f"no SAM environment at {python}: run `make sam-env` (make test does)")
+    done = subprocess.run(
+        [python, str(ROOT / "tests" / "sam_transform.py"), json.dumps(parameters)],
+        input=json.dumps(template),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode:
+        pytest.fail(f"the SAM transform failed:\n{done.stderr}")
+    translated: dict[str, Any] = json.loads(done.stdout)
+    return translated
+
+
 def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     subnet, group = _network(session.client("ec2"))
     sam = load_template(TEMPLATE)
     functions = package(sam, session.client("s3"))
-    translated = transform(sam, {"SubnetIds": [subnet], "SecurityGroupIds": [group]}, ManagedPolicies())
+    translated = sam_transform(sam, {"SubnetIds": [subnet], "SecurityGroupIds": [group]})
     template = copy.deepcopy(translated)
     removed, dropped_outputs = remove_unsupported(template)
     adapt_for_moto(template, session.client("iam"))

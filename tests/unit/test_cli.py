@@ -15,9 +15,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from batchplane.cli import commands
-from batchplane.cli.client import ApiClient, ApiError, Unreachable, region_of
 from batchplane.models.job import TERMINAL_STATUSES, JobStatus
+from batchplane_tools.cli import commands
+from batchplane_tools.cli.client import ApiClient, ApiError, Unreachable, region_of
 from tests.support import closed_port
 
 

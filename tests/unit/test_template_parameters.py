@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from batchplane.local.template import load_template
+from batchplane_tools.local.template import load_template
 from tests.support import TEMPLATE
 
 STACK = load_template(TEMPLATE)

@@ -6,9 +6,7 @@ import json
 from functools import cache
 from typing import Any
 
-from batchplane.local.functions import FUNCTIONS_DIR
-
-EVENTS_DIR = FUNCTIONS_DIR.parent / "events"
+from batchplane_tools.paths import EVENTS_DIR
 
 
 @cache

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batchplane.cli.client import (
+from batchplane_tools.cli.client import (
     ApiClient,
     CliError,
     ConfigError,

@@ -17,23 +17,23 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from batchplane.local import STATE_FILE
-from batchplane.local.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
-from batchplane.local.functions import FUNCTIONS_DIR, LambdaContext, load_function
-from batchplane.local.moto_speedups import keep_moto_fast
-from batchplane.local.template import ACCOUNT, REGION, Stack, job_definition, provision
 from batchplane.models.base import build_all
+from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec
+from batchplane_tools.functions import LambdaContext, load_function
+from batchplane_tools.local.moto_speedups import keep_moto_fast
+from batchplane_tools.local.template import ACCOUNT, REGION, Stack, job_definition, provision
+from batchplane_tools.paths import DEFAULT_POLICY, ROOT, STATE_FILE, TEMPLATE
+from batchplane_tools.state_file import LocalInfo
 
 log = logging.getLogger("batchplane.local")
 
-ROOT = FUNCTIONS_DIR.parent
 LOCAL_TENANT = "local"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": REGION}
 # After this many failed deliveries of one event, it goes to the rule's DLQ (Lambda's async
@@ -48,8 +48,8 @@ class LocalOptions:
     api_port: int = 8080
     aws_port: int = 5000
     host: str = "127.0.0.1"
-    policy: Path = ROOT / "layers" / "core" / "policy.yaml"
-    template: Path = ROOT / "template.yaml"
+    policy: Path = DEFAULT_POLICY
+    template: Path = TEMPLATE
     workers: int = 2
     spot_interruption_rate: float = 0.0
     spot_interruption_after: float = 1.0
@@ -57,26 +57,6 @@ class LocalOptions:
     state_file: Path = STATE_FILE
     stack_name: str = "batchplane-local"
     sweep_interval: float | None = None  # seconds; None: the template's schedule
-
-
-@dataclass
-class LocalInfo:
-    """What scripts need to find the local stack; written as JSON to `state_file`."""
-
-    api_url: str
-    aws_endpoint_url: str
-    batch_endpoint_url: str
-    region: str
-    tenant: str
-    ingest_bucket: str
-    artifact_bucket: str
-    jobs_table: str
-    alert_topic_arn: str
-    event_bus_name: str
-    pid: int
-    outputs: dict[str, str] = field(default_factory=dict)
-    # The environment every function runs with here, so `batchplane.local.invoke` can run one.
-    function_environment: dict[str, str] = field(default_factory=dict)
 
 
 class _Invoker:
@@ -177,8 +157,7 @@ class LocalStack:
                 ]
             },
         )
-        options.state_file.parent.mkdir(parents=True, exist_ok=True)
-        options.state_file.write_text(json.dumps(asdict(self.info), indent=2) + "\n", encoding="utf-8")
+        self.info.write(options.state_file)
         return self.info
 
     def stop(self) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-FUNCTIONS_DIR = Path(__file__).resolve().parents[4] / "functions"
+from batchplane_tools.paths import FUNCTIONS_DIR
 
 
 def function_names(functions_dir: Path = FUNCTIONS_DIR) -> list[str]:

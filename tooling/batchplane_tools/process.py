@@ -8,9 +8,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from batchplane.local.functions import FUNCTIONS_DIR
-
-ROOT = FUNCTIONS_DIR.parent
+from batchplane_tools.paths import ROOT
 
 
 def spawn_local(
@@ -27,7 +25,7 @@ def spawn_local(
         [
             sys.executable,
             "-m",
-            "batchplane.cli.main",
+            "batchplane_tools.cli.main",
             "local",
             "--api-port",
             "0",

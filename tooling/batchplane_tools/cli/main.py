@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from batchplane.cli import commands
-from batchplane.local import STATE_FILE
+from batchplane_tools.cli import commands
+from batchplane_tools.paths import STATE_FILE
 
 
 def _local_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,7 +54,7 @@ def _local_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def run_local(args: argparse.Namespace) -> int:
-    from batchplane.local.stack import LocalOptions, LocalStack
+    from batchplane_tools.local.stack import LocalOptions, LocalStack
 
     if not 0.0 <= args.spot_interruption_rate <= 1.0:
         print("batchplane: --spot-interruption-rate must be between 0 and 1", file=sys.stderr)

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane import __version__
-from batchplane.local import STATE_FILE
+from batchplane_tools.paths import STATE_FILE
+from batchplane_tools.state_file import LocalInfo, NoStateFile, StateFileError
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -322,44 +323,14 @@ def _segment(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-@dataclass(frozen=True)
-class LocalInfo:
-    """The local stack's endpoints, as `batchplane local` writes them."""
-
-    path: Path
-    api_url: str
-    region: str = "us-east-1"
-    tenant: str = "local"
-    aws_endpoint_url: str | None = None
-    ingest_bucket: str | None = None
-
-    @classmethod
-    def load(cls, path: Path) -> LocalInfo:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise NoLocalStack(path) from None
-        except OSError as error:
-            raise ConfigError(f"cannot read {path}: {error.strerror or error}") from None
-        try:
-            doc: Any = json.loads(text)
-        except ValueError as error:
-            raise ConfigError(f"{path} is not a local stack file: {error}") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("api_url"), str):
-            raise ConfigError(f"{path} is not a local stack file: no api_url")
-
-        def text_or_none(name: str) -> str | None:
-            value = doc.get(name)
-            return value if isinstance(value, str) and value else None
-
-        return cls(
-            path=path,
-            api_url=doc["api_url"],
-            region=text_or_none("region") or "us-east-1",
-            tenant=text_or_none("tenant") or "local",
-            aws_endpoint_url=text_or_none("aws_endpoint_url"),
-            ingest_bucket=text_or_none("ingest_bucket"),
-        )
+def load_local(path: Path) -> LocalInfo:
+    """The local stack's state file, its faults said as the CLI says them."""
+    try:
+        return LocalInfo.load(path)
+    except NoStateFile:
+        raise NoLocalStack(path) from None
+    except StateFileError as error:
+        raise ConfigError(str(error)) from None
 
 
 def api_url_of(args: argparse.Namespace) -> str | None:
@@ -402,7 +373,7 @@ def resolve_target(args: argparse.Namespace) -> ApiClient:
     if url:
         signer = SigV4Signer(region_for(args, url))
         return ApiClient(url, signer=signer, timeout=_timeout_of(args), hint=DEPLOYED_HINT)
-    info = LocalInfo.load(local_file_of(args))
+    info = load_local(local_file_of(args))
     tenant = args.tenant or info.tenant
     return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)
 
@@ -431,10 +402,10 @@ def resolve_ingest(args: argparse.Namespace) -> Ingest:
         region = region_for(args, url)
         s3 = boto3.session.Session().client("s3", region_name=region)
         return Ingest(s3, bucket, f"s3 in {region}", DEPLOYED_HINT)
-    info = LocalInfo.load(local_file_of(args))
+    info = load_local(local_file_of(args))
     bucket = bucket or info.ingest_bucket
     if not bucket:
-        raise ConfigError(f"{info.path} names no ingest_bucket; pass --bucket")
+        raise ConfigError(f"{local_file_of(args)} names no ingest_bucket; pass --bucket")
     # The embedded AWS accepts any credentials: the environment's if set, dummy ones otherwise (no
     # profile, SSO or instance-metadata lookups for a local endpoint).
     key = os.environ.get("AWS_ACCESS_KEY_ID")
