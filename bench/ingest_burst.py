@@ -39,7 +39,7 @@ def main() -> None:
     from batchplane.adapters.clients import client
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.service.dispatch import dispatch
-    from batchplane.service.wiring import ports
+    from batchplane.wiring import ports
     from batchplane_tools.functions import LambdaContext, load_function
 
     # The example policy lets a tenant have 500 word-count jobs in flight; a 10,000-file burst of

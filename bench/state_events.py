@@ -49,7 +49,7 @@ def main() -> None:
     from batchplane.models.request import JobRequest
     from batchplane.service import jobs
     from batchplane.service.dispatch import dispatch
-    from batchplane.service.wiring import ports
+    from batchplane.wiring import ports
     from batchplane_tools.functions import LambdaContext, load_function
 
     with moto_stack() as (_, stack):

@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from batchplane.adapters.clients import reset_clients
-from batchplane.service.wiring import ports
 from batchplane.settings import get_settings
+from batchplane.wiring import ports
 from batchplane_tools.fixtures import load_event, s3_notification
 from batchplane_tools.functions import LambdaContext, load_function
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.dispatch import dispatch
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 
 # Report every failed record, even when all failed, so SQS redelivers exactly those.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

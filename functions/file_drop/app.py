@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane.models.s3_event import objects_in
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.ingest import ingest_object
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.state_change import handle_state_change
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 
 
 @logger.inject_lambda_context

@@ -6,7 +6,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.sweep import sweep
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 
 
 @logger.inject_lambda_context

@@ -22,7 +22,7 @@ from batchplane.service import jobs
 from batchplane.service.dispatch import dispatch
 from batchplane.service.ports import Ports
 from batchplane.service.state_change import handle_state_change
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 from tests.support import batch_event
 
 ENDINGS = [

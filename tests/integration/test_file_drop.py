@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 from tests.support import LambdaContext, load_event, load_function, s3_notification, sqs_event
 
 DECODED_KEY = "incoming/word-count/red flowerÉ notes.txt"

@@ -200,7 +200,7 @@ def test_application_error_with_a_retryable_exit_code_is_retried_with_backoff(
     # Given checksum-manifest retries exit codes 1 and 75, with a backoff
     job = engine.submit("checksum-manifest")
     sent: list[int] = []
-    from batchplane.service.wiring import ports
+    from batchplane.wiring import ports
 
     real_send = ports().dispatch.send
     monkeypatch.setattr(

@@ -97,7 +97,7 @@ def test_body_over_the_api_limit_is_refused_before_parsing(aws, api) -> None:
 
 def test_tenant_over_its_in_flight_limit_gets_429_and_nothing_is_written(aws, api, monkeypatch) -> None:
     # Given a policy that allows one word-count job in flight per tenant, and one in flight
-    from batchplane.service.wiring import ports
+    from batchplane.wiring import ports
 
     policy = ports().policy
     limited = policy.model_copy(deep=True)
@@ -117,7 +117,7 @@ def test_tenant_over_its_in_flight_limit_gets_429_and_nothing_is_written(aws, ap
 
 
 def test_finished_job_gives_its_in_flight_slot_back(aws, api, monkeypatch) -> None:
-    from batchplane.service.wiring import ports
+    from batchplane.wiring import ports
 
     limited = ports().policy.model_copy(deep=True)
     object.__setattr__(limited.job_types["word-count"].admission, "max_in_flight_per_tenant", 1)

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from batchplane.models.batch_event import BatchJobDetail
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 from tests.support import (
     LambdaContext,
     batch_event,

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from batchplane.models.batch_event import BatchJobDetail
-from batchplane_tools.emulator.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
+from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec
 from tests.support import eventually, load_event
 
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Failure classes from what Batch says, exactly as DESIGN.md's table, on AWS-shaped fixtures."""
+"""Failure classes from what Batch says, exactly as docs/architecture.md's table, on AWS-shaped fixtures."""
 
 from __future__ import annotations
 

@@ -16,8 +16,11 @@ import pytest
 from moto import mock_aws
 
 from batchplane.models.job import TERMINAL_STATUSES, JobStatus
-from batchplane_tools.cli import commands
-from batchplane_tools.cli.client import ApiClient, ApiError, Unreachable, region_of
+from batchplane_tools.cli import commands, statuses, watch
+from batchplane_tools.cli.arguments import build_parser
+from batchplane_tools.cli.client import ApiClient
+from batchplane_tools.cli.errors import ApiError, Unreachable
+from batchplane_tools.cli.targets import region_of
 from tests.support import closed_port
 
 
@@ -100,10 +103,7 @@ def local_file(tmp_path: Path, api_url: str, **extra: Any) -> Path:
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="batchplane")
-    subparsers = parser.add_subparsers(dest="command", required=True)
-    commands.register(subparsers)
-    return parser.parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def cli(*argv: str) -> int:
@@ -156,8 +156,8 @@ def attempt(number: int, capacity: str, status: str, **fields: Any) -> dict[str,
 def test_the_cli_knows_the_api_s_statuses_without_importing_the_models() -> None:
     # The CLI keeps its own copy (importing the models would load pydantic, ~110 ms a command):
     # it must be the domain's, in the domain's order.
-    assert tuple(JobStatus) == commands.STATUSES
-    assert commands.TERMINAL == TERMINAL_STATUSES
+    assert tuple(JobStatus) == statuses.STATUSES
+    assert statuses.TERMINAL == TERMINAL_STATUSES
 
 
 def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
@@ -683,7 +683,7 @@ def test_watch_stops_on_ctrl_c_with_exit_0(
     def interrupt(seconds: float) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(commands.time, "sleep", interrupt)
+    monkeypatch.setattr(watch.time, "sleep", interrupt)
 
     assert cli("watch", "--local-file", str(local_file(tmp_path, stub.url))) == 0
     assert "01A" in capsys.readouterr().out

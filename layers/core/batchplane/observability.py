@@ -1,6 +1,7 @@
 """Powertools Logger and Metrics, one of each per process, and X-Ray tracing where it is switched on.
 
-Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE.
+Service name and namespace come from POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE (the
+template sets both), "batchplane" when unset. Code records a metric one way, `metric(...)`.
 Powertools' Tracer imports the X-Ray SDK (about 200 ms of cold start, see bench/cold_start.py) even
 when disabled, so a function with POWERTOOLS_TRACE_DISABLED=true never builds one.
 """
@@ -16,20 +17,25 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 __all__ = ["MetricUnit", "logger", "metric", "metrics", "trace_handler"]
 
-logger = Logger(service="batchplane")
-metrics = Metrics(namespace="batchplane", service="batchplane")
+SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "batchplane"
+NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "batchplane"
+
+logger = Logger(service=SERVICE)
+# Flushed by each handler's @metrics.log_metrics: every dimensionless metric of an invocation in one
+# EMF document.
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
 def metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """One EMF metric with its own dimensions (job type, failure class), flushed at once."""
-    with single_metric(
-        name=name,
-        unit=unit,
-        value=value,
-        namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "batchplane"),
-    ) as one:
+    """Record one metric. Without dimensions it joins the invocation's batch (flushed by the handler);
+    with its own dimensions (job type, failure class) it is an EMF document of its own, flushed at once,
+    as one Metrics object has one set of dimensions per flush."""
+    if not dimensions:
+        metrics.add_metric(name=name, unit=unit, value=value)
+        return
+    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as one:
         for key, dimension in dimensions.items():
             one.add_dimension(name=key, value=dimension)
 

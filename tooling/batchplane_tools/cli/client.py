@@ -1,38 +1,28 @@
-"""A small client of the REST API (urllib only), and where to find the API: the local stack or `--url`.
+"""A small client of the REST API (urllib only): its routes as methods, its errors, SigV4 signing.
 
-Locally, `batchplane local` writes where its endpoints are to a JSON file and the tenant is sent as
-`Authorization: Tenant <name>`. A deployed API is reached with `--url` and requests are signed with
-SigV4 using the default AWS credentials. boto3 and botocore are imported only when needed.
+Which API to talk to (the local stack or `--url`) is `targets.py`'s business. Locally the tenant is
+sent as `Authorization: Tenant <name>`; a deployed API's requests are signed with SigV4 using the
+default AWS credentials. boto3 and botocore are imported only when needed.
 """
 
 from __future__ import annotations
 
-import argparse
 import http
 import http.client
 import json
-import os
-import re
 import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from batchplane import __version__
-from batchplane_tools.paths import STATE_FILE
-from batchplane_tools.state_file import LocalInfo, NoStateFile, StateFileError
+from batchplane_tools.cli.errors import ApiError, ConfigError, Unreachable
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
-    from mypy_boto3_s3 import S3Client
-
-LOCAL_HINT = "Is `make local` running? (or pass --url)"
-DEPLOYED_HINT = "Check --url (or BATCHPLANE_API_URL) and your network."
 
 Job = dict[str, Any]
 Jobs = list[Job]
@@ -48,63 +38,6 @@ _FALLBACK_CODES = {
     422: "invalid_request",
     429: "too_many_requests",
 }
-_REGION_IN_URL = re.compile(r"\.execute-api\.([a-z]{2}(?:-[a-z]+)+-\d+)\.")
-
-
-class CliError(Exception):
-    """An error shown to the user as one line; `exit_code` is what the command returns."""
-
-    exit_code = 2
-
-
-class ConfigError(CliError):
-    """The command cannot be carried out as asked: a missing option, file, region or credentials."""
-
-
-class ApiError(CliError):
-    """The API answered with an error: `{"error": {"code", "message", "details"}}`."""
-
-    exit_code = 1
-
-    def __init__(self, status: int, code: str, message: str, details: list[dict[str, Any]] | None = None):
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or []
-        super().__init__(status, code, message, self.details)
-
-    def __str__(self) -> str:
-        text = f"{self.status} {self.code}: {self.message}"
-        if self.details:
-            parts = [f"{d.get('field', '?')}: {d.get('reason', '?')}" for d in self.details]
-            text += f" ({'; '.join(parts)})"
-        return text
-
-
-class Unreachable(CliError):
-    """Nothing usable answered at `url`: refused, timed out, unknown host, TLS error or no local stack."""
-
-    def __init__(self, url: str, why: str, *, hint: str | None = None, what: str = "the API"):
-        self.url = url
-        self.why = why
-        self.hint = hint
-        self.what = what
-        super().__init__(url, why)
-
-    def __str__(self) -> str:
-        text = f"cannot reach {self.what} at {self.url} ({self.why})."
-        return f"{text} {self.hint}" if self.hint else text
-
-
-class NoLocalStack(Unreachable):
-    """No `--url` was given and the local stack's file does not exist."""
-
-    def __init__(self, path: Path):
-        super().__init__(str(path), "no such file", hint=LOCAL_HINT)
-        self.path = path
-
-    def __str__(self) -> str:
-        return f"no local stack found ({self.path} does not exist). {self.hint}"
 
 
 class Signer(Protocol):
@@ -283,18 +216,26 @@ class ApiClient:
         if pairs:  # RFC 3986 encoding, as SigV4 canonicalizes it
             url += "?" + urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote, safe="-_.~")
         data = json.dumps(body, separators=(",", ":")).encode() if body is not None else None
+        send = self._headers(data, headers)
+        if self.signer is not None:
+            send = self.signer(method, url, send, data)
+        status, raw = self._send(urllib.request.Request(url, data=data, headers=send, method=method))
+        return _json_object(status, raw)
+
+    def _headers(self, data: bytes | None, extra: Mapping[str, str] | None) -> dict[str, str]:
         send = {"Accept": "application/json", "User-Agent": f"batchplane-cli/{__version__}"}
         if data is not None:
             send["Content-Type"] = "application/json"
         if self.tenant:
             send["Authorization"] = f"Tenant {self.tenant}"
-        send.update(headers or {})
-        if self.signer is not None:
-            send = self.signer(method, url, send, data)
-        request = urllib.request.Request(url, data=data, headers=send, method=method)
+        send.update(extra or {})
+        return send
+
+    def _send(self, request: urllib.request.Request) -> tuple[int, bytes]:
+        """The status and body of a 2xx answer; any other answer, or none, is raised as a CliError."""
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, raw = response.status, response.read()
+                return response.status, response.read()
         except urllib.error.HTTPError as error:
             try:
                 raw = error.read()
@@ -305,122 +246,21 @@ class ApiClient:
             raise Unreachable(self.base_url, describe(error.reason, self.timeout), hint=self.hint) from None
         except (OSError, http.client.HTTPException) as error:
             raise Unreachable(self.base_url, describe(error, self.timeout), hint=self.hint) from None
-        if not raw.strip():
-            return {}
-        try:
-            answer: Any = json.loads(raw)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            snippet = " ".join(raw.decode("utf-8", "replace").split())[:100]
-            raise ApiError(
-                status, "invalid_response", f"the API did not answer with a JSON object: {snippet}"
-            )
-        return answer
+
+
+def _json_object(status: int, raw: bytes) -> dict[str, Any]:
+    """A successful answer's JSON object; an empty body is `{}`."""
+    if not raw.strip():
+        return {}
+    try:
+        answer: Any = json.loads(raw)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        snippet = " ".join(raw.decode("utf-8", "replace").split())[:100]
+        raise ApiError(status, "invalid_response", f"the API did not answer with a JSON object: {snippet}")
+    return answer
 
 
 def _segment(value: str) -> str:
     return urllib.parse.quote(value, safe="")
-
-
-def load_local(path: Path) -> LocalInfo:
-    """The local stack's state file, its faults said as the CLI says them."""
-    try:
-        return LocalInfo.load(path)
-    except NoStateFile:
-        raise NoLocalStack(path) from None
-    except StateFileError as error:
-        raise ConfigError(str(error)) from None
-
-
-def api_url_of(args: argparse.Namespace) -> str | None:
-    """The deployed API's URL: `--url`, else `BATCHPLANE_API_URL`; None means the local stack."""
-    url: str | None = args.url or os.environ.get("BATCHPLANE_API_URL")
-    return url or None
-
-
-def local_file_of(args: argparse.Namespace) -> Path:
-    given = args.local_file or os.environ.get("BATCHPLANE_LOCAL_FILE")
-    return Path(given) if given else STATE_FILE
-
-
-def region_of(url: str) -> str | None:
-    """The region in an `https://<id>.execute-api.<region>.amazonaws.com` URL."""
-    match = _REGION_IN_URL.search(urllib.parse.urlsplit(url).netloc + ".")
-    return match.group(1) if match else None
-
-
-def region_for(args: argparse.Namespace, url: str | None = None) -> str:
-    """`--region`, else the URL's, else the environment's or the AWS profile's."""
-    region: str | None = args.region or (region_of(url) if url else None)
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        import boto3
-
-        region = boto3.session.Session().region_name
-    if not region:
-        raise ConfigError("cannot tell the AWS region; pass --region (or set AWS_DEFAULT_REGION)")
-    return region
-
-
-def _timeout_of(args: argparse.Namespace) -> float:
-    return float(args.timeout) if args.timeout else 10.0
-
-
-def resolve_target(args: argparse.Namespace) -> ApiClient:
-    """The API to talk to: `--url` (signed with SigV4), else the local stack from its file."""
-    url = api_url_of(args)
-    if url:
-        signer = SigV4Signer(region_for(args, url))
-        return ApiClient(url, signer=signer, timeout=_timeout_of(args), hint=DEPLOYED_HINT)
-    info = load_local(local_file_of(args))
-    tenant = args.tenant or info.tenant
-    return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)
-
-
-@dataclass(frozen=True)
-class Ingest:
-    """Where file drops go: an S3 client, the ingest bucket, and what to say when S3 is unreachable."""
-
-    s3: S3Client
-    bucket: str
-    endpoint: str
-    hint: str | None
-    what: str = "S3"
-
-
-def resolve_ingest(args: argparse.Namespace) -> Ingest:
-    """The ingest bucket: the local stack's (on its embedded AWS), or `--bucket` on AWS with `--url`."""
-    import boto3
-    from botocore.config import Config
-
-    bucket: str | None = getattr(args, "bucket", None)
-    url = api_url_of(args)
-    if url:
-        if not bucket:
-            raise ConfigError("with --url, pass --bucket (the ingest bucket of the deployed stack)")
-        region = region_for(args, url)
-        s3 = boto3.session.Session().client("s3", region_name=region)
-        return Ingest(s3, bucket, f"s3 in {region}", DEPLOYED_HINT)
-    info = load_local(local_file_of(args))
-    bucket = bucket or info.ingest_bucket
-    if not bucket:
-        raise ConfigError(f"{local_file_of(args)} names no ingest_bucket; pass --bucket")
-    # The embedded AWS accepts any credentials: the environment's if set, dummy ones otherwise (no
-    # profile, SSO or instance-metadata lookups for a local endpoint).
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    session = boto3.session.Session(
-        aws_access_key_id=key if key and secret else "local",
-        aws_secret_access_key=secret if key and secret else "local",
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") if key and secret else None,
-        region_name=info.region,
-    )
-    config = Config(
-        s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5
-    )
-    s3 = session.client("s3", endpoint_url=info.aws_endpoint_url, config=config)
-    endpoint = info.aws_endpoint_url or f"s3 in {info.region}"
-    return Ingest(
-        s3, bucket, endpoint, LOCAL_HINT, "the local AWS endpoint" if info.aws_endpoint_url else "S3"
-    )

@@ -1,5 +1,6 @@
 """A local AWS Batch: the API subset batchplane calls, job commands run as local processes."""
 
-from batchplane_tools.emulator.batch_emulator import BatchEmulator, DefinitionSpec, QueueSpec
+from batchplane_tools.emulator.emulator import BatchEmulator
+from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec
 
 __all__ = ["BatchEmulator", "DefinitionSpec", "QueueSpec"]

@@ -50,6 +50,26 @@ def stop_instance_tracking(services: tuple[str, ...] = CHURNING_SERVICES) -> Non
             model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
 
 
+def _partitions_named(
+    tables: dict[str, Any], transact_items: list[dict[str, Any]], key_type: Any
+) -> dict[str, set[Any]]:
+    """Per table, the partition keys a transaction's actions name."""
+    touched: dict[str, set[Any]] = {}
+    for entry in transact_items:
+        for action in entry.values():
+            table = tables.get(action.get("TableName"))
+            if table is None:
+                continue
+            key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
+            if key is None:
+                continue
+            try:
+                touched.setdefault(table.name, set()).add(key_type(key))
+            except Exception:  # malformed: moto reports it as it always does
+                continue
+    return touched
+
+
 def copy_only_touched_partitions() -> None:
     """TransactWriteItems' rollback copy holds the partitions the transaction names, deep-copied,
     and shares the rest (which it cannot change) with the live table. Idempotent."""
@@ -80,20 +100,7 @@ def copy_only_touched_partitions() -> None:
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-        touched: dict[str, set[Any]] = {}
-        for entry in transact_items:
-            for action in entry.values():
-                table = self.tables.get(action.get("TableName"))
-                if table is None:
-                    continue
-                key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
-                if key is None:
-                    continue
-                try:
-                    touched.setdefault(table.name, set()).add(DynamoType(key))
-                except Exception:  # malformed: moto reports it as it always does
-                    continue
-        token = _touched.set(touched)
+        token = _touched.set(_partitions_named(self.tables, transact_items, DynamoType))
         try:
             return original(self, transact_items)
         finally:

@@ -5,27 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from batchplane.policy.routing import Route
+from batchplane.service.ports import BatchJobRef, BatchRefused
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
+    from mypy_boto3_batch import BatchClient
+
     from batchplane.models.batch_event import BatchJobDetail
 
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids a call
-
-
-class BatchRefused(Exception):
-    """Batch answered ClientException: the request itself is wrong (queue, definition); retry won't help."""
-
-
-@dataclass(frozen=True)
-class BatchJobRef:
-    job_id: str
-    status: str
 
 
 class RateLimiter:
@@ -66,7 +58,7 @@ class RateLimiter:
 
 
 class BatchGateway:
-    def __init__(self, client: Any, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, client: BatchClient, limiter: RateLimiter | None = None) -> None:
         self._client = client
         self._limiter = limiter
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from batchplane.models.dispatch import DispatchMessage
+from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS
 
-MAX_DELAY_SECONDS = 900  # SQS's limit; longer waits are kept by the sweeper
+if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
+    from mypy_boto3_sqs import SQSClient
 
 
 class DispatchQueue:
-    def __init__(self, queue_url: str, client: Any) -> None:
+    def __init__(self, queue_url: str, client: SQSClient) -> None:
         self.queue_url = queue_url
         self._client = client
 
@@ -18,5 +20,5 @@ class DispatchQueue:
         self._client.send_message(
             QueueUrl=self.queue_url,
             MessageBody=message.model_dump_json(),
-            DelaySeconds=max(0, min(MAX_DELAY_SECONDS, delay_seconds)),
+            DelaySeconds=max(0, min(MAX_DISPATCH_DELAY_SECONDS, delay_seconds)),
         )

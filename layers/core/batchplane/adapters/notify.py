@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchplane.models.job import Job
+
+if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_sns import SNSClient
 
 EVENT_SOURCE = "batchplane"
 
@@ -37,7 +41,7 @@ def job_summary(job: Job) -> dict[str, Any]:
 
 
 class Notifier:
-    def __init__(self, *, sns: Any, topic_arn: str, events: Any, bus_name: str) -> None:
+    def __init__(self, *, sns: SNSClient, topic_arn: str, events: EventBridgeClient, bus_name: str) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
         self._events = events

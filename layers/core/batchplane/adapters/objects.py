@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from batchplane.models.job import Artifact, ArtifactRole
+
+if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
+    from mypy_boto3_s3 import S3Client
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -15,7 +18,7 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 class ObjectStore:
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: S3Client) -> None:
         self._client = client
 
     def list_outputs(self, prefix_uri: str, limit: int = 1000) -> list[Artifact]:

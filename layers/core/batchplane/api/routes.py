@@ -16,7 +16,7 @@ from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
-from batchplane.service.wiring import ports
+from batchplane.wiring import ports
 
 app = APIGatewayRestResolver(enable_validation=True)
 errors.register(app)

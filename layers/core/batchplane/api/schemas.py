@@ -88,18 +88,3 @@ class JobView(Model):
 class JobList(Model):
     jobs: list[JobView]
     next_token: str | None
-
-
-class ErrorItem(Model):
-    field: str
-    reason: str
-
-
-class ErrorBody(Model):
-    code: str
-    message: str
-    details: list[ErrorItem]
-
-
-class ErrorResponse(Model):
-    error: ErrorBody

@@ -1,4 +1,4 @@
-"""Failure classes, from what Batch says about an attempt (DESIGN.md, "States").
+"""Failure classes, from what Batch says about an attempt (docs/architecture.md, "Failure classes").
 
 Prefixes match case-insensitively against the attempt's container reason and status reason and the
 job's; "Essential container in task exited" alone means nothing, the exit code decides.

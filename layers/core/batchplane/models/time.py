@@ -19,10 +19,6 @@ def to_iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime(ISO_FORMAT)
 
 
-def from_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-
-
 def from_epoch_ms(value: int) -> datetime:
     return datetime.fromtimestamp(value / 1000, UTC)
 

@@ -1,4 +1,7 @@
-"""Admission: does a request fit its job type's rules? Pure; returns the new Job or raises why not."""
+"""Admission: does a request fit its job type's rules? Pure; returns the new Job or raises why not.
+
+The tenant's in-flight quota is the one admission rule enforced elsewhere: by the store, in the
+write that creates the job (see `admit`)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from datetime import datetime
 
 from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.job import Capacity, HistoryEntry, Job, JobStatus
-from batchplane.models.policy import CapacityPreference, JobType, PolicyDocument
+from batchplane.models.policy import Admission, CapacityPreference, JobType, PolicyDocument
 from batchplane.models.request import JobRequest
 
 
@@ -59,12 +62,8 @@ def output_prefix_for(bucket: str, tenant: str, job_id: str) -> str:
     return f"s3://{bucket}/outputs/{tenant}/{job_id}/"
 
 
-def admit(
-    policy: PolicyDocument, request: JobRequest, *, job_id: str, now: datetime, output_bucket: str
-) -> Job:
-    """Validate the request against its job type and build the QUEUED job; raise on any breach."""
-    job_type = job_type_of(policy, request.job_type)
-    limits = job_type.admission
+def _check_limits(request: JobRequest, limits: Admission) -> None:
+    """Size of the request and of each declared input, and whether the tenant may run the type."""
     if request.size_bytes > limits.max_request_bytes:
         raise RequestTooLarge(
             "request too large",
@@ -81,20 +80,24 @@ def admit(
             "tenant not allowed",
             [ErrorDetail("job_type", f"tenant {request.tenant!r} may not run job type {request.job_type}")],
         )
-    if limits.max_input_bytes is not None:
-        for index, artifact in enumerate(request.inputs):
-            if artifact.size is not None and artifact.size > limits.max_input_bytes:
-                raise RequestTooLarge(
-                    "input too large",
-                    [
-                        ErrorDetail(
-                            f"inputs[{index}]",
-                            f"{artifact.uri} is {artifact.size} bytes, over {limits.max_input_bytes} "
-                            f"for job type {request.job_type}",
-                        )
-                    ],
-                )
-    parameters = _check_parameters(request.job_type, job_type, request.parameters)
+    if limits.max_input_bytes is None:
+        return
+    for index, artifact in enumerate(request.inputs):
+        if artifact.size is not None and artifact.size > limits.max_input_bytes:
+            raise RequestTooLarge(
+                "input too large",
+                [
+                    ErrorDetail(
+                        f"inputs[{index}]",
+                        f"{artifact.uri} is {artifact.size} bytes, over {limits.max_input_bytes} "
+                        f"for job type {request.job_type}",
+                    )
+                ],
+            )
+
+
+def _resources(request: JobRequest, job_type: JobType) -> tuple[int, int]:
+    """The vCPUs and MiB asked for, or the job type's defaults, within its maximums."""
     resources = job_type.resources
     vcpus = _check_resource(
         "vcpus", request.vcpus, resources.vcpus.default, resources.vcpus.max, request.job_type
@@ -106,6 +109,22 @@ def admit(
         resources.memory_mib.max,
         request.job_type,
     )
+    return vcpus, memory
+
+
+def admit(
+    policy: PolicyDocument, request: JobRequest, *, job_id: str, now: datetime, output_bucket: str
+) -> Job:
+    """Validate the request against its job type and build the QUEUED job; raise on any breach.
+
+    The tenant's in-flight limit (`admission.max_in_flight_per_tenant`) is not checked here: it needs
+    the current count, so the store enforces it atomically, as a condition of the very write that
+    creates the job (adapters/store.py::DynamoJobStore.create), and raises QuotaExceeded.
+    """
+    job_type = job_type_of(policy, request.job_type)
+    _check_limits(request, job_type.admission)
+    parameters = _check_parameters(request.job_type, job_type, request.parameters)
+    vcpus, memory = _resources(request, job_type)
     capacity = Capacity.SPOT if job_type.capacity is CapacityPreference.SPOT_FIRST else Capacity.ON_DEMAND
     return Job(
         job_id=job_id,

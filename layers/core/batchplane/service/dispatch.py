@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from batchplane.adapters.batch import BatchRefused
 from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Attempt, Capacity, HistoryEntry
-from batchplane.observability import MetricUnit, logger, metrics
+from batchplane.observability import logger, metric
 from batchplane.policy.admission import job_type_of
 from batchplane.policy.routing import Route, job_name, route
-from batchplane.service.ports import Ports
+from batchplane.service.ports import BatchRefused, Ports
 
 _SUBMITTED_METRIC = {Capacity.SPOT: "AttemptsSubmittedSpot", Capacity.ON_DEMAND: "AttemptsSubmittedOnDemand"}
 
@@ -45,35 +44,50 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
     except InvalidRequest as gone:  # the job type left the policy after the job was admitted
         _give_up(ports, message, gone.details[0].reason if gone.details else str(gone))
         return
-    batch_job_id: str | None = None
-    if receive_count > 1 or message.look_first:
-        found = ports.batch.find_by_name(target.queue, name)
-        if found:
-            batch_job_id = found[0].job_id
-            logger.info(
-                "adopting earlier submission", extra={"job_id": message.job_id, "batch_job_id": batch_job_id}
-            )
+    redelivered = receive_count > 1 or message.look_first
+    batch_job_id = _earlier_submission(ports, message, target, name) if redelivered else None
     if batch_job_id is None:
         try:
-            batch_job_id = ports.batch.submit(
-                name=name,
-                route=target,
-                parameters=message.parameters,
-                environment={
-                    "BATCHPLANE_JOB_ID": message.job_id,
-                    "BATCHPLANE_ATTEMPT": str(message.attempt),
-                    "BATCHPLANE_OUTPUT_PREFIX": message.output_prefix,
-                },
-                tags={
-                    "bp:job_id": message.job_id,
-                    "bp:attempt": str(message.attempt),
-                    "bp:tenant": message.tenant,
-                    "bp:job_type": message.job_type,
-                },
-            )
+            batch_job_id = _submit(ports, message, target, name)
         except BatchRefused as refused:
             _give_up(ports, message, str(refused))
             return
+    _record(ports, message, target, name, batch_job_id)
+
+
+def _earlier_submission(ports: Ports, message: DispatchMessage, target: Route, name: str) -> str | None:
+    """The Batch job an earlier delivery submitted under this attempt's name, if any."""
+    found = ports.batch.find_by_name(target.queue, name)
+    if not found:
+        return None
+    logger.info(
+        "adopting earlier submission", extra={"job_id": message.job_id, "batch_job_id": found[0].job_id}
+    )
+    return found[0].job_id
+
+
+def _submit(ports: Ports, message: DispatchMessage, target: Route, name: str) -> str:
+    """SubmitJob under the deterministic name, with what the worker and a later search need."""
+    return ports.batch.submit(
+        name=name,
+        route=target,
+        parameters=message.parameters,
+        environment={
+            "BATCHPLANE_JOB_ID": message.job_id,
+            "BATCHPLANE_ATTEMPT": str(message.attempt),
+            "BATCHPLANE_OUTPUT_PREFIX": message.output_prefix,
+        },
+        tags={
+            "bp:job_id": message.job_id,
+            "bp:attempt": str(message.attempt),
+            "bp:tenant": message.tenant,
+            "bp:job_type": message.job_type,
+        },
+    )
+
+
+def _record(ports: Ports, message: DispatchMessage, target: Route, name: str, batch_job_id: str) -> None:
+    """Record the submitted attempt; terminate the Batch job if the job no longer wants it."""
     now = ports.clock()
     attempt = Attempt(
         number=message.attempt,
@@ -95,7 +109,7 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
         ),
     )
     if ports.store.record_submission(message.job_id, message.tenant, attempt, entry):
-        metrics.add_metric(name=_SUBMITTED_METRIC[target.capacity], unit=MetricUnit.Count, value=1)
+        metric(_SUBMITTED_METRIC[target.capacity])
         return
     current = ports.store.get(message.job_id)
     recorded = current.attempt(message.attempt) if current else None

@@ -11,14 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from batchplane.adapters.store import ObjectVersion, StaleObject
 from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.job import Job
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
 from batchplane.policy.file_drop import first_rule, request_for, skip_reason
 from batchplane.service import jobs
-from batchplane.service.ports import Ports
+from batchplane.service.ports import ObjectVersion, Ports, StaleObject
 
 
 class Ingested(StrEnum):

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.adapters.store import KeyAlreadyUsed, ObjectVersion, Page
-from batchplane.errors import ConcurrentUpdate, ErrorDetail, IdempotencyConflict, JobNotFound
+from batchplane.errors import ErrorDetail, IdempotencyConflict, JobNotFound
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.observability import MetricUnit, metrics
+from batchplane.observability import metric
 from batchplane.policy.admission import admit, job_type_of
-from batchplane.service.ports import Ports
-
-CONCURRENT_UPDATE_TRIES = 3
+from batchplane.service.conflicts import retry_on_conflict
+from batchplane.service.ports import KeyAlreadyUsed, ObjectVersion, Page, Ports
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,7 @@ def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | Non
             raise JobNotFound(f"job {used.job_id} of this Idempotency-Key no longer exists") from None
         return Submitted(existing, replayed=True)
     ports.dispatch.send(DispatchMessage.next_attempt_of(job))
-    metrics.add_metric(name="JobsAccepted", unit=MetricUnit.Count, value=1)
+    metric("JobsAccepted")
     return Submitted(job, replayed=False)
 
 
@@ -75,16 +73,13 @@ def _change(
     ports: Ports, tenant: str, job_id: str, change: Callable[[Job], tuple[Job, int | None]]
 ) -> tuple[Job, Job]:
     """Read, change, write with a version guard; re-read when another writer came first."""
-    for _ in range(CONCURRENT_UPDATE_TRIES - 1):
+
+    def once() -> tuple[Job, Job]:
         before = get_job(ports, tenant, job_id)
         after, limit = change(before)
-        try:
-            return before, ports.store.save(after, previous=before, in_flight_limit=limit)
-        except ConcurrentUpdate:
-            continue
-    before = get_job(ports, tenant, job_id)
-    after, limit = change(before)
-    return before, ports.store.save(after, previous=before, in_flight_limit=limit)
+        return before, ports.store.save(after, previous=before, in_flight_limit=limit)
+
+    return retry_on_conflict(once)
 
 
 def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:

@@ -1,4 +1,6 @@
-"""What the use cases need from the outside world, as protocols, and the bundle they come in."""
+"""What the use cases need from the outside world: the ports as protocols, the values and errors
+they speak in, and the bundle they come in. Adapters implement these and import from here; the
+service layer imports no adapter."""
 
 from __future__ import annotations
 
@@ -12,14 +14,60 @@ from typing import TYPE_CHECKING, Protocol
 from batchplane.models.time import utc_now
 
 if TYPE_CHECKING:  # annotations only: a function that never touches Batch events never loads them
-    from batchplane.adapters.batch import BatchJobRef
-    from batchplane.adapters.store import ObjectVersion, Page
     from batchplane.models.batch_event import BatchJobDetail
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
     from batchplane.models.policy import PolicyDocument
     from batchplane.models.progress import Progress
     from batchplane.policy.routing import Queues, Route
+
+
+# SQS's longest per-message delay: a longer backoff is kept by the sweeper (next_dispatch_at).
+MAX_DISPATCH_DELAY_SECONDS = 900
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """An object key and where its event stands in S3's order (the padded sequencer)."""
+
+    bucket: str
+    key: str
+    ordering: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class StaleObject(Exception):
+    """An event older than one already ingested for the same key: its content is out of date."""
+
+
+@dataclass(frozen=True)
+class KeyAlreadyUsed(Exception):
+    """The Idempotency-Key already made a job; the caller compares fingerprints."""
+
+    job_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a tenant's jobs and the opaque token of the next."""
+
+    jobs: list[Job]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class BatchJobRef:
+    """A Batch job found by name: its id and Batch's status."""
+
+    job_id: str
+    status: str
+
+
+class BatchRefused(Exception):
+    """Batch refused the request itself (queue, definition): trying again won't help."""
 
 
 class JobStore(Protocol):

@@ -8,10 +8,9 @@ with a version guard, so two copies handled at once make exactly one decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
-from batchplane.adapters.dispatch_queue import MAX_DELAY_SECONDS
-from batchplane.errors import ConcurrentUpdate
 from batchplane.lifecycle.attempts import (
     Verdict,
     apply_decision,
@@ -24,13 +23,12 @@ from batchplane.lifecycle.attempts import (
 from batchplane.lifecycle.classify import classify
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, Job
+from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, FailureClass, Job
 from batchplane.observability import MetricUnit, logger, metric
 from batchplane.policy.retry import GiveUp, Retry, decide
 from batchplane.policy.routing import parse_job_name
-from batchplane.service.ports import Ports
-
-DECISION_TRIES = 3
+from batchplane.service.conflicts import retry_on_conflict
+from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 
 
 class Outcome(StrEnum):
@@ -97,16 +95,15 @@ def _progress(
 
 
 def _finish(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> Handled:
-    for _ in range(DECISION_TRIES):
+    def once() -> Handled:
+        # After a conflict this reads again: if the other writer made this decision, it is a duplicate.
         job = ports.store.get(job_id)
         if job is None:
             logger.info("terminal event for an unknown job; ignored", extra={"job_id": job_id})
             return Handled(Outcome.IGNORED)
-        try:
-            return _finish_once(ports, job, number, detail)
-        except ConcurrentUpdate:
-            continue  # someone else wrote first: re-read; if it was this decision, it is now a duplicate
-    raise ConcurrentUpdate(f"job {job_id} kept changing while attempt {number} ended")
+        return _finish_once(ports, job, number, detail)
+
+    return retry_on_conflict(once)
 
 
 def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) -> Handled:
@@ -128,15 +125,25 @@ def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) ->
         logger.info("attempt ended after the job moved on; recorded only", extra=log)
         return Handled(Outcome.RECORDED, ended)
 
-    job_type = ports.policy.job_types.get(job.job_type)
     if failure_class is None:
-        outputs = ports.objects.list_outputs(job.output_prefix)
-        saved = ports.store.save(succeed(ended, outputs, now), previous=job)
-        _ran(saved)
-        metric("JobsSucceeded", job_type=job.job_type)
-        ports.notify.job_event("Job Succeeded", saved)
-        return Handled(Outcome.SUCCEEDED, saved)
+        return _succeeded(ports, job, ended, now)
+    return _failed(ports, job, ended, failure_class, log=log, now=now)
 
+
+def _succeeded(ports: Ports, job: Job, ended: Job, now: datetime) -> Handled:
+    outputs = ports.objects.list_outputs(job.output_prefix)
+    saved = ports.store.save(succeed(ended, outputs, now), previous=job)
+    _ran(saved)
+    metric("JobsSucceeded", job_type=job.job_type)
+    ports.notify.job_event("Job Succeeded", saved)
+    return Handled(Outcome.SUCCEEDED, saved)
+
+
+def _failed(
+    ports: Ports, job: Job, ended: Job, failure_class: FailureClass, *, log: dict[str, object], now: datetime
+) -> Handled:
+    """Decide by the job type's retry policy: retry (perhaps on-demand, with more memory) or give up."""
+    job_type = ports.policy.job_types.get(job.job_type)
     decision = (
         decide(job_type, ended, ports.rng)
         if job_type is not None
@@ -149,7 +156,7 @@ def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) ->
         extra={**log, "failure_class": failure_class.value, "decision": saved.history[-1].reason},
     )
     if isinstance(decision, Retry):
-        if decision.delay_seconds <= MAX_DELAY_SECONDS:
+        if decision.delay_seconds <= MAX_DISPATCH_DELAY_SECONDS:
             ports.dispatch.send(DispatchMessage.next_attempt_of(saved), decision.delay_seconds)
         # (a longer wait is kept by the sweeper, which dispatches the job when next_dispatch_at is due)
         metric("Retries", failure_class=failure_class.value, job_type=job.job_type)

@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchplane.adapters.dispatch_queue import MAX_DELAY_SECONDS
 from batchplane.lifecycle.attempts import note_stuck_runnable
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
 from batchplane.observability import logger, metric
-from batchplane.service.ports import Ports
+from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 from batchplane.service.state_change import AttemptNotRecordedYet, handle_state_change
 
 
@@ -72,7 +71,7 @@ def sweep(ports: Ports) -> SweepReport:
 def _redispatch(ports: Ports, job: Job, now: datetime, report: SweepReport) -> None:
     due = job.next_dispatch_at or now
     delay = max(0, int((due - now).total_seconds()))
-    if delay > MAX_DELAY_SECONDS:
+    if delay > MAX_DISPATCH_DELAY_SECONDS:
         return  # not due yet; a later sweep sends it
     ports.dispatch.send(DispatchMessage.next_attempt_of(job, look_first=True), delay)
     report.redispatched.append(job.job_id)

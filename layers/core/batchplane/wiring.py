@@ -1,10 +1,12 @@
-"""Builds the production ports from settings, once per process and only when first needed; each
-boto3 client is made when its service is first called."""
+"""The composition root: the production ports built from settings, once per process and only when
+first needed; each boto3 client is made when its service is first called. The one module that
+knows both the service layer and the adapters."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import TYPE_CHECKING, cast
 
 from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
@@ -17,21 +19,31 @@ from batchplane.policy.routing import Queues
 from batchplane.service.ports import Ports
 from batchplane.settings import get_settings
 
+if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it will make
+    from mypy_boto3_batch import BatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+
 
 @lru_cache(maxsize=1)
 def ports() -> Ports:
     settings = get_settings()
     return Ports(
-        store=DynamoJobStore(settings.JOBS_TABLE_NAME, LazyClient("dynamodb")),
-        dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, LazyClient("sqs")),
-        batch=BatchGateway(LazyClient("batch"), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)),
+        store=DynamoJobStore(settings.JOBS_TABLE_NAME, cast("DynamoDBClient", LazyClient("dynamodb"))),
+        dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, cast("SQSClient", LazyClient("sqs"))),
+        batch=BatchGateway(
+            cast("BatchClient", LazyClient("batch")), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)
+        ),
         policy=load_policy(settings.POLICY_PATH),
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),
-        objects=ObjectStore(LazyClient("s3")),
+        objects=ObjectStore(cast("S3Client", LazyClient("s3"))),
         notify=Notifier(
-            sns=LazyClient("sns"),
+            sns=cast("SNSClient", LazyClient("sns")),
             topic_arn=settings.ALERT_TOPIC_ARN,
-            events=LazyClient("events"),
+            events=cast("EventBridgeClient", LazyClient("events")),
             bus_name=settings.EVENT_BUS_NAME,
         ),
         artifact_bucket=settings.ARTIFACT_BUCKET,

@@ -1,0 +1,118 @@
+"""The local stack's triggers, as Lambda runs them: SQS batches with partial failures, EventBridge
+deliveries retried and then dead-lettered, and schedules at the template's rate."""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from batchplane_tools.local.triggers import EVENT_DELIVERIES, Invoker, Triggers, schedule_interval
+
+
+class FakeSqs:
+    """One batch of messages, then `stop` set: each poll loop runs once."""
+
+    def __init__(self, messages: list[dict[str, Any]], stop: threading.Event) -> None:
+        self.messages = messages
+        self.stop = stop
+        self.deleted: list[str] = []
+        self.sent: list[tuple[str, str]] = []
+
+    def receive_message(self, **_: Any) -> dict[str, Any]:
+        self.stop.set()
+        return {"Messages": self.messages}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> None:
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+
+    def delete_message(self, QueueUrl: str, ReceiptHandle: str) -> None:
+        self.deleted.append(ReceiptHandle)
+
+    def send_message(self, QueueUrl: str, MessageBody: str) -> None:
+        self.sent.append((QueueUrl, MessageBody))
+
+
+def message(n: int, receives: int = 1) -> dict[str, Any]:
+    return {
+        "MessageId": f"m{n}",
+        "ReceiptHandle": f"r{n}",
+        "Body": json.dumps({"n": n}),
+        "Attributes": {"ApproximateReceiveCount": str(receives)},
+    }
+
+
+def triggers_over(sqs_messages: list[dict[str, Any]]) -> tuple[Triggers, FakeSqs]:
+    stop = threading.Event()
+    sqs = FakeSqs(sqs_messages, stop)
+    return Triggers(sqs=sqs, events=None, invoke=Invoker(), stop=stop, sweep_interval=None), sqs
+
+
+def test_sqs_batch_deletes_all_but_the_reported_failures() -> None:
+    triggers, sqs = triggers_over([message(n) for n in range(12)])
+    seen: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.append(event)
+        return {"batchItemFailures": [{"itemIdentifier": "m3"}]}
+
+    triggers._poll_sqs(handler, "url", "arn:aws:sqs:us-east-1:123456789012:q", 10)
+
+    [event] = seen
+    assert [r["messageId"] for r in event["Records"]] == [f"m{n}" for n in range(12)]
+    assert event["Records"][0]["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:q"
+    assert sqs.deleted == [f"r{n}" for n in range(12) if n != 3]
+
+
+def test_sqs_batch_is_kept_for_redelivery_when_the_handler_raises() -> None:
+    triggers, sqs = triggers_over([message(1)])
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise RuntimeError("boom")
+
+    triggers._poll_sqs(handler, "url", "arn", 10)
+
+    assert sqs.deleted == []
+
+
+@pytest.mark.parametrize(
+    ("receives", "deleted", "dead_lettered"),
+    [(1, False, False), (EVENT_DELIVERIES - 1, False, False), (EVENT_DELIVERIES, True, True)],
+)
+def test_failed_rule_delivery_is_retried_then_dead_lettered(
+    receives: int, deleted: bool, dead_lettered: bool
+) -> None:
+    triggers, sqs = triggers_over([message(1, receives)])
+
+    def handler(event: dict[str, Any], context: Any) -> None:
+        raise RuntimeError("boom")
+
+    triggers._poll_rule(handler, "tap", "dlq")
+
+    assert (sqs.deleted == ["r1"]) is deleted
+    assert (sqs.sent == [("dlq", json.dumps({"n": 1}))]) is dead_lettered
+
+
+def test_delivered_rule_event_is_the_bodys_event() -> None:
+    triggers, sqs = triggers_over([message(1)])
+    seen: list[dict[str, Any]] = []
+
+    triggers._poll_rule(lambda event, context: seen.append(event), "tap", None)
+
+    assert (seen, sqs.deleted) == ([{"n": 1}], ["r1"])
+
+
+@pytest.mark.parametrize(
+    ("schedule", "seconds"),
+    [
+        ("rate(5 minutes)", 300.0),
+        ("rate(1 minute)", 60.0),
+        ("rate(2 hours)", 7200.0),
+        ("rate(30 seconds)", 30.0),
+        ("cron(0 * * * ? *)", 300.0),
+    ],
+)
+def test_schedule_interval_follows_the_rate(schedule: str, seconds: float) -> None:
+    assert schedule_interval(schedule) == seconds

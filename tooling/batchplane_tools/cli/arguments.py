@@ -1,0 +1,221 @@
+"""The `batchplane` argument parser: `local`, then the API's subcommands with the options they share,
+and the argument types that turn a bad value into a usage error (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeAlias
+
+from batchplane_tools.cli.statuses import STATUSES
+from batchplane_tools.paths import STATE_FILE
+
+DESCRIPTION = "The `batchplane` command: `batchplane local` runs the stack; the rest talk to its REST API."
+DEFAULT_PREFIX = "incoming/word-count/"
+
+if TYPE_CHECKING:  # _SubParsersAction is generic in typeshed only, not at run time
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line; the subcommand's name is parsed into `args.command`."""
+    parser = argparse.ArgumentParser(prog="batchplane", description=DESCRIPTION)
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_local_command(subparsers)
+    add_api_commands(subparsers)
+    return parser
+
+
+# --- argument types ----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _param(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value
+
+
+def _status(text: str) -> str:
+    upper = text.strip().upper()
+    if upper not in STATUSES:
+        raise argparse.ArgumentTypeError(f"unknown status {text!r} (one of {', '.join(STATUSES)})")
+    return upper
+
+
+# --- local -------------------------------------------------------------------------------------------
+
+
+def add_local_command(subparsers: Subparsers) -> None:
+    local = subparsers.add_parser(
+        "local",
+        help="run batchplane on this machine: embedded AWS (moto) and a local Batch emulator",
+        description="Run the production handlers on an embedded AWS and a Batch emulator that runs jobs "
+        "as local processes. Ctrl-C stops everything.",
+    )
+    local.add_argument("--api-port", type=int, default=8080, help="REST API port (default 8080; 0: any)")
+    local.add_argument("--aws-port", type=int, default=5000, help="embedded AWS endpoint port (default 5000)")
+    local.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    local.add_argument("--policy", type=Path, help="policy document (default layers/core/policy.yaml)")
+    local.add_argument(
+        "--workers", type=int, default=2, help="job slots; 0 runs nothing (jobs wait RUNNABLE)"
+    )
+    local.add_argument(
+        "--spot-interruption-rate",
+        type=float,
+        default=0.0,
+        help="chance (0..1) that a job on a Spot queue is interrupted while it runs",
+    )
+    local.add_argument(
+        "--spot-interruption-after",
+        type=float,
+        default=1.0,
+        help="an interrupted Spot job dies within this many seconds of starting to run (default 1)",
+    )
+    local.add_argument("--seed", type=int, help="seed for the chaos, for repeatable runs")
+    local.add_argument(
+        "--sweep-interval", type=float, help="seconds between sweeps (default: the template's)"
+    )
+    local.add_argument(
+        "--state-file",
+        type=Path,
+        default=STATE_FILE,
+        help="where the endpoints are written as JSON once ready (default .local/batchplane-local.json)",
+    )
+
+
+# --- the API's subcommands ---------------------------------------------------------------------------
+
+
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """--url, --local-file, --tenant, --region, --timeout and --json: every subcommand of
+    `add_api_commands()` takes them (`batchplane get ID --url ...`)."""
+    group = parser.add_argument_group("API options")
+    group.add_argument(
+        "--url",
+        help="a deployed API, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/v1; requests are "
+        "signed with SigV4 (default: $BATCHPLANE_API_URL, else the local stack)",
+    )
+    group.add_argument(
+        "--local-file",
+        type=Path,
+        help="the local stack's endpoints file (default: $BATCHPLANE_LOCAL_FILE, "
+        "else .local/batchplane-local.json)",
+    )
+    group.add_argument("--tenant", help="tenant to act as on the local stack (default: local)")
+    group.add_argument("--region", help="AWS region for signing (default: from the URL)")
+    group.add_argument("--timeout", type=_positive_float, help="HTTP timeout, s (default 10)")
+    group.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
+
+
+def add_api_commands(subparsers: Subparsers) -> None:
+    """Add submit, get, list, cancel, retry, drop and watch, in the order `--help` lists them."""
+    common = argparse.ArgumentParser(add_help=False)
+    add_global_options(common)
+
+    def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        return subparsers.add_parser(
+            name, help=help_text, description=description or help_text, parents=[common]
+        )
+
+    _submit_arguments(
+        command(
+            "submit",
+            "submit a job",
+            "Submit a job; prints its id and status. With --wait, waits until it finishes and prints it; "
+            "the exit status is then 0 only if it SUCCEEDED.",
+        )
+    )
+    command("get", "show a job with its attempts, history and artifacts").add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    _list_arguments(command("list", "list your jobs, newest first"))
+    command("cancel", "cancel a job; a submitted Batch job is terminated").add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    command("retry", "start a new attempt of a FAILED or CANCELLED job").add_argument(
+        "job_id", metavar="JOB_ID"
+    )
+    _drop_arguments(
+        command(
+            "drop",
+            "upload a file to the ingest bucket, where it becomes a job",
+            "Upload a file into the ingest bucket (the local stack's, or --bucket with --url); the "
+            "file-drop rules of the policy turn it into a job. Prints the object's s3:// URI.",
+        )
+    )
+    _watch_arguments(command("watch", "a live table of your jobs (Ctrl-C quits)"))
+
+
+def _submit_arguments(submit: argparse.ArgumentParser) -> None:
+    submit.add_argument("job_type", metavar="JOB_TYPE", help="a job type of the policy, e.g. word-count")
+    submit.add_argument(
+        "-p",
+        "--param",
+        dest="params",
+        metavar="NAME=VALUE",
+        type=_param,
+        action="append",
+        default=[],
+        help="a job parameter (repeatable)",
+    )
+    submit.add_argument(
+        "--input",
+        dest="inputs",
+        metavar="S3_URI",
+        action="append",
+        default=[],
+        help="an input object (repeatable)",
+    )
+    submit.add_argument("--vcpus", type=_positive_int, help="vCPUs (default: the job type's)")
+    submit.add_argument("--memory-mib", type=_positive_int, help="memory, MiB (default: the job type's)")
+    submit.add_argument("--idempotency-key", help="the same key and body return the same job")
+    submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
+    submit.add_argument(
+        "--interval", type=_positive_float, default=2.0, help="with --wait: seconds between polls"
+    )
+
+
+def _list_arguments(listing: argparse.ArgumentParser) -> None:
+    listing.add_argument("--status", type=_status, help="only jobs in this status")
+    listing.add_argument("--job-type", help="only jobs of this type")
+    listing.add_argument("--limit", type=_positive_int, help="jobs per page (default: the API's)")
+    listing.add_argument("--next-token", help="the page after a previous listing's")
+    listing.add_argument("--all", action="store_true", help="every page, following next_token")
+
+
+def _drop_arguments(drop: argparse.ArgumentParser) -> None:
+    drop.add_argument("file", metavar="FILE", type=Path)
+    drop.add_argument("--key", help="the object key (default: PREFIX + the file's name)")
+    drop.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
+    drop.add_argument("--bucket", help="the ingest bucket (required with --url)")
+
+
+def _watch_arguments(watch: argparse.ArgumentParser) -> None:
+    watch.add_argument(
+        "--interval", type=_positive_float, default=1.0, help="seconds between redraws (default 1)"
+    )
+    watch.add_argument("--status", type=_status, help="only jobs in this status")
+    watch.add_argument("--job-type", help="only jobs of this type")
+    watch.add_argument("--limit", type=_positive_int, default=50, help="newest jobs shown (default 50)")
+    watch.add_argument("--once", action="store_true", help="print one frame and exit")

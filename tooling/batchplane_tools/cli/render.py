@@ -1,0 +1,158 @@
+"""How jobs are shown: aligned tables, the `get` detail view, times, sizes, and `--json` output."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from batchplane_tools.cli.client import Job
+
+
+def print_json(doc: object) -> None:
+    print(json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+def cell(value: object, width: int | None = None) -> str:
+    """A value as one table cell: `-` for nothing, on one line, cut to `width` characters."""
+    if value is None or value == "":
+        return "-"
+    text = " ".join(str(value).split())
+    if width is not None and len(text) > width:
+        text = text[: max(width - 3, 1)] + "..."
+    return text
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], indent: str = "") -> str:
+    """Left-aligned columns two spaces apart; the last column is not padded."""
+    cells = [[cell(value) for value in row] for row in rows]
+    widths = [max([len(header), *(len(row[i]) for row in cells)]) for i, header in enumerate(headers)]
+    lines = []
+    for row in [list(headers), *cells]:
+        line = "  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True))
+        lines.append(indent + line.rstrip())
+    return "\n".join(lines)
+
+
+def when(value: object) -> str:
+    """An ISO 8601 time, to the second, in UTC."""
+    if not isinstance(value, str) or not value:
+        return "-"
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def now() -> str:
+    """The time of day in UTC, for lines that tell when something was seen."""
+    return datetime.now(UTC).strftime("%H:%M:%S")
+
+
+def size(value: object) -> str:
+    """A byte count for people: 512 B, 47.1 KiB, 1.0 GiB."""
+    if not isinstance(value, int):
+        return "-"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{value} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{value} B"  # pragma: no cover
+
+
+def mib(value: object) -> str:
+    return f"{value} MiB" if isinstance(value, int) else "-"
+
+
+def dicts(items: Any) -> list[dict[str, Any]]:
+    """The objects of a list in a job (attempts, history...), skipping anything that is not one."""
+    return [item for item in items or [] if isinstance(item, dict)]
+
+
+def last(items: object) -> dict[str, Any]:
+    if isinstance(items, list) and items and isinstance(items[-1], dict):
+        return items[-1]
+    return {}
+
+
+def _count(items: object) -> int:
+    return len(items) if isinstance(items, list) else 0
+
+
+def job_columns(job: Job) -> tuple[object, ...]:
+    """What the `list` and `watch` tables start with: id, type, status, attempts, last capacity."""
+    attempts = job.get("attempts")
+    return (
+        job.get("job_id"),
+        job.get("job_type"),
+        job.get("status"),
+        _count(attempts),
+        last(attempts).get("capacity"),
+    )
+
+
+def format_jobs(jobs: Sequence[Job]) -> str:
+    """The `list` table: id, type, status, attempts, capacity of the last attempt, last update."""
+    rows = [(*job_columns(job), when(job.get("updated_at"))) for job in jobs]
+    return table(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "UPDATED"), rows)
+
+
+def format_job(job: Job) -> str:
+    """The `get` summary: the job's fields, then its attempts, history and artifacts."""
+    fields = _job_fields(job)
+    width = max(len(name) for name, _ in fields)
+    lines = [f"{name.ljust(width)}  {cell(value)}" for name, value in fields]
+    attempts: list[tuple[object, ...]] = [
+        (
+            a.get("number"),
+            a.get("capacity"),
+            mib(a.get("memory_mib")),
+            a.get("status"),
+            a.get("failure_class"),
+            a.get("exit_code"),
+            a.get("status_reason"),
+        )
+        for a in dicts(job.get("attempts"))
+    ]
+    lines += _section(
+        "attempts", ("#", "CAPACITY", "MEMORY", "STATUS", "FAILURE", "EXIT", "REASON"), attempts
+    )
+    history = [(when(h.get("at")), h.get("event"), h.get("reason")) for h in dicts(job.get("history"))]
+    lines += _section("history", ("AT", "EVENT", "REASON"), history)
+    artifacts = [(a.get("role"), a.get("uri"), size(a.get("size"))) for a in dicts(job.get("artifacts"))]
+    lines += _section("artifacts", ("ROLE", "URI", "SIZE"), artifacts)
+    return "\n".join(lines)
+
+
+def _job_fields(job: Job) -> list[tuple[str, object]]:
+    """The head of the `get` summary: one named value a line."""
+    parameters = job.get("parameters") or {}
+    inputs = job.get("inputs") or []
+    return [
+        ("job", job.get("job_id")),
+        ("status", job.get("status")),
+        ("type", job.get("job_type")),
+        ("tenant", job.get("tenant")),
+        ("resources", f"{cell(job.get('vcpus'))} vCPU, {mib(job.get('memory_mib'))}"),
+        (
+            "parameters",
+            ", ".join(f"{k}={v}" for k, v in parameters.items()) if isinstance(parameters, dict) else None,
+        ),
+        ("inputs", ", ".join(str(i) for i in inputs) if isinstance(inputs, list) else None),
+        ("output", job.get("output_prefix")),
+        ("created", when(job.get("created_at"))),
+        ("updated", when(job.get("updated_at"))),
+    ]
+
+
+def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A titled, counted table of the `get` summary, after a blank line; no table when empty."""
+    lines = ["", f"{title} ({len(rows)})"]
+    if rows:
+        lines.append(table(headers, rows, "  "))
+    return lines

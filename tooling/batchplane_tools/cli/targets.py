@@ -1,0 +1,87 @@
+"""Which API a command talks to, from its options and the environment: `--url` (or
+`BATCHPLANE_API_URL`), a deployed API signed with SigV4; else the local stack, found through the file
+`batchplane local` writes once ready (`--local-file`, `BATCHPLANE_LOCAL_FILE`, or the default)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import urllib.parse
+from pathlib import Path
+
+from batchplane_tools.cli.client import ApiClient, SigV4Signer
+from batchplane_tools.cli.errors import ConfigError, Unreachable
+from batchplane_tools.paths import STATE_FILE
+from batchplane_tools.state_file import LocalInfo, NoStateFile, StateFileError
+
+LOCAL_HINT = "Is `make local` running? (or pass --url)"
+DEPLOYED_HINT = "Check --url (or BATCHPLANE_API_URL) and your network."
+
+_REGION_IN_URL = re.compile(r"\.execute-api\.([a-z]{2}(?:-[a-z]+)+-\d+)\.")
+
+
+class NoLocalStack(Unreachable):
+    """No `--url` was given and the local stack's file does not exist."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path), "no such file", hint=LOCAL_HINT)
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"no local stack found ({self.path} does not exist). {self.hint}"
+
+
+def load_local(path: Path) -> LocalInfo:
+    """The local stack's state file, its faults said as the CLI says them."""
+    try:
+        return LocalInfo.load(path)
+    except NoStateFile:
+        raise NoLocalStack(path) from None
+    except StateFileError as error:
+        raise ConfigError(str(error)) from None
+
+
+def api_url_of(args: argparse.Namespace) -> str | None:
+    """The deployed API's URL: `--url`, else `BATCHPLANE_API_URL`; None means the local stack."""
+    url: str | None = args.url or os.environ.get("BATCHPLANE_API_URL")
+    return url or None
+
+
+def local_file_of(args: argparse.Namespace) -> Path:
+    given = args.local_file or os.environ.get("BATCHPLANE_LOCAL_FILE")
+    return Path(given) if given else STATE_FILE
+
+
+def region_of(url: str) -> str | None:
+    """The region in an `https://<id>.execute-api.<region>.amazonaws.com` URL."""
+    match = _REGION_IN_URL.search(urllib.parse.urlsplit(url).netloc + ".")
+    return match.group(1) if match else None
+
+
+def region_for(args: argparse.Namespace, url: str | None = None) -> str:
+    """`--region`, else the URL's, else the environment's or the AWS profile's."""
+    region: str | None = args.region or (region_of(url) if url else None)
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        import boto3
+
+        region = boto3.session.Session().region_name
+    if not region:
+        raise ConfigError("cannot tell the AWS region; pass --region (or set AWS_DEFAULT_REGION)")
+    return region
+
+
+def _timeout_of(args: argparse.Namespace) -> float:
+    return float(args.timeout) if args.timeout else 10.0
+
+
+def resolve_target(args: argparse.Namespace) -> ApiClient:
+    """The API to talk to: `--url` (signed with SigV4), else the local stack from its file."""
+    url = api_url_of(args)
+    if url:
+        signer = SigV4Signer(region_for(args, url))
+        return ApiClient(url, signer=signer, timeout=_timeout_of(args), hint=DEPLOYED_HINT)
+    info = load_local(local_file_of(args))
+    tenant = args.tenant or info.tenant
+    return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)

@@ -1,0 +1,354 @@
+"""The job table and what moves jobs through it: the state steps, the worker slots, the timeouts,
+Spot interruptions (chaos or asked for), TerminateJob and CancelJob, and the state-change events.
+
+Jobs move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
+them; every transition from RUNNABLE on goes to `on_change` as a "Batch Job State Change" detail.
+One lock guards the table: the HTTP threads read and change it, the scheduler thread steps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from batchplane_tools.emulator import shapes
+from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, now_ms
+from batchplane_tools.emulator.requests import ClientException, ListRequest, SubmitRequest
+from batchplane_tools.emulator.specs import CAPACITIES
+from batchplane_tools.emulator.supervisor import Supervisor
+
+logger = logging.getLogger(__name__)
+
+ESSENTIAL_CONTAINER_EXITED = "Essential container in task exited"
+OUT_OF_MEMORY_REASON = "OutOfMemoryError: Container killed due to memory usage"
+TIMEOUT_REASON = "Job attempt duration exceeded timeout"
+TASK_FAILED_TO_START = "Task failed to start"
+STOPPED_REASON = "Batch emulator stopped"
+# Batch waits 30 s between SIGTERM and SIGKILL; locally that would only slow everything down.
+TERMINATE_GRACE_SECONDS = 2.0
+STATE_STEP_SECONDS = 0.02  # SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING, at least this apart
+TICK_SECONDS = 0.01
+MEMORY_POLL_SECONDS = 0.05
+
+
+class Scheduler:
+    """Runs the submitted jobs on `workers` slots, one scheduler thread stepping them every tick."""
+
+    def __init__(
+        self,
+        *,
+        supervisor: Supervisor,
+        on_change: Callable[[dict[str, Any]], None],
+        workers: int,
+        spot_interruption_rate: float,
+        spot_interruption_after: tuple[float, float],
+        rng: random.Random,
+        region: str,
+        account: str,
+    ) -> None:
+        self._supervisor = supervisor
+        self._on_change = on_change
+        self._workers = workers
+        self._spot_rate = spot_interruption_rate
+        self._spot_after = spot_interruption_after
+        self._rng = rng
+        self._region = region
+        self._account = account
+        self._clusters = {capacity: str(uuid.uuid4()) for capacity in CAPACITIES}
+
+        self._cond = threading.Condition(threading.Lock())
+        self._jobs: dict[str, Job] = {}
+        self._order: list[Job] = []
+        self._live: list[Job] = []  # not ended yet, in submission order
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="batch-emulator-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Refuses new jobs, then kills every job's process group; their endings are not emitted."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join()
+
+    # -- the table, for the operations and BatchEmulator's own methods ---------------------------------
+
+    def submit(self, request: SubmitRequest) -> Job:
+        job_id = str(uuid.uuid4())
+        with self._cond:
+            if self._stopping:
+                raise ClientException("The local Batch emulator is stopping")
+            job = Job(
+                seq=len(self._order),
+                job_id=job_id,
+                arn=f"arn:aws:batch:{self._region}:{self._account}:job/{job_id}",
+                name=request.name,
+                queue=request.queue,
+                definition=request.definition,
+                parameters=request.parameters,
+                command=request.command,
+                environment=request.environment,
+                vcpus=request.vcpus,
+                memory_mib=request.memory_mib,
+                timeout_seconds=request.timeout_seconds,
+                retry_strategy=request.retry_strategy,
+                tags=request.tags,
+                propagate_tags=request.propagate_tags,
+                created_at=now_ms(),
+                due=time.monotonic() + STATE_STEP_SECONDS,
+            )
+            self._jobs[job_id] = job
+            self._order.append(job)
+            self._live.append(job)
+            self._cond.notify_all()
+        return job
+
+    def details(self, job_ids: list[Any] | None = None) -> list[dict[str, Any]]:
+        """The jobs asked for that exist (all, in submission order, if none are asked for)."""
+        with self._cond:
+            if job_ids is None:
+                return [shapes.detail(job) for job in self._order]
+            return [shapes.detail(self._jobs[i]) for i in job_ids if i in self._jobs]
+
+    def summaries(self, request: ListRequest) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of ListJobs, and the token of the next page if there is one."""
+        with self._cond:
+            # Newest first; the token is the submission number to continue below, so jobs submitted
+            # between pages never shift the pages already handed out.
+            found: list[Job] = []
+            for job in reversed(self._order):
+                if request.before is not None and job.seq >= request.before:
+                    continue
+                if job.queue is request.queue and request.match(job):
+                    found.append(job)
+                    if len(found) > request.limit:
+                        break
+            page = found[: request.limit]
+            listed = [shapes.summary(job) for job in page]
+        return listed, str(page[-1].seq) if len(found) > request.limit else None
+
+    def log_path(self, job_id: str) -> Path | None:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            return job.log_path if job is not None else None
+
+    def end(self, job_id: str, reason: str, *, started_too: bool) -> None:
+        """TerminateJob (started_too) or CancelJob: jobs not started yet fail at once."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if job is None:
+                raise ClientException(f"Job {job_id} does not exist")
+            if job.status in NOT_STARTED:
+                job.is_cancelled = True
+                self._finish(job, "FAILED", reason)
+            elif job.status in ENDED or not started_too or job.cause is not None:
+                pass  # CancelJob leaves started jobs alone; a job already being ended keeps its cause
+            elif job.process is None:  # STARTING, not spawned yet
+                job.is_terminated = True
+                job.attempts.append(shapes.attempt(job, reason))
+                self._finish(job, "FAILED", reason)
+            else:
+                job.is_terminated = True
+                job.cause, job.cause_reason = "terminate", reason
+                self._supervisor.terminate(job.process.pid)
+                job.kill_at = time.monotonic() + TERMINATE_GRACE_SECONDS
+
+    def interrupt_spot(self, job_id: str) -> bool:
+        with self._cond:
+            job = self._jobs.get(job_id)
+            if (
+                job is None
+                or job.status != "RUNNING"
+                or job.process is None
+                or job.queue.capacity != "SPOT"
+                or job.cause is not None
+            ):
+                return False
+            self._interrupt(job)
+            return True
+
+    # -- state changes (all under the lock) -----------------------------------------------------------
+
+    def _move(self, job: Job, status: str) -> None:
+        job.status = status
+        if status in EMITTED and not self._stopping:
+            self._on_change(shapes.detail(job))
+
+    def _finish(self, job: Job, status: str, status_reason: str) -> None:
+        job.status_reason = status_reason
+        job.stopped_at = job.attempts[-1]["stoppedAt"] if job.attempts else now_ms()
+        job.process = None
+        job.timeout_at = job.spot_at = job.kill_at = None
+        if job in self._live:
+            self._live.remove(job)
+        self._move(job, status)
+
+    def _interrupt(self, job: Job) -> None:
+        """The Spot instance is reclaimed: the whole task dies at once, with no exit code to report."""
+        assert job.process is not None
+        instance = f"i-{self._rng.getrandbits(68):017x}"
+        job.cause, job.cause_reason = "spot", f"Host EC2 (instance {instance}) terminated."
+        self._supervisor.kill(job.process.pid)
+
+    def _start(self, job: Job) -> None:
+        """RUNNABLE -> STARTING: a task is placed on a container instance."""
+        cluster = f"AWSBatch-{job.compute_environment}-{self._clusters[job.queue.capacity]}"
+        prefix = f"arn:aws:ecs:{self._region}:{self._account}"
+        job.task_arn = f"{prefix}:task/{cluster}/{uuid.uuid4().hex}"
+        job.container_instance_arn = f"{prefix}:container-instance/{cluster}/{uuid.uuid4().hex}"
+        job.due = time.monotonic() + STATE_STEP_SECONDS
+        self._move(job, "STARTING")
+
+    def _spawn(self, job: Job) -> None:
+        """STARTING -> RUNNING: the container's command runs in its own process group."""
+        assert job.task_arn is not None
+        task_id = job.task_arn.rsplit("/", 1)[1]
+        stream = f"{job.definition.name}/default/{task_id}"
+        try:
+            process, log_path = self._supervisor.spawn(job, stream)
+        except OSError as error:
+            job.reason = f"CannotStartContainerError: {error}"[:255]
+            job.attempts.append(shapes.attempt(job, TASK_FAILED_TO_START))
+            self._finish(job, "FAILED", TASK_FAILED_TO_START)
+            return
+        now = time.monotonic()
+        job.process = process
+        job.log_path = log_path
+        job.log_stream_name = stream
+        job.started_at = now_ms()
+        if job.timeout_seconds is not None:
+            job.timeout_at = now + job.timeout_seconds
+        if job.queue.capacity == "SPOT" and self._spot_rate > 0 and self._rng.random() < self._spot_rate:
+            job.spot_at = now + self._rng.uniform(*self._spot_after)
+        self._move(job, "RUNNING")
+
+    def _exited(self, job: Job, wait_status: int) -> None:
+        """The container's main process ended: the job fails or succeeds as Batch reports the cause."""
+        assert job.process is not None
+        code = self._supervisor.collect(job.process, wait_status)
+        # (ru_maxrss is no evidence of an OOM here: Linux carries the forking parent's peak across
+        # exec into it, so a small job started by a big process would look like it blew its limit.)
+        cause = job.cause
+        if cause == "spot":
+            status_reason = job.cause_reason or "Host EC2 terminated."
+        elif cause == "oom":
+            code, job.reason, status_reason = 137, OUT_OF_MEMORY_REASON, ESSENTIAL_CONTAINER_EXITED
+        elif cause == "timeout":
+            status_reason = TIMEOUT_REASON
+        elif cause in ("terminate", "stop"):
+            status_reason = job.cause_reason or STOPPED_REASON
+        else:
+            status_reason = ESSENTIAL_CONTAINER_EXITED
+        job.exit_code = None if cause == "spot" else code
+        job.attempts.append(shapes.attempt(job, status_reason))
+        self._finish(job, "SUCCEEDED" if cause is None and code == 0 else "FAILED", status_reason)
+
+    # -- the scheduler thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_memory_poll = 0.0
+        try:
+            while True:
+                with self._cond:
+                    if self._stopping:
+                        break
+                    now = time.monotonic()
+                    self._step(now)
+                    self._supervise(now)
+                if now - last_memory_poll >= MEMORY_POLL_SECONDS:
+                    last_memory_poll = now
+                    self._enforce_memory()
+                with self._cond:
+                    if not self._stopping:
+                        self._cond.wait(TICK_SECONDS)
+        except Exception:
+            logger.exception("batch emulator: the scheduler failed")
+        finally:
+            self._kill_all()
+
+    def _step(self, now: float) -> None:
+        """Moves each job that is due one state on; a RUNNABLE job starts only on a free slot."""
+        active = sum(1 for job in self._live if job.status in ("STARTING", "RUNNING"))
+        for job in list(self._live):
+            if now < job.due:
+                continue
+            if job.status == "SUBMITTED":
+                job.due = now + STATE_STEP_SECONDS
+                self._move(job, "PENDING")
+            elif job.status == "PENDING":
+                job.due = now + STATE_STEP_SECONDS
+                self._move(job, "RUNNABLE")
+            elif job.status == "RUNNABLE" and active < self._workers:
+                active += 1
+                self._start(job)
+            elif job.status == "STARTING" and job.process is None:
+                self._spawn(job)
+
+    def _supervise(self, now: float) -> None:
+        """Reaps the ended main processes; signals the ones past their grace, timeout or Spot time."""
+        for job in list(self._live):
+            if job.process is None:
+                continue
+            pid = job.process.pid
+            wait_status = self._supervisor.poll(pid)
+            if wait_status is not None:
+                self._exited(job, wait_status)
+            elif job.kill_at is not None and now >= job.kill_at:
+                job.kill_at = None
+                self._supervisor.kill(pid)
+            elif job.cause is None and job.timeout_at is not None and now >= job.timeout_at:
+                job.cause = "timeout"
+                self._supervisor.terminate(pid)
+                job.kill_at = now + TERMINATE_GRACE_SECONDS
+            elif job.cause is None and job.spot_at is not None and now >= job.spot_at:
+                self._interrupt(job)
+
+    def _enforce_memory(self) -> None:
+        """Polls the running groups' memory (outside the lock) and kills those over their limit."""
+        with self._cond:
+            limits = {
+                job.process.pid: job.memory_mib * 1024
+                for job in self._live
+                if job.process is not None and job.cause is None
+            }
+        if not limits:
+            return
+        usage = self._supervisor.memory_kib(set(limits))
+        with self._cond:
+            for job in self._live:
+                if job.process is None or job.cause is not None:
+                    continue
+                pgid = job.process.pid
+                if usage.get(pgid, 0) > limits.get(pgid, sys.maxsize):
+                    job.cause = "oom"
+                    self._supervisor.kill(pgid)
+
+    def _kill_all(self) -> None:
+        """On stop: SIGKILL every job's group and reap its main process."""
+        with self._cond:
+            running = [job for job in self._live if job.process is not None]
+            for job in running:
+                assert job.process is not None
+                if job.cause is None:
+                    job.cause, job.cause_reason = "stop", STOPPED_REASON
+                self._supervisor.kill(job.process.pid)
+        for job in running:
+            process = job.process
+            wait_status = self._supervisor.reap(process.pid) if process is not None else None
+            if wait_status is not None:
+                with self._cond:
+                    if job.process is not None:
+                        self._exited(job, wait_status)

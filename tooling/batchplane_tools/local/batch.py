@@ -1,0 +1,60 @@
+"""AWS Batch for the local stack: the emulator's job queues and job definitions from the template, and
+its job state changes put on the event bus."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from batchplane_tools.emulator import DefinitionSpec, QueueSpec
+from batchplane_tools.local.template import ACCOUNT, REGION, Stack, job_definition
+
+
+def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
+    """Job queues (with the capacity of their compute environments) and job definitions, from
+    the template; their ARNs become the stack's refs, as a deploy would make them."""
+    capacity_of: dict[str, str] = {}
+    for logical, props in stack.resources("AWS::Batch::ComputeEnvironment"):
+        kind = str(props.get("ComputeResources", {}).get("Type", "EC2"))
+        capacity_of[logical] = "SPOT" if "SPOT" in kind else "ON_DEMAND"
+        stack.refs[logical] = f"arn:aws:batch:{REGION}:{ACCOUNT}:compute-environment/{logical}"
+    queues = []
+    for logical, props in stack.resources("AWS::Batch::JobQueue"):
+        name = str(stack.resolve(props["JobQueueName"]))
+        arn = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}"
+        first = sorted(props["ComputeEnvironmentOrder"], key=lambda o: int(o["Order"]))[0]
+        environment = first["ComputeEnvironment"].get("Ref", "")
+        queues.append(QueueSpec(name=name, arn=arn, capacity=capacity_of.get(environment, "ON_DEMAND")))
+        stack.refs[logical] = arn
+    definitions = []
+    for logical, props in stack.resources("AWS::Batch::JobDefinition"):
+        definition = job_definition(stack, props)
+        arn = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{definition.name}:1"
+        definitions.append(
+            DefinitionSpec(
+                name=definition.name,
+                arn=arn,
+                command=definition.command,
+                parameters=definition.parameters,
+                vcpus=definition.resources.get("VCPU", 1),
+                memory_mib=definition.resources.get("MEMORY", 512),
+                timeout_seconds=definition.timeout_seconds,
+                environment=definition.environment,
+            )
+        )
+        stack.refs[logical] = arn
+    return queues, definitions
+
+
+def put_batch_event(events: Any, detail: dict[str, Any]) -> None:
+    """One of the emulator's state changes onto the event bus, as Batch's go in AWS."""
+    events.put_events(
+        Entries=[
+            {
+                "Source": "aws.batch",
+                "DetailType": "Batch Job State Change",
+                "Detail": json.dumps(detail),
+                "Resources": [detail["jobArn"]],
+            }
+        ]
+    )

@@ -1,0 +1,249 @@
+"""The functions' triggers, wired from each function's Events in template.yaml and run as Lambda runs them:
+SQS event source mappings, EventBridge rules (asynchronous invocation, retries, a DLQ) and schedules.
+Each calls its function's `handler` in this process, through the `Invoker`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batchplane.models.base import build_all
+from batchplane_tools.functions import LambdaContext, load_function
+from batchplane_tools.local.template import ACCOUNT, REGION, Stack
+
+log = logging.getLogger("batchplane.local")
+
+# After this many failed deliveries of one event, it goes to the rule's DLQ (Lambda's async
+# invocation retries twice).
+EVENT_DELIVERIES = 3
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class Invoker:
+    """Runs each function's invocations one at a time, as one Lambda instance would, and different
+    functions side by side, as in AWS: the dispatcher pacing SubmitJob must not hold up the API.
+
+    (The functions share one process, so Powertools' logger context may mix keys between two
+    functions' concurrent log lines; metrics are off locally.)
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[Handler, threading.Lock] = {}
+
+    def __call__(self, handler: Handler, event: dict[str, Any]) -> Any:
+        with self._guard:
+            lock = self._locks.setdefault(handler, threading.Lock())
+        with lock:
+            return handler(event, LambdaContext(aws_request_id=str(uuid.uuid4())))
+
+
+class Triggers:
+    """The SQS, EventBridge-rule and Schedule events of the template's functions, each on its own
+    thread until `stop` is set. (The Api event is the API Gateway's: `wire` hands its handler back.)"""
+
+    def __init__(
+        self, *, sqs: Any, events: Any, invoke: Invoker, stop: threading.Event, sweep_interval: float | None
+    ) -> None:
+        self._sqs = sqs
+        self._events = events
+        self._invoke = invoke
+        self._stop = stop
+        self._sweep_interval = sweep_interval
+        self._threads: list[threading.Thread] = []
+
+    def wire(self, stack: Stack) -> Handler | None:
+        """Starts every function's triggers; returns the handler of the function with an Api event."""
+        functions = [
+            (logical, props, load_function(Path(str(props["CodeUri"])).name).handler)
+            for logical, props in stack.resources("AWS::Serverless::Function")
+        ]
+        # The functions share this process on threads: every model is built before the first trigger
+        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins).
+        build_all()
+        api: Handler | None = None
+        for logical, props, handler in functions:
+            for event_name, event in (props.get("Events") or {}).items():
+                name, kind, spec = f"{logical}-{event_name}", event["Type"], event.get("Properties", {})
+                if kind == "SQS":
+                    queue = stack.resolve(spec["Queue"])
+                    batch_size = int(spec.get("BatchSize", 10))
+                    self._spawn(name, self._poll_sqs, handler, self._queue_url(queue), queue, batch_size)
+                elif kind == "EventBridgeRule":
+                    self._route_rule(stack, name, spec, handler)
+                elif kind == "Schedule":
+                    self._spawn(name, self._schedule, handler, self._interval(stack, spec))
+                elif kind == "Api":
+                    api = handler
+        return api
+
+    def join(self, timeout: float) -> None:
+        """Waits for the trigger threads to see `stop` (each returns within its 1 s long poll)."""
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+
+    def _queue_url(self, arn: str) -> str:
+        name = arn.rsplit(":", 1)[-1]
+        return str(self._sqs.get_queue_url(QueueName=name)["QueueUrl"])
+
+    def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _receive(self, url: str, **params: Any) -> list[dict[str, Any]] | None:
+        """One long poll of a queue: its messages, [] after a failure (logged), None at stop."""
+        try:
+            messages: list[dict[str, Any]] = self._sqs.receive_message(
+                QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"], **params
+            ).get("Messages", [])
+        except Exception:  # the server is going away at stop
+            if self._stop.is_set():
+                return None
+            log.exception("receiving from %s failed", url)
+            time.sleep(1)
+            return []
+        return messages
+
+    # -- SQS event source mapping ----------------------------------------------------------------------
+
+    def _poll_sqs(self, handler: Handler, url: str, arn: str, batch_size: int) -> None:
+        """Lambda's SQS event source: batches of records, partial batch responses, deletes on success."""
+        while not self._stop.is_set():
+            messages = self._receive(
+                url, MaxNumberOfMessages=min(10, batch_size), MessageAttributeNames=["All"]
+            )
+            if messages is None:
+                return
+            if not messages:
+                continue
+            event = {"Records": [_sqs_record(m, arn) for m in messages]}
+            try:
+                result = self._invoke(handler, event) or {}
+                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+            except Exception:
+                log.exception("handler failed on a batch from %s; the batch will be redelivered", url)
+                continue
+            self._delete(url, [m for m in messages if m["MessageId"] not in failed])
+
+    def _delete(self, url: str, done: list[dict[str, Any]]) -> None:
+        for start in range(0, len(done), 10):
+            self._sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                    for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+
+    # -- EventBridge rules -----------------------------------------------------------------------------
+
+    def _route_rule(self, stack: Stack, name: str, spec: dict[str, Any], handler: Handler) -> None:
+        """The template's rule on moto's bus, with an SQS queue as its target, drained into the function.
+
+        Anything put on the bus (the Batch emulator, or `aws events put-events --endpoint-url ...`) is
+        matched by moto against the rule's own pattern.
+        """
+        events, sqs = self._events, self._sqs
+        rule = f"{stack.name}-{name}"[:64]
+        tap = sqs.create_queue(QueueName=f"{rule}-target"[:80], Attributes={"VisibilityTimeout": "5"})[
+            "QueueUrl"
+        ]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=tap, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        bus = stack.resolve(spec.get("EventBusName", "default"))
+        events.put_rule(Name=rule, EventBusName=bus, EventPattern=json.dumps(stack.resolve(spec["Pattern"])))
+        events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "function", "Arn": tap_arn}])
+        dead_letters = spec.get("DeadLetterConfig", {}).get("Arn")
+        dlq = self._queue_url(stack.resolve(dead_letters)) if dead_letters else None
+        self._spawn(name, self._poll_rule, handler, tap, dlq)
+
+    def _poll_rule(self, handler: Handler, tap: str, dlq: str | None) -> None:
+        """EventBridge invokes the function once per event, asynchronously, retrying a failure."""
+        sqs = self._sqs
+        while not self._stop.is_set():
+            messages = self._receive(tap, MaxNumberOfMessages=10)
+            if messages is None:
+                return
+            for message in messages:
+                try:
+                    self._invoke(handler, json.loads(message["Body"]))
+                except Exception:
+                    deliveries = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
+                    if deliveries < EVENT_DELIVERIES:
+                        log.exception("event delivery %d failed; retrying", deliveries)
+                        continue
+                    log.exception("event failed %d times; kept in the DLQ", deliveries)
+                    if dlq:
+                        sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+                sqs.delete_message(QueueUrl=tap, ReceiptHandle=message["ReceiptHandle"])
+
+    # -- Schedules -------------------------------------------------------------------------------------
+
+    def _interval(self, stack: Stack, spec: dict[str, Any]) -> float:
+        if self._sweep_interval is not None:
+            return self._sweep_interval
+        return schedule_interval(str(stack.resolve(_first_branch(spec["Schedule"]))))
+
+    def _schedule(self, handler: Handler, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self._invoke(handler, _scheduled_event())
+            except Exception:
+                log.exception("scheduled invocation failed")
+
+
+def schedule_interval(schedule: str) -> float:
+    """Seconds between runs of a `rate(N unit)` schedule; 300 for any other expression."""
+    match = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|second|seconds)\)", schedule)
+    if not match:
+        return 300.0
+    unit = {"second": 1, "minute": 60, "hour": 3600}[match.group(2).rstrip("s")]
+    return float(int(match.group(1)) * unit)
+
+
+def _first_branch(value: Any) -> Any:
+    """A Fn::If picks a branch by a condition the local stack does not evaluate: take the else branch,
+    the general one (e.g. rate(N minutes) over the rate(1 minute) special case)."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        return value["Fn::If"][2]
+    return value
+
+
+def _scheduled_event() -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/local-schedule"],
+        "detail": {},
+    }
+
+
+def _sqs_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": message.get("MessageAttributes", {}),
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+        "awsRegion": REGION,
+    }
