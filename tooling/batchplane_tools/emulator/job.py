@@ -22,10 +22,9 @@ def now_ms() -> int:
 
 
 @dataclass
-class Job:
-    seq: int  # submission number: ListJobs pages by it
-    job_id: str
-    arn: str
+class SubmitRequest:
+    """A SubmitJob that Batch would accept, with the definition's defaults and overrides applied."""
+
     name: str
     queue: QueueSpec
     definition: DefinitionSpec
@@ -38,6 +37,15 @@ class Job:
     retry_strategy: dict[str, Any] | None
     tags: dict[str, str]
     propagate_tags: bool
+
+
+@dataclass
+class Job(SubmitRequest):
+    """A submitted job: what it was submitted with, and where it stands."""
+
+    seq: int  # submission number: ListJobs pages by it
+    job_id: str
+    arn: str
     created_at: int
     due: float  # monotonic time of the next scheduling step
     status: str = "SUBMITTED"

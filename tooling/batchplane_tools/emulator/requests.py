@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from batchplane_tools.emulator.job import STATUSES, Job
+from batchplane_tools.emulator.job import STATUSES, Job, SubmitRequest
 from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec
 
 DESCRIBE_MAX = 100
@@ -41,24 +41,6 @@ class ClientException(Exception):
 
     def reply(self) -> Reply:
         return self.status, {"x-amzn-ErrorType": "ClientException"}, {"message": self.message}
-
-
-@dataclass(frozen=True)
-class SubmitRequest:
-    """A SubmitJob that Batch would accept, with the definition's defaults and overrides applied."""
-
-    name: str
-    queue: QueueSpec
-    definition: DefinitionSpec
-    parameters: dict[str, str]
-    command: list[str]
-    environment: dict[str, str]
-    vcpus: str
-    memory_mib: int
-    timeout_seconds: int | None
-    retry_strategy: dict[str, Any] | None
-    tags: dict[str, str]
-    propagate_tags: bool
 
 
 @dataclass(frozen=True)

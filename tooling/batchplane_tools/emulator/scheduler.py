@@ -15,12 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from batchplane_tools.emulator import shapes
-from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, now_ms
-from batchplane_tools.emulator.requests import ClientException, ListRequest, SubmitRequest
+from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
+from batchplane_tools.emulator.requests import ClientException, ListRequest
 from batchplane_tools.emulator.specs import CAPACITIES
 from batchplane_tools.emulator.supervisor import Supervisor
 
@@ -92,21 +93,10 @@ class Scheduler:
             if self._stopping:
                 raise ClientException("The local Batch emulator is stopping")
             job = Job(
+                **{f.name: getattr(request, f.name) for f in fields(request)},
                 seq=len(self._order),
                 job_id=job_id,
                 arn=f"arn:aws:batch:{self._region}:{self._account}:job/{job_id}",
-                name=request.name,
-                queue=request.queue,
-                definition=request.definition,
-                parameters=request.parameters,
-                command=request.command,
-                environment=request.environment,
-                vcpus=request.vcpus,
-                memory_mib=request.memory_mib,
-                timeout_seconds=request.timeout_seconds,
-                retry_strategy=request.retry_strategy,
-                tags=request.tags,
-                propagate_tags=request.propagate_tags,
                 created_at=now_ms(),
                 due=time.monotonic() + STATE_STEP_SECONDS,
             )
