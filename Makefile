@@ -37,10 +37,11 @@ lint: $(STAMP) ## ruff and mypy
 # deploy test runs the SAM transform there too (tests/sam_transform.py).
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
-export BATCHPLANE_SAM_PYTHON := $(abspath $(SAM_VENV))/bin/python
-$(SAM_VENV)/.installed:
+export BATCHPLANE_SAM_PYTHON ?= $(abspath $(SAM_VENV))/bin/python
+SAM_REQUIREMENT := aws-sam-cli>=1.130,<2
+$(SAM_VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet 'aws-sam-cli>=1.130,<2'
+	$(SAM_VENV)/bin/python -m pip install --quiet '$(SAM_REQUIREMENT)'
 	touch $@
 
 sam-env: $(SAM_VENV)/.installed ## The SAM CLI's own environment (sam, cfn-lint, the SAM transform)

@@ -20,28 +20,37 @@ def _sam() -> Path:
     sam = Path(python).parent / "sam"
     if not sam.exists():
         pytest.fail(f"no SAM CLI at {sam}: run `make sam-env` (make test does)")
-    if shutil.which("python3.12") is None:
-        pytest.fail("sam build needs python3.12 on PATH (make test puts it there)")
     return sam
+
+
+def _python312_dir() -> str:
+    """Where a python3.12 that runs lives, as the Makefile finds it: pyenv's, else PATH's (a pyenv
+    shim for a version that is not selected is on PATH but does not run)."""
+    candidates = sorted(Path.home().glob(".pyenv/versions/3.12.*/bin/python3.12"))
+    on_path = shutil.which("python3.12")
+    for candidate in [*map(str, candidates), *([on_path] if on_path else [])]:
+        check = [candidate, "-c", "import sys; assert sys.version_info[:2] == (3, 12)"]
+        if subprocess.run(check, capture_output=True, check=False, timeout=30).returncode == 0:
+            return str(Path(candidate).parent)
+    pytest.fail("sam build needs python3.12 (pyenv's or on PATH)")
 
 
 @pytest.fixture(scope="module")
 def layer(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = tmp_path_factory.mktemp("sam-build")
+    # --no-cached: samconfig.toml caches builds, which would leave ~50 MB of dependencies under
+    # .aws-sam/deps in the checkout for every fresh --build-dir.
+    command = [str(_sam()), "build", "CoreLayer", "--no-cached", "--template", str(ROOT / "template.yaml")]
     done = subprocess.run(
-        [
-            str(_sam()),
-            "build",
-            "CoreLayer",
-            "--template",
-            str(ROOT / "template.yaml"),
-            "--build-dir",
-            str(build),
-        ],
+        [*command, "--build-dir", str(build)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        env={
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "PATH": f"{_python312_dir()}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
         check=False,
         timeout=600,
     )

@@ -366,6 +366,7 @@ def sam_transform(template: dict[str, Any], parameters: dict[str, Any]) -> dict[
         capture_output=True,
         text=True,
         check=False,
+        timeout=300,
     )
     if done.returncode:
         pytest.fail(f"the SAM transform failed:\n{done.stderr}")

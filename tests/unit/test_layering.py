@@ -43,21 +43,46 @@ def _part(module: str) -> str | None:
     return None
 
 
-def _imports(path: Path) -> Iterator[tuple[int, str]]:
+def _imports(path: Path, root: Path = RUNTIME) -> Iterator[tuple[int, str]]:
+    """Every module the file imports, absolute: `from batchplane import wiring` names
+    batchplane.wiring, and a relative import is resolved against the file's package."""
+    package = ".".join(path.relative_to(root.parent).with_suffix("").parts[:-1])
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.lineno, node.module
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            for alias in node.names:
+                yield node.lineno, base
+                yield node.lineno, f"{base}.{alias.name}"
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
+
+
+def _violations(path: Path, root: Path = RUNTIME) -> list[str]:
+    """The imports of `path`, a module of the runtime package at `root`, that point up or sideways."""
+    own = _part_of(path, root)
+    wrong = []
+    for line, module in _imports(path, root):
+        if module.split(".")[0] == "batchplane_tools":
+            wrong.append(f"line {line}: {module} (the tooling never ships in the layer)")
+            continue
+        target = _part(module)
+        if target is None or target == own or target not in RANK:
+            continue  # not ours, our own part, or a name imported from batchplane/__init__.py
+        if RANK[target] >= RANK[own]:
+            wrong.append(f"line {line}: {module} ({target}, rank {RANK[target]}, is not below {own})")
+    return sorted(set(wrong))
 
 
 def _runtime_modules() -> list[Path]:
     return sorted(RUNTIME.rglob("*.py"))
 
 
-def _part_of(path: Path) -> str:
-    relative = path.relative_to(RUNTIME)
+def _part_of(path: Path, root: Path = RUNTIME) -> str:
+    relative = path.relative_to(root)
     return (
         ""
         if relative.name == "__init__.py" and relative.parent == Path()
@@ -76,19 +101,8 @@ def test_every_runtime_package_has_a_rank() -> None:
 @pytest.mark.parametrize("path", _runtime_modules(), ids=lambda p: str(p.relative_to(RUNTIME)))
 def test_a_runtime_module_imports_only_its_own_layer_or_lower(path: Path) -> None:
     # Given a module of the runtime package in its layer
-    own = _part_of(path)
-    wrong = []
-
     # When its imports are read
-    for line, module in _imports(path):
-        if module.split(".")[0] == "batchplane_tools":
-            wrong.append(f"line {line}: {module} (the tooling never ships in the layer)")
-            continue
-        target = _part(module)
-        if target is None or target == own:
-            continue
-        if RANK[target] >= RANK[own]:
-            wrong.append(f"line {line}: {module} ({target}, rank {RANK[target]}, is not below {own})")
+    wrong = _violations(path)
 
     # Then none points up (or sideways)
     assert not wrong, f"{path.relative_to(ROOT)} imports upward:\n" + "\n".join(wrong)
@@ -105,14 +119,38 @@ def test_the_domain_imports_no_aws_sdk(path: Path) -> None:
     assert not found, f"{path.relative_to(ROOT)}: " + ", ".join(found)
 
 
-def test_the_check_catches_an_upward_import(tmp_path: Path) -> None:
-    # Given a service module that imports an adapter
-    module = tmp_path / "bad.py"
-    module.write_text("from batchplane.adapters.store import DynamoJobStore\n", encoding="utf-8")
+@pytest.mark.parametrize(
+    ("source", "name"),
+    [
+        ("from batchplane.adapters.store import DynamoJobStore\n", "service/bad.py"),
+        ("from batchplane import wiring\n", "service/bad.py"),
+        ("from ..adapters import store\n", "service/bad.py"),
+        ("import batchplane.api.routes\n", "adapters/bad.py"),
+        ("from batchplane_tools.fixtures import load_event\n", "models/bad.py"),
+        ("from batchplane.service.ports import Page\n", "lifecycle/bad.py"),
+    ],
+)
+def test_the_check_catches_an_upward_import(source: str, name: str, tmp_path: Path) -> None:
+    # Given a module that imports upward, in each form an import can take
+    copy = tmp_path / "batchplane" / name
+    copy.parent.mkdir(parents=True)
+    copy.write_text(source, encoding="utf-8")
 
-    # When its imports are ranked
-    ranked = [(m, RANK[t]) for _, m in _imports(module) if (t := _part(m)) is not None]
+    # When the check reads it as the module of its part
+    found = _violations(copy, tmp_path / "batchplane")
 
-    # Then the adapter ranks above the service, which the check refuses
-    assert ranked == [("batchplane.adapters.store", RANK["adapters"])]
-    assert RANK["adapters"] > RANK["service"]
+    # Then it is refused
+    assert found, source
+
+
+def test_the_check_lets_a_downward_import_pass(tmp_path: Path) -> None:
+    # Given a service module importing the domain and its own ports
+    copy = tmp_path / "batchplane" / "service" / "ok.py"
+    copy.parent.mkdir(parents=True)
+    copy.write_text(
+        "from batchplane.models.job import Job\nfrom .ports import Ports\nfrom batchplane import errors\n",
+        encoding="utf-8",
+    )
+
+    # Then nothing is refused
+    assert _violations(copy, tmp_path / "batchplane") == []

@@ -29,8 +29,14 @@ def main(argv: list[str] | None = None) -> int:
 def run_local(args: argparse.Namespace) -> int:
     """Start the local stack, say where it is, and run it until SIGINT or SIGTERM."""
     # Imported here: the stack loads moto and the handlers, which the API's subcommands do not need.
+    from batchplane_tools.emulator.supervisor import check_platform
     from batchplane_tools.local.stack import LocalStack
 
+    try:
+        check_platform()  # before anything starts: the emulator supervises jobs through Linux's /proc
+    except RuntimeError as error:
+        print(f"batchplane: {error}", file=sys.stderr)
+        return 1
     if not 0.0 <= args.spot_interruption_rate <= 1.0:
         print("batchplane: --spot-interruption-rate must be between 0 and 1", file=sys.stderr)
         return 2

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from batchplane_tools.local.template import ACCOUNT
 
-log = logging.getLogger("batchplane.local")
+log = logging.getLogger(__name__)
 
 LOCAL_TENANT = "local"
 

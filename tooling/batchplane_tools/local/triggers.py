@@ -20,7 +20,7 @@ from batchplane.models.base import build_all
 from batchplane_tools.functions import LambdaContext, load_function
 from batchplane_tools.local.template import ACCOUNT, REGION, Stack
 
-log = logging.getLogger("batchplane.local")
+log = logging.getLogger(__name__)
 
 # After this many failed deliveries of one event, it goes to the rule's DLQ (Lambda's async
 # invocation retries twice).

@@ -17,9 +17,9 @@ class Model(BaseModel):
 def build_all() -> int:
     """Builds every model defined so far; returns how many there are.
 
-    For a process that runs several functions on threads (the local stack): before pydantic 2.14
-    two threads' first uses of one deferred model could race (pydantic#13438). Lambda runs one
-    invocation at a time per process, and its layer gets a pydantic with the fix.
+    The tests call it so that a model that cannot build fails CI, not a function's first request;
+    the local stack calls it before its trigger threads start, so a request never pays for a build
+    (the layer's pydantic>=2.14 makes concurrent first builds safe: pydantic#13438).
     """
     models: list[type[BaseModel]] = []
     pending: list[type[BaseModel]] = [Model]
