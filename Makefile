@@ -80,6 +80,7 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BENCH_VENV)/bin/python bench/cold_start.py --no-tracer
 	$(BIN)/python bench/first_invocation.py
 	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/cost.py
 	$(BIN)/python bench/state_events.py
 	$(BIN)/python bench/ingest_burst.py
 	$(BIN)/python bench/local_stack.py

@@ -39,6 +39,18 @@ def moto_stack(policy: Path = ROOT / "layers" / "core" / "policy.yaml") -> Itera
         yield session, stack
 
 
+def sqs_record(body: str, *, source_arn: str, message_id: str, receive_count: int = 1) -> dict[str, Any]:
+    """One SQS record as Lambda's event source mapping delivers it, shaped as events/sqs/dispatch.json."""
+    from batchplane_tools.fixtures import load_event
+
+    record: dict[str, Any] = load_event("sqs/dispatch.json")["Records"][0]
+    record.update(messageId=message_id, body=body, eventSourceARN=source_arn, messageAttributes={})
+    record["attributes"]["ApproximateReceiveCount"] = str(receive_count)
+    for stale in ("md5OfBody", "md5OfMessageAttributes"):
+        record.pop(stale, None)
+    return record
+
+
 def count_calls(services: tuple[str, ...] = SERVICES) -> list[str]:
     """Every call the handlers' own clients make from now on, as "service:Operation"."""
     from batchplane.adapters.clients import client

@@ -118,3 +118,40 @@ def test_spot_interruption_falls_back_to_on_demand_and_succeeds(spot_chaos: Loca
     assert first["status_reason"].startswith("Host EC2 (instance i-")
     assert (second["capacity"], second["status"]) == ("ON_DEMAND", "SUCCEEDED")
     assert "fell_back" in [h["event"] for h in done["history"]]
+
+
+def test_a_job_that_fails_for_good_is_alerted_and_published_once_from_the_outbox(local: Local) -> None:
+    # Given a queue on the alert topic and one on the job event bus, as an operator or a program has
+    sqs, sns, events = local.client("sqs"), local.client("sns"), local.client("events")
+    alerts = sqs.create_queue(QueueName="e2e-alerts")["QueueUrl"]
+    job_events = sqs.create_queue(QueueName="e2e-job-events")["QueueUrl"]
+
+    def arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    sns.subscribe(TopicArn=local.info["alert_topic_arn"], Protocol="sqs", Endpoint=arn(alerts))
+    bus = local.info["event_bus_name"]
+    events.put_rule(Name="e2e-all", EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
+    events.put_targets(Rule="e2e-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
+
+    # When a word-count job reads an input that does not exist (its worker exits 1: not retried)
+    missing = f"s3://{local.info['ingest_bucket']}/manual/no such file.txt"
+    status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": missing}})
+    assert status == 202, job
+    assert local.finished(job["job_id"])["status"] == "FAILED"
+
+    # Then the table's stream brings its decision to the outbox function, which alerts once and
+    # publishes "Job Failed" once, both under the decision's event ids
+    def received(url: str) -> list[dict]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        bodies = [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+        return [b for b in bodies if job["job_id"] in (b.get("Message") or json.dumps(b.get("detail")))]
+
+    [alert] = eventually(lambda: received(alerts), what="the job's alert")
+    event_id = alert["MessageAttributes"]["event_id"]["Value"]
+    assert event_id.startswith(f"{job['job_id']}:") and event_id.endswith(":alert")
+    failed = eventually(
+        lambda: [e for e in received(job_events) if e["detail-type"] == "Job Failed"], what="Job Failed"
+    )
+    assert [e["detail"]["event_id"] for e in failed] == [event_id.removesuffix(":alert") + ":job_event"]
+    assert received(alerts) == []

@@ -30,7 +30,7 @@ def notification(aws, fixture: str = "object_created", **fields: Any) -> dict[st
 
 
 def jobs_in_table(aws) -> list[dict[str, Any]]:
-    return [i for i in aws.table_items() if i["pk"]["S"].startswith("JOB#")]
+    return [i for i in aws.table_items() if i["pk"]["S"].startswith("JOB#") and i["sk"]["S"] == "JOB"]
 
 
 def test_dropped_file_becomes_one_queued_job_with_its_input_recorded(aws, drop) -> None:

@@ -1,116 +1,42 @@
 """The lifecycle engine on moto: Batch state events drive retries, fallback, memory bumps, alerts
-and artifacts, through the real state-change handler and the template's resources."""
+and artifacts, through the real state-change handler and the template's resources (fixtures in
+conftest.py: `engine` delivers each write's owed events through the outbox, as the stack does)."""
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-import pytest
-
-from tests.support import LambdaContext, api_event, batch_event, load_event, load_function
-
-INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
-
-
-@pytest.fixture
-def watch(aws):
-    """SQS queues subscribed to the alert topic and to every batchplane event on the job bus."""
-    sqs, sns, events = aws.client("sqs"), aws.client("sns"), aws.client("events")
-    env = aws.env
-    alerts_url = sqs.create_queue(QueueName="alerts-watch")["QueueUrl"]
-    events_url = sqs.create_queue(QueueName="events-watch")["QueueUrl"]
-
-    def arn(url: str) -> str:
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    sns.subscribe(TopicArn=env["ALERT_TOPIC_ARN"], Protocol="sqs", Endpoint=arn(alerts_url))
-    events.put_rule(
-        Name="watch", EventBusName=env["EVENT_BUS_NAME"], EventPattern=json.dumps({"source": ["batchplane"]})
-    )
-    events.put_targets(
-        Rule="watch", EventBusName=env["EVENT_BUS_NAME"], Targets=[{"Id": "q", "Arn": arn(events_url)}]
-    )
-
-    class Watch:
-        @staticmethod
-        def alerts() -> list[str]:
-            messages = sqs.receive_message(QueueUrl=alerts_url, MaxNumberOfMessages=10).get("Messages", [])
-            return [json.loads(m["Body"])["Message"] for m in messages]
-
-        @staticmethod
-        def job_events() -> list[dict[str, Any]]:
-            messages = sqs.receive_message(QueueUrl=events_url, MaxNumberOfMessages=10).get("Messages", [])
-            return [json.loads(m["Body"]) for m in messages]
-
-    return Watch
-
-
-@pytest.fixture
-def engine(aws, api):
-    """Submit, dispatch and deliver Batch events, as the deployed stack would."""
-    state_change = load_function("state_change").handler
-
-    class Engine:
-        @staticmethod
-        def submit(job_type: str = "sort-large", **extra: Any) -> dict[str, Any]:
-            body = {"job_type": job_type, "parameters": {"input": INPUT}, **extra}
-            status, job, _ = api(
-                api_event("POST", "/jobs", body=body, headers={"Content-Type": "application/json"})
-            )
-            assert status == 202, job
-            aws.run_dispatcher()
-            return Engine.get(job["job_id"])
-
-        @staticmethod
-        def get(job_id: str) -> dict[str, Any]:
-            status, job, _ = api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))
-            assert status == 200
-            return job
-
-        @staticmethod
-        def deliver(fixture: str, job: dict[str, Any], attempt: int = 0) -> dict[str, Any]:
-            item = aws.client("dynamodb").get_item(
-                TableName=aws.env["JOBS_TABLE_NAME"],
-                Key={"pk": {"S": f"JOB#{job['job_id']}"}, "sk": {"S": "JOB"}},
-            )["Item"]
-            raw = {
-                **job,
-                "attempts": [
-                    {**a, "job_name": item["attempts"]["M"][str(a["number"])]["M"]["job_name"]["S"]}
-                    for a in job["attempts"]
-                ],
-            }
-            return state_change(batch_event(fixture, job=raw, attempt=attempt), LambdaContext())
-
-        @staticmethod
-        def run(job: dict[str, Any], ending: str) -> dict[str, Any]:
-            """The current attempt goes RUNNABLE -> STARTING -> RUNNING -> `ending`; then dispatch."""
-            for fixture in ("runnable", "starting", "running", ending):
-                Engine.deliver(fixture, job)
-            aws.run_dispatcher()
-            return Engine.get(job["job_id"])
-
-    return Engine
+from tests.support import LambdaContext, api_event, load_event, load_function
 
 
 def test_success_records_output_artifacts_and_publishes_job_succeeded(aws, engine, watch) -> None:
-    # Given a submitted job whose worker wrote two objects under its output prefix
+    # Given a submitted job whose attempt's worker wrote two objects under its attempt's prefix,
+    # and S3 reported each (Object Created, as the artifact bucket sends it to EventBridge)
     job = engine.submit()
-    bucket, prefix = job["output_prefix"][5:].split("/", 1)
+    bucket, prefix = f"{job['output_prefix']}attempt-1/"[5:].split("/", 1)
     s3 = aws.client("s3")
-    s3.put_object(Bucket=bucket, Key=f"{prefix}sorted.csv", Body=b"a\nb\n")
-    s3.put_object(Bucket=bucket, Key=f"{prefix}summary.json", Body=b"{}")
+    for name, body in (("sorted.csv", b"a\nb\n"), ("summary.json", b"{}")):
+        written = s3.put_object(Bucket=bucket, Key=f"{prefix}{name}", Body=body)
+        event = load_event("s3/eventbridge_output_created.json")
+        event["detail"]["bucket"]["name"] = bucket
+        event["detail"]["object"].update(
+            key=f"{prefix}{name}",
+            size=len(body),
+            etag=written["ETag"].strip('"'),
+            **{"version-id": written["VersionId"]},
+        )
+        load_function("artifacts").handler(event, LambdaContext(function_name="artifacts"))
 
     # When the attempt runs and succeeds
     done = engine.run(job, "succeeded")
 
-    # Then the job succeeded with its outputs recorded, and downstream automation hears of it
+    # Then the job succeeded with its outputs recorded as attempt 1's, and downstream automation hears of it
     assert done["status"] == "SUCCEEDED"
     outputs = {a["uri"]: a for a in done["artifacts"] if a["role"] == "output"}
-    assert set(outputs) == {f"{job['output_prefix']}sorted.csv", f"{job['output_prefix']}summary.json"}
-    assert outputs[f"{job['output_prefix']}sorted.csv"]["size"] == 4
-    assert outputs[f"{job['output_prefix']}sorted.csv"]["etag"]
+    attempt_prefix = f"{job['output_prefix']}attempt-1/"
+    assert set(outputs) == {f"{attempt_prefix}sorted.csv", f"{attempt_prefix}summary.json"}
+    assert outputs[f"{attempt_prefix}sorted.csv"]["size"] == 4
+    assert outputs[f"{attempt_prefix}sorted.csv"]["etag"]
+    assert outputs[f"{attempt_prefix}sorted.csv"]["version_id"]
+    assert {a["attempt"] for a in outputs.values()} == {1}
     [attempt] = done["attempts"]
     assert (attempt["status"], attempt["failure_class"], attempt["exit_code"]) == ("SUCCEEDED", None, 0)
     assert attempt["started_at"] and attempt["stopped_at"] and attempt["log_stream"]

@@ -7,17 +7,22 @@ import json
 import boto3
 import jsonpath_ng.ext
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodbstreams.models import ShardIterator, dynamodbstreams_backends
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from batchplane_tools.local.moto_speedups import (
+    ITERATOR_LIFETIME_SECONDS,
     copy_only_touched_partitions,
+    expire_shard_iterators,
+    number_stream_records_once,
     read_queue_attributes_lazily,
     reuse_jsonpath_parsers,
     stop_instance_tracking,
@@ -32,6 +37,9 @@ def _undo_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
         (Queue, "attributes"),
         (jsonpath_ng.ext, "parse"),
+        (StreamShard, "add"),
+        (StreamShard, "get"),
+        (ShardIterator, "__init__"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
 
@@ -126,6 +134,97 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
         assert dynamodb.scan(TableName="h")["Items"] == []
         # And the partition the transaction never named was shared, not copied
         assert tables["t"].items[DynamoType({"S": "z"})] is untouched
+
+
+def _streamed_table(dynamodb: object) -> str:
+    """A table with a stream of both images; its stream's ARN."""
+    created = dynamodb.create_table(  # type: ignore[attr-defined]
+        TableName="s",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    return str(created["TableDescription"]["LatestStreamArn"])
+
+
+def _streams() -> object:
+    # (boto3 aims a call naming a stream ARN at the account's endpoint, which in-process moto lacks)
+    return boto3.client(
+        "dynamodbstreams", region_name="us-east-1", config=Config(account_id_endpoint_mode="disabled")
+    )
+
+
+def test_a_failed_transaction_rolls_a_streams_records_back_and_never_reuses_their_numbers() -> None:
+    # Given moto copying only the partitions a transaction names and numbering stream records once,
+    # and a table with a stream and an item a
+    copy_only_touched_partitions()
+    number_stream_records_once()
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        arn = _streamed_table(dynamodb)
+        dynamodb.put_item(TableName="s", Item={"pk": {"S": "a"}})
+        live = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["s"].stream_shard
+
+        # When a transaction puts b, then fails its check on a; and then c is put
+        with pytest.raises(ClientError):
+            dynamodb.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "s", "Item": {"pk": {"S": "b"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": "s",
+                            "Key": {"pk": {"S": "a"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        dynamodb.put_item(TableName="s", Item={"pk": {"S": "c"}})
+
+        # Then the stream holds a's and c's writes only, b's rolled back with the table (whose stream
+        # was copied as a list, not deep-copied), and c has a number b never gave away again
+        streams = _streams()
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]  # type: ignore[attr-defined]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")  # type: ignore[attr-defined]
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]  # type: ignore[attr-defined]
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "c"]
+        first, last = (int(r["dynamodb"]["SequenceNumber"]) for r in records)
+        assert last == first + 2
+        rolled_back = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["s"].stream_shard
+        assert rolled_back is not live and rolled_back.items[0] is live.items[0]
+        # and a read from a number finds its record by number
+        after = streams.get_shard_iterator(  # type: ignore[attr-defined]
+            StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(first)
+        )
+        [later] = streams.get_records(ShardIterator=after["ShardIterator"])["Records"]  # type: ignore[attr-defined]
+        assert later["dynamodb"]["Keys"]["pk"]["S"] == "c"
+
+
+def test_shard_iterators_are_forgotten_after_aws_s_fifteen_minutes() -> None:
+    # Given moto expiring shard iterators, and a streamed table's iterators made long ago and now
+    expire_shard_iterators()
+    with mock_aws():
+        arn = _streamed_table(boto3.client("dynamodb", region_name="us-east-1"))
+        streams = _streams()
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]  # type: ignore[attr-defined]
+
+        def iterator() -> str:
+            made = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")  # type: ignore[attr-defined]
+            return str(made["ShardIterator"])
+
+        backend = dynamodbstreams_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        old, recent = iterator(), iterator()
+        backend.shard_iterators[old]._batchplane_made -= ITERATOR_LIFETIME_SECONDS + 1
+        backend._batchplane_pruned = 0.0
+
+        # When another is made
+        newest = iterator()
+
+        # Then the one older than fifteen minutes is gone, and the others still read
+        assert old not in backend.shard_iterators
+        assert {recent, newest} <= set(backend.shard_iterators)
+        assert streams.get_records(ShardIterator=recent)["Records"] == []  # type: ignore[attr-defined]
 
 
 def test_a_malformed_key_in_a_transaction_is_reported_by_moto_as_before() -> None:

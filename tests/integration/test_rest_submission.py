@@ -83,7 +83,8 @@ def test_spot_first_job_is_submitted_to_the_spot_queue_with_its_resources(aws, a
     assert environment == {
         "BATCHPLANE_JOB_ID": job["job_id"],
         "BATCHPLANE_ATTEMPT": "1",
-        "BATCHPLANE_OUTPUT_PREFIX": job["output_prefix"],
+        # each attempt writes under a prefix of its own, which says which attempt wrote what
+        "BATCHPLANE_OUTPUT_PREFIX": f"{job['output_prefix']}attempt-1/",
     }
     assert submit["timeout"] == {"attemptDurationSeconds": 1800}
     assert submit["retryStrategy"] == {"attempts": 1}

@@ -20,8 +20,10 @@ What moto's CloudFormation cannot do is handled in the open, never silently:
 - apply_what_moto_drops: properties moto accepts and then ignores (the table's TTL, the buckets'
   versioning and notifications) and the queue policies it cannot create, applied through the
   service APIs from the template's own values, as CloudFormation would.
-- The stack's SQS event source mappings are created and checked, then disabled: moto would invoke
-  the functions in Docker on every message. The test delivers the messages itself, as Lambda does.
+- The stack's SQS and DynamoDB-stream event source mappings are created and checked, then disabled:
+  moto would invoke the functions in Docker on every message or table write (a stream's mapping it
+  runs even disabled, so it is also taken off moto's table). The tests deliver the messages and the
+  stream's records themselves, as Lambda does.
 """
 
 from __future__ import annotations
@@ -42,19 +44,23 @@ from urllib.parse import unquote_plus
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 from moto.awslambda.models import LayerVersion
+from moto.dynamodb.models import dynamodb_backends
 from moto.events.models import EventBus
 
 from batchplane.policy.document import load_policy
 from batchplane.settings import load_settings
-from batchplane_tools.local.template import Stack, load_template, queue_notifications
+from batchplane_tools.local.streams import StreamMapping
+from batchplane_tools.local.template import Stack, bucket_notifications, load_template
 from tests.support import (
     POLICY_PATH,
     ROOT,
     TEMPLATE,
     LambdaContext,
     api_event,
+    batch_event,
     clear_caches,
     load_function,
     sqs_event,
@@ -327,11 +333,12 @@ def apply_what_moto_drops(stack: DeployedStack) -> None:
                     Bucket=bucket,
                     VersioningConfiguration={"Status": properties["VersioningConfiguration"]["Status"]},
                 )
-            notifications = queue_notifications(resolver, properties)
+            notifications = bucket_notifications(resolver, properties)
             if notifications is not None:
-                assert set(properties["NotificationConfiguration"]) == {"QueueConfigurations"}, (
-                    "only queue notifications are applied"
-                )
+                assert set(properties["NotificationConfiguration"]) <= {
+                    "QueueConfigurations",
+                    "EventBridgeConfiguration",
+                }, "only queue and EventBridge notifications are applied"
                 s3.put_bucket_notification_configuration(
                     Bucket=bucket, NotificationConfiguration=notifications
                 )
@@ -343,8 +350,9 @@ def apply_what_moto_drops(stack: DeployedStack) -> None:
 
 
 def pause_event_sources(stack: DeployedStack) -> None:
-    """Record each SQS event source mapping the stack created (function -> queue), then disable it:
-    moto would run the function in Docker for every message. The tests deliver messages themselves."""
+    """Record each event source mapping the stack created (function -> queue or stream), then disable
+    it: moto would run the function in Docker for every message or table write. A DynamoDB stream's
+    mapping moto runs even disabled: it is taken off moto's table too. The tests deliver themselves."""
     lambda_ = stack.client("lambda")
     function_by_name = {stack.resources[logical]: logical for logical in stack.functions.values()}
     for logical, resource in stack.translated["Resources"].items():
@@ -353,6 +361,10 @@ def pause_event_sources(stack: DeployedStack) -> None:
             function = function_by_name[mapping["FunctionArn"].split(":")[-1]]
             stack.event_sources[function] = mapping["EventSourceArn"]
             lambda_.update_event_source_mapping(UUID=stack.resources[logical], Enabled=False)
+            if mapping["EventSourceArn"].startswith("arn:aws:dynamodb:"):
+                table = mapping["EventSourceArn"].split(":table/")[1].split("/stream/")[0]
+                backend = dynamodb_backends["123456789012"]["us-east-1"]
+                backend.get_table(table).lambda_event_source_mappings.pop(mapping["FunctionArn"], None)
 
 
 def sam_transform(template: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
@@ -463,6 +475,29 @@ def deliver(stack: DeployedStack, folder: str, queue_url: str, messages: list[di
     return result
 
 
+def outbox_mapping(stack: DeployedStack) -> dict[str, Any]:
+    """The outbox function's event source mapping, as the stack created it."""
+    [logical] = [
+        logical
+        for logical, resource in stack.translated["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::EventSourceMapping"
+        and resource["Properties"]["EventSourceArn"] == {"Fn::GetAtt": ["JobsTable", "StreamArn"]}
+    ]
+    return stack.client("lambda").get_event_source_mapping(UUID=stack.resources[logical])  # type: ignore[no-any-return]
+
+
+def deliver_stream(stack: DeployedStack) -> list[Any]:
+    """Hand the jobs table's stream to the outbox function as its event source mapping would."""
+    mapping = outbox_mapping(stack)
+    streams = stack.session.client("dynamodbstreams", config=Config(account_id_endpoint_mode="disabled"))
+    return StreamMapping.of_event(
+        mapping,
+        streams=streams,
+        stream_arn=mapping["EventSourceArn"],
+        invoke=lambda event: stack.invoke("outbox", event),
+    ).drain()
+
+
 def batch_jobs_named(stack: DeployedStack, queue: str, name: str) -> list[dict[str, Any]]:
     found = stack.client("batch").list_jobs(jobQueue=queue, filters=[{"name": "JOB_NAME", "values": [name]}])
     return [job for job in found["jobSummaryList"] if job["jobName"] == name]
@@ -517,6 +552,9 @@ def test_the_stacks_table_has_the_keys_indexes_and_ttl_the_store_uses(stack) -> 
     assert indexes == TABLE_INDEXES
     ttl = dynamodb.describe_time_to_live(TableName=stack.outputs["JobsTableName"])["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+    # and its stream carries both images of every write, which the outbox compares
+    assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert table["LatestStreamArn"] == stack.outputs["JobsTableStreamArn"]
 
 
 def test_the_stacks_batch_queues_definitions_and_triggers_are_the_ones_the_code_uses(stack) -> None:
@@ -552,11 +590,25 @@ def test_the_stacks_batch_queues_definitions_and_triggers_are_the_ones_the_code_
     [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == stack.function_configuration("state_change")["FunctionArn"]
     assert target["DeadLetterConfig"]["Arn"] == queue(stack.outputs["StateChangeDLQUrl"], "QueueArn")
-    # and the dispatcher reads the dispatch queue, the file-drop function the ingest queue
+    # and the dispatcher reads the dispatch queue, the file-drop function the ingest queue, the
+    # outbox function the jobs table's stream
     assert stack.event_sources == {
         "DispatcherFunction": queue(stack.outputs["DispatchQueueUrl"], "QueueArn"),
         "FileDropFunction": queue(stack.outputs["IngestQueueUrl"], "QueueArn"),
+        "OutboxFunction": stack.outputs["JobsTableStreamArn"],
     }
+    # which it reads from the start, reporting failed records one by one, and describes what fails
+    # every retry in the outbox's DLQ
+    outbox = outbox_mapping(stack)
+    assert (outbox["StartingPosition"], outbox["FunctionResponseTypes"]) == (
+        "TRIM_HORIZON",
+        ["ReportBatchItemFailures"],
+    )
+    assert outbox["DestinationConfig"]["OnFailure"]["Destination"] == queue(
+        stack.outputs["OutboxDLQUrl"], "QueueArn"
+    )
+    [pattern] = [json.loads(f["Pattern"]) for f in outbox["FilterCriteria"]["Filters"]]
+    assert pattern["dynamodb"]["Keys"] == {"sk": {"S": ["JOB"]}}
     # and the queue policies admit the stack's ingest bucket and state-change rule, by the names
     # the bucket and rule really have
     [ingest] = json.loads(queue(stack.outputs["IngestQueueUrl"], "Policy"))["Statement"]
@@ -647,3 +699,53 @@ def test_a_file_dropped_into_the_stacks_ingest_bucket_becomes_a_job(stack) -> No
     assert status == 200, job
     assert (job["status"], job["job_type"]) == ("QUEUED", "word-count")
     assert job["parameters"]["input"] == f"s3://{bucket}/{key}"
+
+
+def test_a_job_that_fails_for_good_is_alerted_from_the_stacks_stream(stack) -> None:
+    # Given a queue subscribed to the stack's alert topic, and one to its job event bus
+    sqs, sns, events = stack.client("sqs"), stack.client("sns"), stack.client("events")
+    alerts = sqs.create_queue(QueueName="alerts")["QueueUrl"]
+    job_events = sqs.create_queue(QueueName="job-events")["QueueUrl"]
+
+    def arn(url: str) -> str:
+        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    sns.subscribe(TopicArn=stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn(alerts))
+    bus = stack.outputs["JobEventBusName"]
+    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
+    # and a word-count job submitted to Batch
+    source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
+    status, job = call_api(
+        stack,
+        api_event(
+            "POST",
+            "/jobs",
+            body={"job_type": "word-count", "parameters": {"input": source}},
+            headers={"Content-Type": "application/json"},
+        ),
+    )
+    assert status == 202, job
+    deliver(
+        stack,
+        "dispatcher",
+        stack.outputs["DispatchQueueUrl"],
+        receive(stack, stack.outputs["DispatchQueueUrl"]),
+    )
+    _, job = call_api(stack, api_event("GET", f"/jobs/{job['job_id']}", resource="/jobs/{job_id}"))
+
+    # When its attempt exits 1 (word-count retries no exit code 1) and the stream is delivered
+    outcome = stack.invoke("state_change", batch_event("application_error", job=job))
+    deliveries = deliver_stream(stack)
+
+    # Then the state-change function decided, and the outbox function published the alert and the
+    # "Job Failed" event the decision owes, each under its event id
+    assert outcome["outcome"] == "failed"
+    assert [d.failed for d in deliveries if d.records] == [[]]
+    [alert] = [json.loads(m["Body"]) for m in receive(stack, alerts)]
+    event_id = alert["MessageAttributes"]["event_id"]["Value"]
+    assert event_id.startswith(f"{job['job_id']}:") and event_id.endswith(":alert")
+    assert alert["Subject"].startswith(f"[batchplane] job {job['job_id']} failed")
+    [failed] = [json.loads(m["Body"]) for m in receive(stack, job_events)]
+    assert failed["detail-type"] == "Job Failed"
+    assert failed["detail"]["event_id"] == event_id.removesuffix(":alert") + ":job_event"

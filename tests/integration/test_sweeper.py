@@ -105,19 +105,23 @@ def test_job_stuck_in_runnable_raises_one_alert_not_one_per_sweep(aws, api, late
         "describe",
         lambda ids: [BatchJobDetail.model_validate(runnable["detail"])] if ids else [],
     )
-    published: list[str] = []
-    monkeypatch.setattr(ports().notify, "alert", lambda subject, job: published.append(subject))
+    published: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        ports().notify, "alert", lambda subject, job, *, event_id: published.append((subject, event_id))
+    )
 
-    # When the sweeper runs twice, 31 and 62 minutes later
+    # When the sweeper runs twice, 31 and 62 minutes later, and the table's stream is delivered
     later(31 * 60)
     first = sweep()
     later(62 * 60)
     second = sweep()
+    aws.outbox.drain()
 
     # Then exactly one alert was raised, and the history says why
     assert (first["stuck"], second["stuck"]) == (1, 0)
-    assert len(published) == 1
-    assert "stuck in RUNNABLE" in published[0]
+    [(subject, event_id)] = published
+    assert "stuck in RUNNABLE" in subject
+    assert event_id.startswith(f"{job['job_id']}:") and event_id.endswith(":alert")
     stuck = [h for h in get_job(api, job["job_id"])["history"] if h["event"] == "stuck_runnable"]
     assert len(stuck) == 1
 

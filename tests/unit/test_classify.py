@@ -30,7 +30,7 @@ def detail(fixture: str, **changes: object) -> BatchJobDetail:
         ("unknown_failure", FailureClass.UNKNOWN),
     ],
 )
-def test_every_fixture_is_classified_as_the_architecture_says(fixture: str, expected: FailureClass | None) -> None:
+def test_every_fixture_is_classified_as_documented(fixture: str, expected: FailureClass | None) -> None:
     assert classify(detail(fixture)) is expected
 
 

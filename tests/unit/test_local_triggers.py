@@ -1,5 +1,6 @@
 """The local stack's triggers, as Lambda runs them: SQS batches with partial failures, EventBridge
-deliveries retried and then dead-lettered, and schedules at the template's rate."""
+deliveries retried and then dead-lettered, schedules at the template's rate, and DynamoDB stream
+mappings wired from the template (their behaviour: test_local_streams.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from typing import Any
 
 import pytest
 
+from batchplane_tools.local.streams import StreamMapping
+from batchplane_tools.local.template import Stack, load_template
 from batchplane_tools.local.triggers import EVENT_DELIVERIES, Invoker, Triggers, schedule_interval
+from tests.support import TEMPLATE
 
 
 class FakeSqs:
@@ -116,3 +120,38 @@ def test_delivered_rule_event_is_the_bodys_event() -> None:
 )
 def test_schedule_interval_follows_the_rate(schedule: str, seconds: float) -> None:
     assert schedule_interval(schedule) == seconds
+
+
+def test_a_dynamodb_event_is_wired_as_the_template_says_with_its_failures_sent_to_its_destination() -> None:
+    # Given the template's outbox function, its table's stream and its DLQ as provisioning names them
+    stack = Stack(name="local", template=load_template(TEMPLATE))
+    stream = "arn:aws:dynamodb:us-east-1:123456789012:table/jobs/stream/2025-11-28T16:00:00.000"
+    stack.attributes[("JobsTable", "StreamArn")] = stream
+    stack.attributes[("OutboxDLQ", "Arn")] = "arn:aws:sqs:us-east-1:123456789012:local-outboxdlq"
+    [spec] = [
+        event["Properties"]
+        for event in stack.template["Resources"]["OutboxFunction"]["Properties"]["Events"].values()
+        if event["Type"] == "DynamoDB"
+    ]
+    stop = threading.Event()
+    sqs = FakeSqs([], stop)
+    sqs.get_queue_url = lambda QueueName: {"QueueUrl": f"url/{QueueName}"}  # type: ignore[attr-defined]
+    triggers = Triggers(
+        sqs=sqs, events=None, invoke=Invoker(), stop=stop, sweep_interval=None, streams=object()
+    )
+
+    # When its mapping is made
+    mapping = triggers.stream_mapping(stack, "OutboxFunction", spec, lambda event, context: None)
+
+    # Then it reads the table's stream, and a batch that fails every retry is described in the DLQ
+    assert isinstance(mapping, StreamMapping) and mapping.stream_arn == stream
+    assert mapping._on_failure is not None
+    mapping._on_failure({"DDBStreamBatchInfo": {"streamArn": stream}})
+    assert sqs.sent == [("url/local-outboxdlq", json.dumps({"DDBStreamBatchInfo": {"streamArn": stream}}))]
+
+
+def test_a_dynamodb_event_needs_a_streams_client() -> None:
+    triggers, _ = triggers_over([])
+    stack = Stack(name="local", template=load_template(TEMPLATE))
+    with pytest.raises(RuntimeError, match="dynamodbstreams client"):
+        triggers.stream_mapping(stack, "OutboxFunction", {}, lambda event, context: None)

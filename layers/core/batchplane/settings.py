@@ -37,6 +37,9 @@ class Settings(Model):
         default=600, ge=60, description="the sweeper checks jobs quiet this long"
     )
     INGEST_BUCKET: str = ""
+    RETENTION_DAYS: int = Field(
+        default=90, ge=1, le=36500, description="finished jobs and their records expire this long after"
+    )
     SUBMIT_RATE_PER_SECOND: float = Field(
         default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"
     )

@@ -12,7 +12,6 @@ from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
 from batchplane.adapters.notify import Notifier
-from batchplane.adapters.objects import ObjectStore
 from batchplane.adapters.store import DynamoJobStore
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
@@ -23,7 +22,6 @@ if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it wil
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
-    from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -32,14 +30,17 @@ if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it wil
 def ports() -> Ports:
     settings = get_settings()
     return Ports(
-        store=DynamoJobStore(settings.JOBS_TABLE_NAME, cast("DynamoDBClient", LazyClient("dynamodb"))),
+        store=DynamoJobStore(
+            settings.JOBS_TABLE_NAME,
+            cast("DynamoDBClient", LazyClient("dynamodb")),
+            retention=timedelta(days=settings.RETENTION_DAYS),
+        ),
         dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, cast("SQSClient", LazyClient("sqs"))),
         batch=BatchGateway(
             cast("BatchClient", LazyClient("batch")), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)
         ),
         policy=load_policy(settings.POLICY_PATH),
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),
-        objects=ObjectStore(cast("S3Client", LazyClient("s3"))),
         notify=Notifier(
             sns=cast("SNSClient", LazyClient("sns")),
             topic_arn=settings.ALERT_TOPIC_ARN,

@@ -165,6 +165,27 @@ def add_api_commands(subparsers: Subparsers) -> None:
         )
     )
     _watch_arguments(command("watch", "a live table of your jobs (Ctrl-C quits)"))
+    _migrate_arguments(
+        subparsers.add_parser(
+            "migrate",
+            help="move the jobs of the earlier item layout into the current one (once, after an upgrade)",
+            description="Rewrite every job the earlier item layout wrote (attempts, history and outputs "
+            "inside the job's item) into the current layout. Reads with Scan, so it runs with your AWS "
+            "credentials, not through the API. Without --table, the local stack's table.",
+        )
+    )
+
+
+def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
+    migrate.add_argument("--table", help="the jobs table (the stack's JobsTableName output)")
+    migrate.add_argument("--region", help="its region (default: the environment's or profile's)")
+    migrate.add_argument(
+        "--local-file",
+        type=Path,
+        default=None,
+        help=f"without --table: the local stack's file (default {STATE_FILE})",
+    )
+    migrate.add_argument("--dry-run", action="store_true", help="only count the jobs to move")
 
 
 def _submit_arguments(submit: argparse.ArgumentParser) -> None:

@@ -19,7 +19,7 @@ from batchplane_tools.cli.errors import CliError, ConfigError
 from batchplane_tools.cli.ingest import resolve_ingest
 from batchplane_tools.cli.render import format_job, format_jobs, now, print_json
 from batchplane_tools.cli.statuses import TERMINAL
-from batchplane_tools.cli.targets import resolve_target
+from batchplane_tools.cli.targets import resolve_table, resolve_target
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,6 +154,18 @@ def _watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from batchplane_tools.migrate import migrate_table
+
+    client, table = resolve_table(args)
+    report = migrate_table(client, table, dry_run=args.dry_run)
+    if args.dry_run:
+        print(f"{len(report.found)} job(s) of the earlier layout in {table}; nothing written (--dry-run)")
+    else:
+        print(f"{len(report.migrated)} of {len(report.found)} job(s) of the earlier layout moved in {table}")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "submit": _submit,
     "get": _get,
@@ -162,4 +174,5 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "retry": _retry,
     "drop": _drop,
     "watch": _watch,
+    "migrate": _migrate,
 }

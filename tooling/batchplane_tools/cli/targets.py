@@ -9,11 +9,15 @@ import os
 import re
 import urllib.parse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchplane_tools.cli.client import ApiClient, SigV4Signer
 from batchplane_tools.cli.errors import ConfigError, Unreachable
 from batchplane_tools.paths import STATE_FILE
 from batchplane_tools.state_file import LocalInfo, NoStateFile, StateFileError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 LOCAL_HINT = "Is `make local` running? (or pass --url)"
 DEPLOYED_HINT = "Check --url (or BATCHPLANE_API_URL) and your network."
@@ -85,3 +89,19 @@ def resolve_target(args: argparse.Namespace) -> ApiClient:
     info = load_local(local_file_of(args))
     tenant = args.tenant or info.tenant
     return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)
+
+
+def resolve_table(args: argparse.Namespace) -> tuple[DynamoDBClient, str]:
+    """The jobs table and a DynamoDB client for it: `--table` on AWS, else the local stack's."""
+    import boto3
+
+    if args.table:
+        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        return boto3.session.Session().client("dynamodb", region_name=region), args.table
+    info = load_local(args.local_file or Path(os.environ.get("BATCHPLANE_LOCAL_FILE") or STATE_FILE))
+    if not info.jobs_table:
+        raise ConfigError("the local stack's file names no jobs_table; pass --table")
+    session = boto3.session.Session(
+        aws_access_key_id="local", aws_secret_access_key="local", region_name=info.region
+    )
+    return session.client("dynamodb", endpoint_url=info.aws_endpoint_url), info.jobs_table

@@ -1,16 +1,20 @@
 """Takes out moto's costs that AWS does not have, for the local stack and the benchmarks.
 
 moto is built for tests that make a few dozen objects. A local stack running for hours, or a burst
-of 10,000 files, runs into four of its habits, each of which grows with the data or with traffic:
+of 10,000 files, runs into five of its habits, each of which grows with the data or with traffic:
 
 - It records each model instance it creates (every DynamoDB item, every copy of a table, every SQS
   message) in a class-level list that only its debug dashboard reads, so nothing is ever freed.
 - TransactWriteItems deep-copies every table it names, whole, for its rollback: each transaction
-  costs time in proportion to the table, and the job-creating transactions grow quadratic.
+  costs time in proportion to the table, and the job-creating transactions grow quadratic. (A table
+  with a stream: its records too. The copy shares them instead, and numbers stream records from a
+  counter it shares too, so a rolled-back transaction never hands a sequence number out twice.)
 - SendMessage and ReceiveMessage compute all of a queue's attributes, recounting its messages, for
   each message (to read one attribute): quadratic in a queue's backlog.
 - EventBridge builds a JSONPath parser (a yacc table) for each of its default input paths, for every
   event and target.
+- DynamoDB Streams keeps every shard iterator it ever handed out (one per GetShardIterator and per
+  GetRecords call); AWS expires them after 15 minutes, and so does this.
 
 None changes what the APIs answer; each patch removes a cost and keeps the behaviour.
 """
@@ -82,14 +86,17 @@ def copy_only_touched_partitions() -> None:
         return
 
     def table_copy(table: Table) -> Table:
-        if table.stream_shard is not None:  # its records must roll back too: the whole copy
-            return copy.deepcopy(table)
         clone = copy.copy(table)
         # A C-level copy of the partition map (its stored hashes, no rehashing).
         clone.items = defaultdict(dict, table.items)
         for key in (_touched.get() or {}).get(table.name, ()):
             if key in table.items:
                 clone.items[key] = copy.deepcopy(table.items[key])
+        if table.stream_shard is not None:  # its records roll back too: the list as it was
+            shard = copy.copy(table.stream_shard)
+            shard.items = list(table.stream_shard.items)  # records are never changed, only added
+            shard.table = clone
+            clone.stream_shard = shard
         return clone
 
     def deepcopy(value: Any, memo: Any = None) -> Any:
@@ -108,6 +115,68 @@ def copy_only_touched_partitions() -> None:
 
     transact_write_items._batchplane = True  # type: ignore[attr-defined]
     backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def number_stream_records_once() -> None:
+    """A stream record's sequence number comes from a counter its shard shares with the shard's
+    rollback copies (above), not from the length of its record list, which a rollback shortens; a
+    read finds its start by sequence number. The numbers stay increasing, as in DynamoDB."""
+    import bisect
+
+    from moto.dynamodb.models.table import StreamShard
+
+    if getattr(StreamShard.add, "_batchplane", False):
+        return
+    original_add = StreamShard.add
+
+    def add(self: StreamShard, old: Any, new: Any) -> None:
+        counter: list[int] = self.__dict__.setdefault(
+            "_batchplane_next", [self.starting_sequence_number + len(self.items)]
+        )
+        before = len(self.items)
+        original_add(self, old, new)
+        if len(self.items) == before + 1:  # (moto empties the list when a Lambda mapping took it)
+            self.items[-1].record["dynamodb"]["SequenceNumber"] = str(counter[0])
+        counter[0] += 1
+
+    def get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+        first = bisect.bisect_left(
+            self.items, start, key=lambda r: int(r.record["dynamodb"]["SequenceNumber"])
+        )
+        return [record.to_json() for record in self.items[first : first + quantity]]
+
+    add._batchplane = True  # type: ignore[attr-defined]
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+
+
+# AWS's lifetime of a shard iterator.
+ITERATOR_LIFETIME_SECONDS = 15 * 60
+
+
+def expire_shard_iterators() -> None:
+    """A shard iterator is forgotten 15 minutes after it was made, as AWS expires it."""
+    import time
+
+    from moto.dynamodbstreams.models import ShardIterator
+
+    if getattr(ShardIterator.__init__, "_batchplane", False):
+        return
+    original_init = ShardIterator.__init__
+
+    def init(self: ShardIterator, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._batchplane_made = time.monotonic()  # type: ignore[attr-defined]
+        backend = self.streams_backend
+        if self._batchplane_made - getattr(backend, "_batchplane_pruned", 0.0) > 60:  # type: ignore[attr-defined]
+            backend._batchplane_pruned = self._batchplane_made  # type: ignore[attr-defined]
+            expired = self._batchplane_made - ITERATOR_LIFETIME_SECONDS  # type: ignore[attr-defined]
+            for arn, iterator in list(backend.shard_iterators.items()):
+                if getattr(iterator, "_batchplane_made", expired) < expired:
+                    backend.shard_iterators.pop(arn, None)
+
+    init._batchplane = True  # type: ignore[attr-defined]
+    ShardIterator.__init__ = init  # type: ignore[method-assign]
 
 
 def read_queue_attributes_lazily() -> None:
@@ -174,6 +243,8 @@ def reuse_jsonpath_parsers() -> None:
 def keep_moto_fast() -> None:
     """All of the above."""
     copy_only_touched_partitions()
+    number_stream_records_once()
+    expire_shard_iterators()
     read_queue_attributes_lazily()
     reuse_jsonpath_parsers()
     stop_instance_tracking()

@@ -1,10 +1,11 @@
 """`batchplane local`: the production handlers, unchanged, on one machine.
 
-AWS (DynamoDB, S3, SQS, SNS, EventBridge) is moto's ThreadedMotoServer on loopback; AWS Batch is the
-local emulator, reached by the unchanged adapters through AWS_ENDPOINT_URL_BATCH. Every resource and
-every trigger comes from template.yaml: the tables, buckets (with their notifications), queues,
-topics and buses are provisioned from it, each function's SQS, EventBridge-rule, schedule and API
-events are wired as it says, and each trigger calls the function's `handler` in this process.
+AWS (DynamoDB and its streams, S3, SQS, SNS, EventBridge) is moto's ThreadedMotoServer on loopback;
+AWS Batch is the local emulator, reached by the unchanged adapters through AWS_ENDPOINT_URL_BATCH.
+Every resource and every trigger comes from template.yaml: the tables (with their streams), buckets
+(with their notifications), queues, topics and buses are provisioned from it, each function's SQS,
+DynamoDB-stream, EventBridge-rule, schedule and API events are wired as it says, and each trigger
+calls the function's `handler` in this process.
 
 This module starts and stops the pieces: batch.py (the emulator's queues and definitions),
 environment.py (the functions' environment), triggers.py (SQS, rules, schedules) and apigateway.py.
@@ -93,9 +94,9 @@ class LocalStack:
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         aws = _EmbeddedAws(f"http://{host}:{port}")
-        # Clients are thread-safe and the session is not: every thread here uses these two, made
+        # Clients are thread-safe and the session is not: every thread here uses these three, made
         # once on the starting thread.
-        events, sqs = aws.client("events"), aws.client("sqs")
+        events, sqs, streams = aws.client("events"), aws.client("sqs"), aws.client("dynamodbstreams")
         self.stack = stack = provision(options.template, aws, options.stack_name, batch=False)
         keep_moto_fast()
         batch_url = self._start_emulator(stack, aws.url, events)
@@ -109,6 +110,7 @@ class LocalStack:
             invoke=self._invoke,
             stop=self._stop,
             sweep_interval=options.sweep_interval,
+            streams=streams,
         )
         api_handler = self._triggers.wire(stack)
         if api_handler is None:

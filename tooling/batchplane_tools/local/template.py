@@ -139,8 +139,9 @@ def _physical_name(stack: str, logical: str) -> str:
 def provision(
     template_path: Path, session: Any, stack_name: str = "batchplane-local", *, batch: bool = True
 ) -> Stack:
-    """Create the template's buckets, tables, queues, topics and buses, and wire the buckets'
-    notifications; with `batch`, also the Batch queues and job definitions (on moto's Batch)."""
+    """Create the template's buckets, tables (with their streams), queues, topics and buses, and wire
+    the buckets' notifications; with `batch`, also the Batch queues and job definitions (on moto's
+    Batch)."""
     stack = Stack(name=stack_name, template=load_template(template_path))
     _provision_buckets(stack, session.client("s3"))
     _provision_tables(stack, session.client("dynamodb"))
@@ -153,9 +154,10 @@ def provision(
     return stack
 
 
-def queue_notifications(stack: Stack, props: dict[str, Any]) -> dict[str, Any] | None:
+def bucket_notifications(stack: Stack, props: dict[str, Any]) -> dict[str, Any] | None:
     """A bucket's NotificationConfiguration as PutBucketNotificationConfiguration takes it (its queue
-    notifications, resolved against `stack`), or None for a bucket that notifies nothing."""
+    notifications, resolved against `stack`, and whether it sends its events to EventBridge), or
+    None for a bucket that notifies nothing."""
     config = props.get("NotificationConfiguration")
     if not config:
         return None
@@ -167,13 +169,16 @@ def queue_notifications(stack: Stack, props: dict[str, Any]) -> dict[str, Any] |
         }
         for q in config.get("QueueConfigurations", [])
     ]
-    return {"QueueConfigurations": queues}
+    notifications: dict[str, Any] = {"QueueConfigurations": queues} if queues else {}
+    if config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+        notifications["EventBridgeConfiguration"] = {}
+    return notifications
 
 
 def _apply_bucket_notifications(stack: Stack, s3: Any) -> None:
     """moto's CloudFormation drops NotificationConfiguration; apply it as a deploy would."""
     for logical, props in stack.resources("AWS::S3::Bucket"):
-        config = queue_notifications(stack, props)
+        config = bucket_notifications(stack, props)
         if config is not None:
             s3.put_bucket_notification_configuration(
                 Bucket=stack.refs[logical], NotificationConfiguration=config
@@ -205,12 +210,20 @@ def _provision_tables(stack: Stack, dynamodb: Any) -> None:
         }
         if indexes:
             request["GlobalSecondaryIndexes"] = indexes
-        arn = dynamodb.create_table(**request)["TableDescription"]["TableArn"]
+        stream = props.get("StreamSpecification")
+        if stream:  # the outbox's delivery path (the functions' DynamoDB events read it)
+            request["StreamSpecification"] = {
+                "StreamEnabled": True,
+                "StreamViewType": stream["StreamViewType"],
+            }
+        description = dynamodb.create_table(**request)["TableDescription"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl:  # moto's CloudFormation drops TTL; apply it as a deploy would
             dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         stack.refs[logical] = name
-        stack.attributes[(logical, "Arn")] = arn
+        stack.attributes[(logical, "Arn")] = description["TableArn"]
+        if stream:
+            stack.attributes[(logical, "StreamArn")] = description["LatestStreamArn"]
 
 
 def _provision_queues(stack: Stack, sqs: Any) -> None:

@@ -1,10 +1,13 @@
 """The functions' triggers, wired from each function's Events in template.yaml and run as Lambda runs them:
-SQS event source mappings, EventBridge rules (asynchronous invocation, retries, a DLQ) and schedules.
-Each calls its function's `handler` in this process, through the `Invoker`.
+SQS event source mappings, DynamoDB stream event source mappings (streams.py: filter criteria, partial
+batch failures, retries, an on-failure destination), EventBridge rules (asynchronous invocation,
+retries, a DLQ) and schedules. Each calls its function's `handler` in this process, through the
+`Invoker`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -18,6 +21,7 @@ from typing import Any
 
 from batchplane.models.base import build_all
 from batchplane_tools.functions import LambdaContext, load_function
+from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import ACCOUNT, REGION, Stack
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,8 @@ log = logging.getLogger(__name__)
 # After this many failed deliveries of one event, it goes to the rule's DLQ (Lambda's async
 # invocation retries twice).
 EVENT_DELIVERIES = 3
+# Lambda polls each stream shard four times a second.
+STREAM_POLL_SECONDS = 0.25
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -49,14 +55,22 @@ class Invoker:
 
 
 class Triggers:
-    """The SQS, EventBridge-rule and Schedule events of the template's functions, each on its own
-    thread until `stop` is set. (The Api event is the API Gateway's: `wire` hands its handler back.)"""
+    """The SQS, DynamoDB, EventBridge-rule and Schedule events of the template's functions, each on its
+    own thread until `stop` is set. (The Api event is the API Gateway's: `wire` hands its handler back.)"""
 
     def __init__(
-        self, *, sqs: Any, events: Any, invoke: Invoker, stop: threading.Event, sweep_interval: float | None
+        self,
+        *,
+        sqs: Any,
+        events: Any,
+        invoke: Invoker,
+        stop: threading.Event,
+        sweep_interval: float | None,
+        streams: Any = None,
     ) -> None:
         self._sqs = sqs
         self._events = events
+        self._streams = streams
         self._invoke = invoke
         self._stop = stop
         self._sweep_interval = sweep_interval
@@ -79,6 +93,8 @@ class Triggers:
                     queue = stack.resolve(spec["Queue"])
                     batch_size = int(spec.get("BatchSize", 10))
                     self._spawn(name, self._poll_sqs, handler, self._queue_url(queue), queue, batch_size)
+                elif kind == "DynamoDB":
+                    self._spawn(name, self._poll_stream, self.stream_mapping(stack, logical, spec, handler))
                 elif kind == "EventBridgeRule":
                     self._route_rule(stack, name, spec, handler)
                 elif kind == "Schedule":
@@ -145,6 +161,65 @@ class Triggers:
                     for i, m in enumerate(done[start : start + 10])
                 ],
             )
+
+    # -- DynamoDB stream event source mapping ----------------------------------------------------------
+
+    def stream_mapping(
+        self, stack: Stack, logical: str, spec: dict[str, Any], handler: Handler
+    ) -> StreamMapping:
+        """The mapping a function's DynamoDB event makes, its failures described to its on-failure
+        destination (an SQS queue) as Lambda describes them."""
+        if self._streams is None:
+            raise RuntimeError(f"{logical} reads a DynamoDB stream: give Triggers a dynamodbstreams client")
+        resolved = stack.resolve(spec)
+        destination = resolved.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
+        on_failure = None
+        if destination:
+            if not str(destination).startswith("arn:aws:sqs:"):
+                raise NotImplementedError(f"{logical}: only an SQS on-failure destination is emulated")
+            url = self._queue_url(str(destination))
+
+            def on_failure(record: dict[str, Any]) -> None:
+                self._sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+
+        return StreamMapping.of_event(
+            resolved,
+            streams=self._streams,
+            stream_arn=str(resolved["Stream"]),
+            invoke=functools.partial(self._invoke, handler),
+            on_failure=on_failure,
+            function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack.name}-{logical}",
+        )
+
+    def _poll_stream(self, mapping: StreamMapping) -> None:
+        """Lambda polls the stream's shards without pause while there is work and a few times a second
+        when there is none; a failed batch is delivered again after a short, growing pause."""
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                delivery = mapping.poll()
+            except Exception:  # the server is going away at stop
+                if self._stop.is_set():
+                    return
+                log.exception("reading %s failed", mapping.stream_arn)
+                self._stop.wait(1)
+                continue
+            if delivery is None:
+                self._stop.wait(STREAM_POLL_SECONDS)
+            elif delivery.dead_lettered:
+                failures = 0
+                log.error("stream batch failed every retry; described in the on-failure destination")
+            elif delivery.failed:
+                failures += 1
+                log.warning(
+                    "stream batch failed (%d): records %s are delivered again",
+                    failures,
+                    ", ".join(delivery.failed),
+                    exc_info=delivery.error,
+                )
+                self._stop.wait(min(5.0, 0.05 * 2**failures))
+            else:
+                failures = 0
 
     # -- EventBridge rules -----------------------------------------------------------------------------
 

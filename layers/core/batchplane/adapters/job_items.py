@@ -1,31 +1,49 @@
-"""The job table's item layout: keys, index attributes, and conversions between Job and item.
+"""The job table's item layout: keys, index attributes, and conversions between Job and items.
 
-Item layout (single table, keys `pk`/`sk`):
+A job is one bounded item plus immutable items beside it, so the item that every event rewrites
+stays a few KB however many attempts, decisions or outputs the job has:
 
-    JOB#<job_id>           / JOB                 the job; attempts as a map keyed by number
-    IDEM#<tenant>#<key>    / IDEM                an Idempotency-Key and the job it made (TTL)
-    TENANT#<tenant>        / INFLIGHT#<job_type> the tenant's in-flight counter for a job type
-    OBJ#<bucket>#<key>     / LATEST              the newest S3 sequencer ingested for an object key
+    pk                     sk                        what
+    JOB#<job_id>           JOB                       the job: its current attempt (the map may briefly
+                                                     hold the one before), its last HISTORY_INLINE
+                                                     decisions, its inputs; GSI keys
+    JOB#<job_id>           ATTEMPT#<n:04>            an attempt that is no longer current (immutable)
+    JOB#<job_id>           HIST#<seq:06>             a decision older than the inline ones (immutable)
+    JOB#<job_id>           ART#<n:04>#<role>#<uri>   an artifact of attempt n (inputs: attempt 0)
+    ART#<uri>              <tenant>#<job_id>#<n:04>#<role>   the same artifact, found by its object
+    IDEM#<tenant>#<key>    IDEM                      an Idempotency-Key and the job it made (TTL)
+    TENANT#<tenant>        INFLIGHT#<job_type>       the tenant's in-flight counter for a job type
+    OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key
 
-Indexes: `by_tenant` (gsi1: tenant, created_at#job_id) lists a tenant's jobs newest first;
-`by_tenant_status` (gsi2: tenant#status, created_at#job_id) serves the status filter; `by_activity`
-(gsi3: ACTIVE#<shard>, last_event_at#job_id) is sparse, holding only unfinished jobs, for the sweeper.
+Indexes (on JOB items only): `by_tenant` (gsi1: tenant, created_at#job_id) lists a tenant's jobs
+newest first; `by_tenant_status` (gsi2: tenant#status, created_at#job_id) serves the status filter;
+`by_activity` (gsi3: ACTIVE#<shard>, last_event_at#job_id) is sparse, holding only unfinished jobs,
+for the sweeper. Finished jobs and everything beside them carry `expires_at` (TTL).
+
+An item of the earlier layout (every attempt, all history and every artifact in the JOB item) reads
+the same; `batchplane migrate` rewrites such items into this layout.
 """
 
 from __future__ import annotations
 
+import hashlib
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any, cast
 
-from batchplane.models.job import AttemptStatus, Job, JobStatus
+from batchplane.models.job import Artifact, Attempt, AttemptStatus, HistoryEntry, Job, JobStatus
 from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
 
 ACTIVITY_SHARDS = 8
 IDEMPOTENCY_TTL = timedelta(days=7)
+# Decisions kept in the job item; older ones move beside it. Eight cover a job retried three times
+# (submitted, retried and fell back per attempt) at about 1.2 KB.
+HISTORY_INLINE = 8
+# A sort key holds at most 1,024 bytes: a longer URI is named by its digest there.
+_URI_IN_KEY_MAX = 900
 
 
 @cache
@@ -80,9 +98,16 @@ def status_partition(tenant: str, status: JobStatus) -> str:
     return f"TENANT#{tenant}#{status.value}"
 
 
-def job_to_item(job: Job) -> dict[str, Any]:
+def _expiry(at: datetime, retention: timedelta) -> int:
+    return int((at + retention).timestamp())
+
+
+def job_to_item(job: Job, retention: timedelta | None = None) -> dict[str, Any]:
+    """The job item: the current attempt, the last decisions and the inputs; a finished job expires
+    `retention` after it finished."""
     data = job.model_dump(mode="json", exclude_none=True)
-    data["attempts"] = {str(a["number"]): attempt_map(a) for a in data["attempts"]}
+    data["attempts"] = {str(a["number"]): attempt_map(a) for a in data["attempts"][-1:]}
+    data["history"] = data["history"][-HISTORY_INLINE:]
     data.update(
         pk=f"JOB#{job.job_id}",
         sk="JOB",
@@ -91,11 +116,48 @@ def job_to_item(job: Job) -> dict[str, Any]:
         gsi2pk=status_partition(job.tenant, job.status),
         gsi2sk=_created_sort_key(job),
         attempt_count=len(job.attempts),
+        history_count=len(job.history),
     )
     if not job.status.is_terminal:
         data["gsi3pk"] = activity_shard(job.job_id)
         data["gsi3sk"] = f"{to_iso(job.updated_at)}#{job.job_id}"
+    elif retention is not None:
+        data["expires_at"] = _expiry(job.updated_at, retention)
     return {k: to_av(v) for k, v in data.items()}
+
+
+def attempt_item(job_id: str, attempt: Attempt, expires_at: int) -> dict[str, Any]:
+    data = attempt.model_dump(mode="json", exclude_none=True)
+    data.update(pk=f"JOB#{job_id}", sk=f"ATTEMPT#{attempt.number:04d}", expires_at=expires_at)
+    return {k: to_av(v) for k, v in data.items()}
+
+
+def history_item(job_id: str, seq: int, entry: HistoryEntry, expires_at: int) -> dict[str, Any]:
+    data = entry.model_dump(mode="json")
+    data.update(pk=f"JOB#{job_id}", sk=f"HIST#{seq:06d}", seq=seq, expires_at=expires_at)
+    return {k: to_av(v) for k, v in data.items()}
+
+
+def _uri_in_key(uri: str) -> str:
+    if len(uri.encode()) <= _URI_IN_KEY_MAX:
+        return uri
+    return "~" + hashlib.sha256(uri.encode()).hexdigest()
+
+
+def artifact_items(
+    job_id: str, tenant: str, artifact: Artifact, recorded_at: datetime, expires_at: int
+) -> list[dict[str, Any]]:
+    """The artifact twice: under its job (the job's artifacts, in order) and under its object (lineage:
+    which of a tenant's jobs read or wrote it)."""
+    attempt = artifact.attempt or 0
+    data = artifact.model_dump(mode="json", exclude_none=True)
+    data.update(
+        attempt=attempt, job_id=job_id, tenant=tenant, recorded_at=to_iso(recorded_at), expires_at=expires_at
+    )
+    role = artifact.role.value
+    under_job = {**data, "pk": f"JOB#{job_id}", "sk": f"ART#{attempt:04d}#{role}#{_uri_in_key(artifact.uri)}"}
+    under_object = {**data, "pk": f"ART#{artifact.uri}", "sk": f"{tenant}#{job_id}#{attempt:04d}#{role}"}
+    return [{k: to_av(v) for k, v in item.items()} for item in (under_job, under_object)]
 
 
 def attempt_map(attempt: dict[str, Any]) -> dict[str, Any]:
@@ -112,18 +174,74 @@ SUBMISSION_ATTRIBUTES = (
     "gsi3sk",
     "capacity",
     "history",
+    "history_count",
     "version",
+    "outbox",
 )
-_ITEM_ONLY = {"pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk", "attempt_count"}
+_ITEM_ONLY = {
+    "pk",
+    "sk",
+    "gsi1pk",
+    "gsi1sk",
+    "gsi2pk",
+    "gsi2sk",
+    "gsi3pk",
+    "gsi3sk",
+    "attempt_count",
+    "expires_at",
+}
 
 
-def item_to_job(item: dict[str, Any]) -> Job:
+def item_to_artifact(item: dict[str, Any]) -> Artifact:
+    plain = _from_item(item)
+    return Artifact.model_validate({k: v for k, v in plain.items() if k in Artifact.model_fields})
+
+
+_SIDE_ONLY = {"pk", "sk", "expires_at", "seq", "job_id", "tenant", "recorded_at"}
+
+
+def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None) -> Job:
+    """The job from its item and the items beside it (attempts and decisions no longer inline).
+
+    Reads the earlier layout too: there the item holds every attempt and all history.
+    """
     data = {k: v for k, v in _from_item(item).items() if k not in _ITEM_ONLY}
-    attempts = data.get("attempts") or {}
-    data["attempts"] = [
-        {k: v for k, v in attempts[n].items() if k != "status_rank"} for n in sorted(attempts, key=int)
-    ]
+    attempts: dict[int, dict[str, Any]] = {}
+    older_history: list[tuple[int, dict[str, Any]]] = []
+    for side in beside or []:
+        plain = {k: v for k, v in _from_item(side).items() if k not in _SIDE_ONLY}
+        sort_key = side["sk"]["S"]
+        if sort_key.startswith("ATTEMPT#"):
+            attempts[int(plain["number"])] = plain
+        elif sort_key.startswith("HIST#"):
+            older_history.append((int(side["seq"]["N"]), plain))
+    for number, attempt in (data.get("attempts") or {}).items():
+        attempts[int(number)] = {k: v for k, v in attempt.items() if k != "status_rank"}
+    data["attempts"] = [attempts[n] for n in sorted(attempts)]
+    inline = data.get("history") or []
+    total = data.pop("history_count", len(inline))
+    first_inline = total - len(inline)
+    earlier = [entry for seq, entry in sorted(older_history, key=lambda pair: pair[0]) if seq < first_inline]
+    data["history"] = [*earlier, *inline]
     return Job.model_validate(data)
+
+
+def side_items(job: Job, previous: Job | None, now: datetime, retention: timedelta) -> list[dict[str, Any]]:
+    """What a save must put beside the job item first: the attempts that stop being current, and the
+    decisions that leave the inline history. Immutable facts, so writing one twice is harmless."""
+    expires = _expiry(now, retention)
+    items: list[dict[str, Any]] = []
+    # The item's map holds the current attempt and at most the one before (recorded by dispatch).
+    since = (previous.attempts[-1].number - 1) if previous and previous.attempts else 1
+    items.extend(attempt_item(job.job_id, a, expires) for a in job.attempts[:-1] if a.number >= since)
+    # Inline history: the last HISTORY_INLINE entries, plus what dispatch appended since the read.
+    spill_end = len(job.history) - HISTORY_INLINE
+    spill_start = max(0, (len(previous.history) if previous else 0) - HISTORY_INLINE - 2)
+    items.extend(
+        history_item(job.job_id, seq, job.history[seq], expires)
+        for seq in range(spill_start, max(0, spill_end))
+    )
+    return items
 
 
 def status_list(name: str, statuses: frozenset[JobStatus], values: dict[str, Any]) -> str:
@@ -152,6 +270,7 @@ def progress_update(
         "#updated_at": "updated_at",
         "#attempt_count": "attempt_count",
         "#version": "version",
+        "#outbox": "outbox",
     }
     values: dict[str, Any] = {
         ":a_status": {"S": progress.status.value},

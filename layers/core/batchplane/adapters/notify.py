@@ -1,4 +1,9 @@
-"""Telling people and programs: alerts on SNS, job events on an EventBridge bus."""
+"""Telling people and programs: alerts on SNS, job events on an EventBridge bus.
+
+Both are published from the outbox (service/outbox.py), at least once: every delivery of one owed
+event carries the same `event_id` (an SNS message attribute and a field of the message's JSON; a field
+of the job event's detail), by which a consumer drops a duplicate.
+"""
 
 from __future__ import annotations
 
@@ -47,8 +52,8 @@ class Notifier:
         self._events = events
         self._bus_name = bus_name
 
-    def alert(self, subject: str, job: Job) -> None:
-        summary = job_summary(job)
+    def alert(self, subject: str, job: Job, *, event_id: str) -> None:
+        summary = {**job_summary(job), "event_id": event_id}
         lines = [
             f"{subject}",
             f"job {job.job_id} ({job.job_type}) of tenant {job.tenant} is {job.status.value}",
@@ -59,6 +64,7 @@ class Notifier:
             ),
             f"last log stream: {summary['last_log_stream'] or 'none'}",
             f"last decision: {summary['last_decision'] or 'none'}",
+            f"event id: {event_id}",
             "",
             json.dumps(summary, indent=2),
         ]
@@ -69,16 +75,17 @@ class Notifier:
             MessageAttributes={
                 "tenant": {"DataType": "String", "StringValue": job.tenant},
                 "job_type": {"DataType": "String", "StringValue": job.job_type},
+                "event_id": {"DataType": "String", "StringValue": event_id},
             },
         )
 
-    def job_event(self, detail_type: str, job: Job) -> None:
+    def job_event(self, detail_type: str, job: Job, *, event_id: str) -> None:
         response = self._events.put_events(
             Entries=[
                 {
                     "Source": EVENT_SOURCE,
                     "DetailType": detail_type,
-                    "Detail": json.dumps(job_summary(job)),
+                    "Detail": json.dumps({**job_summary(job), "event_id": event_id}),
                     "EventBusName": self._bus_name,
                     "Resources": [],
                 }

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+import time
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -18,13 +19,16 @@ from batchplane.adapters.job_items import (
     ACTIVITY_SHARDS,
     IDEMPOTENCY_TTL,
     SUBMISSION_ATTRIBUTES,
+    artifact_items,
     attempt_map,
     counter_key,
     idempotency_key,
+    item_to_artifact,
     item_to_job,
     job_key,
     job_to_item,
     progress_update,
+    side_items,
     status_list,
     status_partition,
     to_av,
@@ -33,6 +37,8 @@ from batchplane.errors import ConcurrentUpdate, ErrorDetail, InvalidRequest, Quo
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
     IN_BATCH_STATUSES,
+    Artifact,
+    ArtifactRole,
     Attempt,
     HistoryEntry,
     Job,
@@ -40,7 +46,20 @@ from batchplane.models.job import (
 )
 from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
-from batchplane.service.ports import KeyAlreadyUsed, ObjectVersion, Page, StaleObject
+from batchplane.service.ports import (
+    ArtifactPage,
+    ArtifactUse,
+    KeyAlreadyUsed,
+    ObjectVersion,
+    Page,
+    StaleObject,
+    UsePage,
+)
+
+DEFAULT_RETENTION = timedelta(days=90)
+BATCH_WRITE_MAX = 25  # BatchWriteItem's limit
+TRANSACTION_MAX = 100  # TransactWriteItems' limit
+UNPROCESSED_TRIES = 8
 
 if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -69,9 +88,27 @@ def _is_cancelled_transaction(error: ClientError) -> bool:
 
 
 class DynamoJobStore:
-    def __init__(self, table_name: str, client: DynamoDBClient) -> None:
+    def __init__(
+        self, table_name: str, client: DynamoDBClient, *, retention: timedelta = DEFAULT_RETENTION
+    ) -> None:
         self.table_name = table_name
         self._client = client
+        self.retention = retention  # how long finished jobs and their records are kept (TTL)
+
+    def _put_all(self, items: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 puts a call; what DynamoDB leaves unprocessed is sent again, backing off."""
+        for start in range(0, len(items), BATCH_WRITE_MAX):
+            pending: list[Any] = [
+                {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]
+            ]
+            for attempt in range(UNPROCESSED_TRIES):
+                response = self._client.batch_write_item(RequestItems={self.table_name: pending})
+                pending = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
+                if not pending:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))
+            if pending:
+                raise ConcurrentUpdate(f"DynamoDB left {len(pending)} writes unprocessed; try again")
 
     # -- creation -----------------------------------------------------------------------------------
 
@@ -96,8 +133,16 @@ class DynamoJobStore:
         if latest_object is not None:
             items["object"] = self._move_latest(latest_object, job.job_id)
         position = {name: index for index, name in enumerate(items)}
+        # The inputs' lineage items ride in the same transaction (up to its 100 items), so an object
+        # never names a job that was not made; any beyond follow it.
+        lineage = self._input_lineage(job)
+        room = TRANSACTION_MAX - len(items)
+        puts: list[TransactWriteItemTypeDef] = [
+            {"Put": {"TableName": self.table_name, "Item": item}} for item in lineage[:room]
+        ]
         try:
-            self._client.transact_write_items(TransactItems=list(items.values()))
+            self._client.transact_write_items(TransactItems=[*items.values(), *puts])
+            self._put_all(lineage[room:])
         except ClientError as error:
             if not _is_cancelled_transaction(error):
                 raise
@@ -109,6 +154,16 @@ class DynamoJobStore:
             if reasons.failed(position["quota"]):
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
             raise
+
+    def _input_lineage(self, job: Job) -> list[dict[str, Any]]:
+        """An input's item under its object: which of the tenant's jobs read it (attempt 0: every
+        attempt). Its item under the job is the job item's own `artifacts`."""
+        expires = int((job.created_at + self.retention).timestamp())
+        return [
+            artifact_items(job.job_id, job.tenant, artifact, job.created_at, expires)[1]
+            for artifact in job.artifacts
+            if artifact.role is ArtifactRole.INPUT
+        ]
 
     def _put_new(self, job: Job) -> TransactWriteItemTypeDef:
         return {
@@ -188,10 +243,27 @@ class DynamoJobStore:
     # -- reads ---------------------------------------------------------------------------------------
 
     def get(self, job_id: str, *, consistent: bool = True) -> Job | None:
-        item = self._client.get_item(
-            TableName=self.table_name, Key=job_key(job_id), ConsistentRead=consistent
-        ).get("Item")
-        return item_to_job(item) if item else None
+        """The job with every attempt and decision: one Query of its partition from `ATTEMPT#` on,
+        which leaves out its artifacts (`ART#` sorts first) and costs what a GetItem of the same
+        bytes would."""
+        found: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND sk >= :from",
+            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":from": {"S": "ATTEMPT#"}},
+            "ConsistentRead": consistent,
+        }
+        while True:
+            response = self._client.query(**query)
+            found.extend(response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                break
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        item = next((i for i in found if i["sk"]["S"] == "JOB"), None)
+        if item is not None and "history_count" not in item and self.migrate(job_id):
+            # The earlier layout: moved into this one on first read, before anything saves it.
+            return self.get(job_id, consistent=True)
+        return item_to_job(item, [i for i in found if i is not item]) if item else None
 
     def list_for_tenant(
         self,
@@ -231,6 +303,83 @@ class DynamoJobStore:
                 break
         return Page(jobs=jobs, next_token=self._encode_token(start) if start else None)
 
+    # -- the earlier layout -------------------------------------------------------------------------------
+
+    def migrate(self, job_id: str) -> bool:
+        """Rewrite a job of the earlier layout (everything in its item) into this one: its earlier
+        attempts and older decisions beside it, its outputs as artifact items of its last attempt.
+        False when it is in this layout already, or gone. Safe to run again, and beside live traffic:
+        the job item is replaced under its version guard (ConcurrentUpdate: run it again)."""
+        item = self._client.get_item(TableName=self.table_name, Key=job_key(job_id), ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None or "history_count" in item:
+            return False
+        job = item_to_job(item)
+        outputs = [a for a in job.artifacts if a.role is ArtifactRole.OUTPUT]
+        last = job.current_attempt.number if job.current_attempt else 0
+        self.record_artifacts(
+            job.job_id,
+            job.tenant,
+            [a.model_copy(update={"attempt": a.attempt or last}) for a in outputs],
+            job.updated_at,
+        )
+        self._put_all(self._input_lineage(job))
+        kept = job.model_copy(
+            update={"artifacts": [a for a in job.artifacts if a.role is ArtifactRole.INPUT]}
+        )
+        self._put_all(side_items(kept, None, job.updated_at, self.retention))
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=job_to_item(kept, self.retention),
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues={":version": {"N": str(job.version)}},
+            )
+        except ClientError as error:
+            if _is_conditional_failure(error):
+                raise ConcurrentUpdate(f"job {job_id} changed while it was migrated") from error
+            raise
+        return True
+
+    # -- artifacts --------------------------------------------------------------------------------------
+
+    def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None:
+        """Each artifact under its job and under its object; a repeat writes the same items again."""
+        expires = int((at + self.retention).timestamp())
+        self._put_all([item for a in artifacts for item in artifact_items(job_id, tenant, a, at, expires)])
+
+    def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage:
+        """A job's recorded artifacts by attempt, role and URI (its inputs are on the job itself)."""
+        items, token = self._page(f"JOB#{job_id}", "ART#", limit, next_token)
+        return ArtifactPage(artifacts=[item_to_artifact(item) for item in items], next_token=token)
+
+    def artifact_uses(self, tenant: str, uri: str, *, limit: int, next_token: str | None = None) -> UsePage:
+        """The tenant's jobs and attempts that read or wrote `uri`; another tenant's never show."""
+        items, token = self._page(f"ART#{uri}", f"{tenant}#", limit, next_token)
+        uses = [
+            ArtifactUse(
+                job_id=item["job_id"]["S"], attempt=int(item["attempt"]["N"]), artifact=item_to_artifact(item)
+            )
+            for item in items
+        ]
+        return UsePage(uses=uses, next_token=token)
+
+    def _page(
+        self, partition: str, prefix: str, limit: int, next_token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        query: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": {"S": partition}, ":prefix": {"S": prefix}},
+            "Limit": limit,
+        }
+        if next_token:
+            query["ExclusiveStartKey"] = self._decode_token(next_token, "pk", partition)
+        response = self._client.query(**query)
+        last = response.get("LastEvaluatedKey")
+        return response.get("Items", []), self._encode_token(last) if last else None
+
     @staticmethod
     def _encode_token(key: dict[str, Any]) -> str:
         plain = {k: v["S"] for k, v in key.items()}
@@ -261,9 +410,11 @@ class DynamoJobStore:
         retry) takes a slot, within `in_flight_limit`.
         """
         saved = job.model_copy(update={"version": previous.version + 1})
+        # What leaves the job item goes beside it first: immutable facts, safe to write twice.
+        self._put_all(side_items(saved, previous, job.updated_at, self.retention))
         put: PutTypeDef = {
             "TableName": self.table_name,
-            "Item": job_to_item(saved),
+            "Item": job_to_item(saved, self.retention),
             "ConditionExpression": "version = :version",
             "ExpressionAttributeValues": {":version": {"N": str(previous.version)}},
         }
@@ -327,7 +478,10 @@ class DynamoJobStore:
             UpdateExpression=(
                 "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
                 "#gsi2pk = :status_pk, #updated_at = :now, #gsi3sk = :activity, #capacity = :capacity, "
-                "#history = list_append(#history, :history) ADD #version :one"
+                "#history = list_append(#history, :history) ADD #version :one, #history_count :one "
+                # What the last decision owed was delivered from its own write's stream record;
+                # clearing it keeps this write's record out of the outbox's filter (no invocation).
+                "REMOVE #outbox"
             ),
             ConditionExpression=f"#status IN ({dispatchable}) AND #attempt_count = :previous",
             ExpressionAttributeNames={
@@ -347,7 +501,8 @@ class DynamoJobStore:
         active = status_list("active", IN_BATCH_STATUSES, values)
         return self._update_if(
             Key=job_key(job_id),
-            UpdateExpression=f"SET {', '.join(sets)} ADD #version :one",
+            # REMOVE #outbox: see record_submission.
+            UpdateExpression=f"SET {', '.join(sets)} ADD #version :one REMOVE #outbox",
             ConditionExpression=(
                 # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
                 # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
@@ -359,8 +514,12 @@ class DynamoJobStore:
             ExpressionAttributeValues=values,
         )
 
-    def stale_jobs(self, older_than: datetime, limit: int = 500) -> list[Job]:
-        """Unfinished jobs quiet since before `older_than`, oldest first within each shard."""
+    def stale_jobs(self, older_than: datetime) -> list[Job]:
+        """Every unfinished job quiet since before `older_than`, all shards, all pages: reads only.
+
+        The sweeper writes nothing to remember that it looked (an UpdateItem of the job and of each of
+        its index entries, ~12 WRU a quiet job a sweep); a job still quiet is simply read again next
+        time, at 0.5 RRU per 4 KB."""
         found: list[Job] = []
         bound = f"{to_iso(older_than)}#"
         for shard in range(ACTIVITY_SHARDS):
@@ -370,19 +529,10 @@ class DynamoJobStore:
                 "KeyConditionExpression": "gsi3pk = :shard AND gsi3sk < :bound",
                 "ExpressionAttributeValues": {":shard": {"S": f"ACTIVE#{shard}"}, ":bound": {"S": bound}},
             }
-            while len(found) < limit:
-                response = self._client.query(**query, Limit=limit - len(found))
+            while True:
+                response = self._client.query(**query)
                 found.extend(item_to_job(item) for item in response.get("Items", []))
                 if "LastEvaluatedKey" not in response:
                     break
                 query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return found
-
-    def touch(self, job_id: str, until: datetime) -> None:
-        """Move an unfinished job's place in the sweeper's index, so it is looked at again after `until`."""
-        self._update_if(
-            Key=job_key(job_id),
-            UpdateExpression="SET gsi3sk = :activity",
-            ConditionExpression="attribute_exists(gsi3pk)",
-            ExpressionAttributeValues={":activity": {"S": f"{to_iso(until)}#{job_id}"}},
-        )

@@ -11,7 +11,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import __version__
 from batchplane.api import errors
 from batchplane.api.identity import Caller, caller_of
-from batchplane.api.schemas import JobList, JobView, SubmitJobBody
+from batchplane.api.schemas import (
+    ArtifactList,
+    ArtifactUses,
+    ArtifactUseView,
+    ArtifactView,
+    JobList,
+    JobView,
+    SubmitJobBody,
+)
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
@@ -20,6 +28,11 @@ from batchplane.wiring import ports
 
 app = APIGatewayRestResolver(enable_validation=True)
 errors.register(app)
+
+# How many recorded artifacts GET /jobs/{job_id} shows; the rest are a page away.
+JOB_VIEW_ARTIFACTS = 20
+# Artifact items are small (~300 bytes): a page of 1,000 is one DynamoDB Query of under 1 MB.
+ARTIFACT_PAGE_MAX = 1000
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 
@@ -65,7 +78,55 @@ def post_job(
 
 @app.get("/jobs/<job_id>", summary="A job with its attempts, history and artifacts")
 def get_job(job_id: JobId) -> Response[JobView]:
-    return _job(JobView.of(jobs.get_job(ports(), _caller().tenant, job_id)))
+    tenant = _caller().tenant
+    job = jobs.get_job(ports(), tenant, job_id)
+    first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
+    return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
+
+
+@app.get("/jobs/<job_id>/artifacts", summary="Every artifact a job's attempts wrote, page by page")
+def get_job_artifacts(
+    job_id: JobId,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    next_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> ArtifactList:
+    tenant = _caller().tenant
+    job = jobs.get_job(ports(), tenant, job_id)
+    page = jobs.job_artifacts(
+        ports(), tenant, job, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=next_token
+    )
+    return ArtifactList(
+        artifacts=[ArtifactView.model_validate(a.model_dump()) for a in page.artifacts],
+        next_token=page.next_token,
+    )
+
+
+@app.get("/artifacts", summary="Which of the caller's jobs read or wrote an object (lineage)")
+def get_artifact_uses(
+    uri: Annotated[str, Query(min_length=6, max_length=2048, pattern=r"^s3://[^/]+/.+$")],
+    limit: Annotated[int | None, Query(ge=1)] = None,
+    next_token: Annotated[str | None, Query(max_length=4096)] = None,
+) -> ArtifactUses:
+    page = jobs.artifact_lineage(
+        ports(), _caller().tenant, uri, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=next_token
+    )
+    return ArtifactUses(
+        uses=[
+            ArtifactUseView.model_validate(
+                {**use.artifact.model_dump(), "job_id": use.job_id, "attempt": use.attempt}
+            )
+            for use in page.uses
+        ],
+        next_token=page.next_token,
+    )
+
+
+def _page_size(limit: int | None, most: int | None = None) -> int:
+    api = ports().policy.api
+    most = most or api.max_page_size
+    if limit is not None and limit > most:
+        raise InvalidRequest("limit too large", [ErrorDetail("limit", f"at most {most}")])
+    return limit or api.default_page_size
 
 
 @app.get("/jobs", summary="The caller's jobs, newest first")
@@ -75,13 +136,10 @@ def list_jobs(
     limit: Annotated[int | None, Query(ge=1)] = None,
     next_token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> JobList:
-    api = ports().policy.api
-    if limit is not None and limit > api.max_page_size:
-        raise InvalidRequest("limit too large", [ErrorDetail("limit", f"at most {api.max_page_size}")])
     page = jobs.list_jobs(
         ports(),
         _caller().tenant,
-        limit=limit or api.default_page_size,
+        limit=_page_size(limit),
         status=status,
         job_type=job_type,
         next_token=next_token,

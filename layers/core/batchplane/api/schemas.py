@@ -6,6 +6,7 @@ from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
 from batchplane.models.job import (
+    Artifact,
     ArtifactRole,
     AttemptStatus,
     Capacity,
@@ -61,7 +62,9 @@ class ArtifactView(Model):
     uri: str
     size: int | None
     etag: str | None
+    version_id: str | None = None
     role: ArtifactRole
+    attempt: int | None = Field(default=None, description="the attempt that wrote it; none for an input")
 
 
 class JobView(Model):
@@ -78,13 +81,45 @@ class JobView(Model):
     updated_at: UtcDatetime
     attempts: list[AttemptView]
     history: list[HistoryView]
-    artifacts: list[ArtifactView]
+    artifacts: list[ArtifactView] = Field(
+        description="its inputs and the first of its outputs; GET /jobs/{job_id}/artifacts has them all"
+    )
+    more_artifacts: bool = Field(default=False, description="more outputs than `artifacts` shows")
 
     @classmethod
-    def of(cls, job: Job) -> Self:
-        return cls.model_validate(job.model_dump())
+    def of(cls, job: Job, recorded: list[Artifact] | None = None, *, more: bool = False) -> Self:
+        """The job; with `recorded`, the first of the artifacts recorded beside it too."""
+        view = cls.model_validate(job.model_dump())
+        if recorded:
+            view.artifacts.extend(ArtifactView.model_validate(a.model_dump()) for a in recorded)
+        view.more_artifacts = more
+        return view
 
 
 class JobList(Model):
     jobs: list[JobView]
+    next_token: str | None
+
+
+class ArtifactList(Model):
+    """GET /jobs/{job_id}/artifacts: the outputs each attempt wrote, by attempt, role and URI."""
+
+    artifacts: list[ArtifactView]
+    next_token: str | None
+
+
+class ArtifactUseView(Model):
+    job_id: str
+    attempt: int = Field(description="the attempt that wrote it; 0 for an input, read by every attempt")
+    uri: str
+    role: ArtifactRole
+    size: int | None
+    etag: str | None
+    version_id: str | None
+
+
+class ArtifactUses(Model):
+    """GET /artifacts?uri=: which of the caller's jobs read or wrote an object."""
+
+    uses: list[ArtifactUseView]
     next_token: str | None

@@ -12,7 +12,6 @@ from enum import StrEnum
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.job import (
     IN_BATCH_STATUSES,
-    Artifact,
     Attempt,
     AttemptStatus,
     FailureClass,
@@ -105,21 +104,22 @@ def _entry(now: datetime, event: str, reason: str) -> HistoryEntry:
     return HistoryEntry(at=now, event=event, reason=reason)
 
 
-def succeed(job: Job, outputs: list[Artifact], now: datetime) -> Job:
+def succeed(job: Job, now: datetime) -> Job:
+    """The job succeeded with its last attempt; that attempt's outputs are recorded as S3 reports
+    them written (service/artifacts.py), not here."""
     attempt = job.attempts[-1]
-    names = f"{len(outputs)} output artifact{'s' if len(outputs) != 1 else ''}"
+    prefix = f"{job.output_prefix}attempt-{attempt.number}/"
     return job.model_copy(
         update={
             "status": JobStatus.SUCCEEDED,
             "updated_at": now,
-            "artifacts": [*job.artifacts, *outputs],
             "next_dispatch_at": None,
             "history": [
                 *job.history,
                 _entry(
                     now,
                     "succeeded",
-                    f"attempt {attempt.number} succeeded on {attempt.capacity.value}; {names}",
+                    f"attempt {attempt.number} succeeded on {attempt.capacity.value}; outputs under {prefix}",
                 ),
             ],
         }

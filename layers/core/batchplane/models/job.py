@@ -5,6 +5,7 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
+from batchplane.models.outbox import OwedEvent
 from batchplane.models.time import UtcDatetime
 
 
@@ -124,6 +125,7 @@ class Artifact(Model):
     size: int | None = None
     etag: str | None = None
     version_id: str | None = None
+    attempt: int | None = Field(default=None, description="the attempt that wrote it; inputs: none")
 
 
 class Job(Model):
@@ -150,6 +152,10 @@ class Job(Model):
     source: str = Field(default="api", description="api or file-drop")
     next_dispatch_at: UtcDatetime | None = Field(default=None, description="when a RETRY_WAIT job is due")
     version: int = 1
+    outbox: list[OwedEvent] = Field(
+        default_factory=list,
+        description="the alerts and job events this write of the job owes, committed with it",
+    )
 
     @property
     def current_attempt(self) -> Attempt | None:

@@ -12,6 +12,7 @@ from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, Tena
 from batchplane.models.job import Capacity, HistoryEntry, Job, JobStatus
 from batchplane.models.policy import Admission, CapacityPreference, JobType, PolicyDocument
 from batchplane.models.request import JobRequest
+from batchplane.policy.outputs import output_prefix_for
 
 
 def job_type_of(policy: PolicyDocument, name: str) -> JobType:
@@ -56,10 +57,6 @@ def _check_resource(name: str, asked: int | None, default: int, maximum: int, jo
             [ErrorDetail(name, f"{value} is outside 1..{maximum} for job type {job_type}")],
         )
     return value
-
-
-def output_prefix_for(bucket: str, tenant: str, job_id: str) -> str:
-    return f"s3://{bucket}/outputs/{tenant}/{job_id}/"
 
 
 def _check_limits(request: JobRequest, limits: Admission) -> None:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
+from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Attempt, Capacity, HistoryEntry
+from batchplane.models.outbox import JobEventType
 from batchplane.observability import logger, metric
 from batchplane.policy.admission import job_type_of
+from batchplane.policy.outputs import attempt_output_prefix
 from batchplane.policy.routing import Route, job_name, route
 from batchplane.service.ports import BatchRefused, Ports
 
@@ -75,7 +78,8 @@ def _submit(ports: Ports, message: DispatchMessage, target: Route, name: str) ->
         environment={
             "BATCHPLANE_JOB_ID": message.job_id,
             "BATCHPLANE_ATTEMPT": str(message.attempt),
-            "BATCHPLANE_OUTPUT_PREFIX": message.output_prefix,
+            # Each attempt writes under a prefix of its own (policy/outputs.py).
+            "BATCHPLANE_OUTPUT_PREFIX": attempt_output_prefix(message.output_prefix, message.attempt),
         },
         tags={
             "bp:job_id": message.job_id,
@@ -125,12 +129,14 @@ def _record(ports: Ports, message: DispatchMessage, target: Route, name: str, ba
 
 
 def _give_up(ports: Ports, message: DispatchMessage, reason: str) -> None:
-    """Fail the job once with Batch's reason; a duplicate message finds it failed and does nothing."""
+    """Fail the job once with Batch's reason, owing the alert and the "Job Failed" event of a job that
+    failed for good; a duplicate message finds it failed and does nothing."""
     job = ports.store.get(message.job_id)
     if job is None:
         return
     failed = transitions.dispatch_refused(job, attempt=message.attempt, reason=reason, now=ports.clock())
     if failed is None:
         return
-    ports.store.save(failed, previous=job)
+    alert = f"job {job.job_id} failed: {failed.history[-1].reason}"
+    ports.store.save(owing(failed, alert=alert, job_event=JobEventType.FAILED), previous=job)
     logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})

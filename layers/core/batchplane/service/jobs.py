@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from batchplane.errors import ErrorDetail, IdempotencyConflict, JobNotFound
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
+from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Job, JobStatus
+from batchplane.models.outbox import JobEventType
 from batchplane.models.request import JobRequest
 from batchplane.observability import metric
 from batchplane.policy.admission import admit, job_type_of
 from batchplane.service.conflicts import retry_on_conflict
-from batchplane.service.ports import KeyAlreadyUsed, ObjectVersion, Page, Ports
+from batchplane.service.ports import ArtifactPage, KeyAlreadyUsed, ObjectVersion, Page, Ports, UsePage
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,22 @@ def list_jobs(
     )
 
 
+def job_artifacts(
+    ports: Ports, tenant: str, job: Job, *, limit: int, next_token: str | None = None
+) -> ArtifactPage:
+    """The artifacts recorded beside a job the caller owns (its inputs are on the job itself)."""
+    if job.tenant != tenant:  # the caller got the job through get_job; this keeps it that way
+        raise JobNotFound(f"job {job.job_id} not found", [ErrorDetail("job_id", "no such job")])
+    return ports.store.artifacts(job.job_id, limit=limit, next_token=next_token)
+
+
+def artifact_lineage(
+    ports: Ports, tenant: str, uri: str, *, limit: int, next_token: str | None = None
+) -> UsePage:
+    """Which of the tenant's jobs, and which attempts, read or wrote the object at `uri`."""
+    return ports.store.artifact_uses(tenant, uri, limit=limit, next_token=next_token)
+
+
 def _change(
     ports: Ports, tenant: str, job_id: str, change: Callable[[Job], tuple[Job, int | None]]
 ) -> tuple[Job, Job]:
@@ -83,11 +101,15 @@ def _change(
 
 
 def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
-    """Mark the job CANCELLED, then stop its Batch job, if it has one, so nothing runs on."""
+    """Mark the job CANCELLED (owing its "Job Cancelled" event), then stop its Batch job, if it has one,
+    so nothing runs on."""
     now = ports.clock()
-    before, cancelled = _change(
-        ports, tenant, job_id, lambda job: (transitions.cancel(job, now=now, requested_by=requested_by), None)
-    )
+
+    def cancel(job: Job) -> tuple[Job, int | None]:
+        cancelled = transitions.cancel(job, now=now, requested_by=requested_by)
+        return owing(cancelled, job_event=JobEventType.CANCELLED), None
+
+    before, cancelled = _change(ports, tenant, job_id, cancel)
     attempt = before.current_attempt
     if attempt is not None and not attempt.status.is_terminal:
         batch_ids = (
@@ -97,7 +119,6 @@ def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job
         )
         for batch_job_id in batch_ids:
             ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
-    ports.notify.job_event("Job Cancelled", cancelled)
     return cancelled
 
 
@@ -107,7 +128,7 @@ def retry_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
 
     def queue_again(job: Job) -> tuple[Job, int | None]:
         limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
-        return transitions.manual_retry(job, now=now, requested_by=requested_by), limit
+        return owing(transitions.manual_retry(job, now=now, requested_by=requested_by)), limit
 
     _, queued = _change(ports, tenant, job_id, queue_again)
     ports.dispatch.send(DispatchMessage.next_attempt_of(queued))

@@ -59,6 +59,29 @@ class Page:
 
 
 @dataclass(frozen=True)
+class ArtifactPage:
+    """One page of a job's recorded artifacts (each with its attempt), and the token of the next."""
+
+    artifacts: list[Artifact]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
+class ArtifactUse:
+    """One job's attempt that read (input) or wrote (output) an object: lineage."""
+
+    job_id: str
+    attempt: int  # 0: an input, read by every attempt
+    artifact: Artifact
+
+
+@dataclass(frozen=True)
+class UsePage:
+    uses: list[ArtifactUse]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
 class BatchJobRef:
     """A Batch job found by name: its id and Batch's status."""
 
@@ -87,8 +110,12 @@ class JobStore(Protocol):
     def save(self, job: Job, *, previous: Job, in_flight_limit: int | None = None) -> Job: ...
     def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool: ...
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool: ...
-    def stale_jobs(self, older_than: datetime, limit: int = 500) -> list[Job]: ...
-    def touch(self, job_id: str, until: datetime) -> None: ...
+    def stale_jobs(self, older_than: datetime) -> list[Job]: ...
+    def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None: ...
+    def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage: ...
+    def artifact_uses(
+        self, tenant: str, uri: str, *, limit: int, next_token: str | None = None
+    ) -> UsePage: ...
 
 
 class Dispatcher(Protocol):
@@ -110,13 +137,11 @@ class Batch(Protocol):
     def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]: ...
 
 
-class Objects(Protocol):
-    def list_outputs(self, prefix_uri: str, limit: int = 1000) -> list[Artifact]: ...
-
-
 class Notify(Protocol):
-    def alert(self, subject: str, job: Job) -> None: ...
-    def job_event(self, detail_type: str, job: Job) -> None: ...
+    """Publishes an owed event (models/outbox.py); `event_id` goes with it, the same on every delivery."""
+
+    def alert(self, subject: str, job: Job, *, event_id: str) -> None: ...
+    def job_event(self, detail_type: str, job: Job, *, event_id: str) -> None: ...
 
 
 def new_job_id() -> str:
@@ -130,7 +155,6 @@ class Ports:
     batch: Batch
     policy: PolicyDocument
     queues: Queues
-    objects: Objects
     notify: Notify
     artifact_bucket: str
     ingest_bucket: str = ""

@@ -2,7 +2,10 @@
 
 Events arrive at least once and in any order. A non-terminal event is one conditional write that
 only moves its attempt forward. A terminal event reads the job, decides, and writes the decision
-with a version guard, so two copies handled at once make exactly one decision.
+with a version guard, so two copies handled at once make exactly one decision. The alert and the job
+event a decision owes are written with it (its outbox) and published from the table's stream
+(service/outbox.py), never here: a publish that fails, or a function that dies after the write,
+cannot lose them.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from batchplane.lifecycle.attempts import (
     verdict,
 )
 from batchplane.lifecycle.classify import classify
+from batchplane.lifecycle.outbox import owing
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, FailureClass, Job
+from batchplane.models.outbox import JobEventType
 from batchplane.observability import MetricUnit, logger, metric
 from batchplane.policy.retry import GiveUp, Retry, decide
 from batchplane.policy.routing import parse_job_name
@@ -121,7 +126,7 @@ def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) ->
     failure_class = classify(detail)
     ended = end_attempt(job, number, detail, failure_class, now)
     if seen is Verdict.RECORD_ONLY:
-        ports.store.save(ended, previous=job)
+        ports.store.save(owing(ended), previous=job)
         logger.info("attempt ended after the job moved on; recorded only", extra=log)
         return Handled(Outcome.RECORDED, ended)
 
@@ -131,11 +136,10 @@ def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) ->
 
 
 def _succeeded(ports: Ports, job: Job, ended: Job, now: datetime) -> Handled:
-    outputs = ports.objects.list_outputs(job.output_prefix)
-    saved = ports.store.save(succeed(ended, outputs, now), previous=job)
+    succeeded = owing(succeed(ended, now), job_event=JobEventType.SUCCEEDED)
+    saved = ports.store.save(succeeded, previous=job)
     _ran(saved)
     metric("JobsSucceeded", job_type=job.job_type)
-    ports.notify.job_event("Job Succeeded", saved)
     return Handled(Outcome.SUCCEEDED, saved)
 
 
@@ -149,7 +153,13 @@ def _failed(
         if job_type is not None
         else GiveUp(f"job type {job.job_type} is no longer in the policy; giving up")
     )
-    saved = ports.store.save(apply_decision(ended, decision, now), previous=job)
+    decided = apply_decision(ended, decision, now)
+    if isinstance(decision, Retry):
+        decided = owing(decided, job_event=JobEventType.RETRYING)
+    else:
+        reason = decided.history[-1].reason
+        decided = owing(decided, alert=f"job {job.job_id} failed: {reason}", job_event=JobEventType.FAILED)
+    saved = ports.store.save(decided, previous=job)
     _ran(saved)
     logger.info(
         "attempt ended",
@@ -162,12 +172,9 @@ def _failed(
         metric("Retries", failure_class=failure_class.value, job_type=job.job_type)
         if decision.fell_back:
             metric("SpotFallbacks", job_type=job.job_type)
-        ports.notify.job_event("Job Retrying", saved)
         return Handled(Outcome.RETRYING, saved)
     metric("GiveUps", failure_class=failure_class.value, job_type=job.job_type)
     metric("JobsFailed", job_type=job.job_type)
-    ports.notify.alert(f"job {saved.job_id} failed: {saved.history[-1].reason}", saved)
-    ports.notify.job_event("Job Failed", saved)
     return Handled(Outcome.FAILED, saved)
 
 

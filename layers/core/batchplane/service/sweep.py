@@ -4,7 +4,8 @@ Jobs quiet for longer than `stale_after` are checked against Batch (DescribeJobs
 and the missing transitions go through the same code as events; an attempt recorded without its
 Batch job id is found by its deterministic name; QUEUED jobs whose dispatch message was lost and
 RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat harmless);
-an attempt stuck in RUNNABLE past its job type's limit raises one alert.
+an attempt stuck in RUNNABLE past its job type's limit raises one alert (owed by the write that marks
+it, and published from the table's stream like every alert).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from batchplane.lifecycle.attempts import note_stuck_runnable
+from batchplane.lifecycle.outbox import owing
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
@@ -55,17 +57,30 @@ def sweep(ports: Ports) -> SweepReport:
     described = {d.job_id: d for d in ports.batch.describe(list(in_batch))} if in_batch else {}
     for batch_job_id, job in in_batch.items():
         detail = described.get(batch_job_id) or _vanished(job, batch_job_id, report)
-        try:
-            handled = handle_state_change(ports, detail)
-        except AttemptNotRecordedYet:
-            continue
-        report.reconciled[job.job_id] = handled.outcome.value
+        if _nothing_new(job, detail):
+            report.reconciled[job.job_id] = "unchanged"
+        else:
+            try:
+                handled = handle_state_change(ports, detail)
+            except AttemptNotRecordedYet:
+                continue
+            report.reconciled[job.job_id] = handled.outcome.value
         if detail.status == AttemptStatus.RUNNABLE.value:
             _check_runnable(ports, job, now, report)
-    for job in stale:
-        ports.store.touch(job.job_id, now)
     logger.info("sweep done", extra={"report": report.__dict__})
     return report
+
+
+def _nothing_new(job: Job, detail: BatchJobDetail) -> bool:
+    """Batch says what the job already records: no write at all (a conditional write that fails
+    is billed too, and a quiet running job is looked at on every sweep)."""
+    attempt = job.current_attempt
+    return (
+        attempt is not None
+        and attempt.batch_job_id == detail.job_id
+        and attempt.status.value == detail.status
+        and not attempt.status.is_terminal
+    )
 
 
 def _redispatch(ports: Ports, job: Job, now: datetime, report: SweepReport) -> None:
@@ -106,7 +121,8 @@ def _check_runnable(ports: Ports, job: Job, now: datetime, report: SweepReport) 
     marked = note_stuck_runnable(current, waited, now)
     if marked is None:
         return  # alerted once already
-    saved = ports.store.save(marked, previous=current)
+    ports.store.save(
+        owing(marked, alert=f"job {job.job_id} stuck in RUNNABLE for {waited} s"), previous=current
+    )
     report.stuck.append(job.job_id)
     metric("StuckRunnable", job_type=job.job_type)
-    ports.notify.alert(f"job {job.job_id} stuck in RUNNABLE for {waited} s", saved)

@@ -1,0 +1,50 @@
+"""`batchplane migrate`: rewrite the jobs of the earlier item layout into the current one, once.
+
+The earlier layout kept every attempt, all history and every output in the job's own item, which
+grew with the job until DynamoDB refused it (400 KB). The current layout (batchplane.adapters.
+job_items) keeps a bounded item and the rest beside it. The runtime reads both and moves a job on
+its first read; this command moves them all at once, with the operator's credentials (it scans).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass
+class Migration:
+    found: list[str] = field(default_factory=list)
+    migrated: list[str] = field(default_factory=list)
+
+
+def earlier_layout_jobs(client: DynamoDBClient, table: str) -> list[str]:
+    """The ids of the job items without `history_count`: the earlier layout's."""
+    found: list[str] = []
+    request: dict[str, Any] = {
+        "TableName": table,
+        "FilterExpression": "sk = :job AND attribute_not_exists(history_count)",
+        "ExpressionAttributeValues": {":job": {"S": "JOB"}},
+        "ProjectionExpression": "pk",
+    }
+    while True:
+        page = client.scan(**request)
+        found.extend(item["pk"]["S"].removeprefix("JOB#") for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def migrate_table(client: DynamoDBClient, table: str, *, dry_run: bool = False) -> Migration:
+    """Move every earlier-layout job of `table` into the current layout (none with `dry_run`)."""
+    from batchplane.adapters.store import DynamoJobStore
+
+    report = Migration(found=earlier_layout_jobs(client, table))
+    if dry_run:
+        return report
+    store = DynamoJobStore(table, client)
+    report.migrated = [job_id for job_id in report.found if store.migrate(job_id)]
+    return report
