@@ -31,11 +31,16 @@ import zlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from batchplane.models.job import Artifact, Attempt, AttemptStatus, HistoryEntry, Job, JobStatus
 from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
+
+if TYPE_CHECKING:  # types only
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from batchplane.service.ports import ObjectVersion
 
 ACTIVITY_SHARDS = 8
 IDEMPOTENCY_TTL = timedelta(days=7)
@@ -303,3 +308,70 @@ def progress_update(
         names["#runnable"] = "runnable_at"
         sets.append("#attempts.#n.#runnable = if_not_exists(#attempts.#n.#runnable, :now)")
     return sets, names, values
+
+
+# -- the items of a job's creating transaction, and of its quota count --------------------------------
+
+
+def put_new(table: str, job: Job) -> TransactWriteItemTypeDef:
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": job_to_item(job),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def put_key(table: str, job: Job, key: str, fingerprint: str) -> TransactWriteItemTypeDef:
+    """The Idempotency-Key's item; the old one comes back when the key was used before."""
+    expires = int((job.created_at + IDEMPOTENCY_TTL).timestamp())
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": {
+                **idempotency_key(job.tenant, key),
+                "job_id": {"S": job.job_id},
+                "fingerprint": {"S": fingerprint},
+                "expires_at": {"N": str(expires)},
+            },
+            "ConditionExpression": "attribute_not_exists(pk)",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def move_latest(table: str, obj: ObjectVersion, job_id: str) -> TransactWriteItemTypeDef:
+    """The object key's newest-seen sequencer, moved only forward."""
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": f"OBJ#{obj.bucket}#{obj.key}"}, "sk": {"S": "LATEST"}},
+            "UpdateExpression": "SET sequencer = :sequencer, job_id = :job_id",
+            "ConditionExpression": "attribute_not_exists(sequencer) OR sequencer < :sequencer",
+            "ExpressionAttributeValues": {":sequencer": {"S": obj.ordering}, ":job_id": {"S": job_id}},
+        }
+    }
+
+
+def count_in(table: str, tenant: str, job_type: str, limit: int) -> TransactWriteItemTypeDef:
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": counter_key(tenant, job_type),
+            "UpdateExpression": "ADD in_flight :one",
+            "ConditionExpression": "attribute_not_exists(in_flight) OR in_flight < :limit",
+            "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}},
+        }
+    }
+
+
+def count_out(table: str, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": counter_key(tenant, job_type),
+            "UpdateExpression": "ADD in_flight :minus_one",
+            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
+        }
+    }

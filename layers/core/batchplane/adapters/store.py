@@ -6,34 +6,43 @@ guard for the paths that read nothing.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batchplane.adapters.dynamo_calls import (
+    CancellationReasons,
+    decode_token,
+    encode_token,
+    is_cancelled_transaction,
+    is_conditional_failure,
+    put_all,
+    query_page,
+)
+from batchplane.adapters.earlier_layout import migrate_job
 from batchplane.adapters.job_items import (
     ACTIVITY_SHARDS,
-    IDEMPOTENCY_TTL,
     SUBMISSION_ATTRIBUTES,
     artifact_items,
     attempt_map,
-    counter_key,
+    count_in,
+    count_out,
     idempotency_key,
     item_to_artifact,
     item_to_job,
     job_key,
     job_to_item,
+    move_latest,
     progress_update,
+    put_key,
+    put_new,
     side_items,
     status_list,
     status_partition,
     to_av,
 )
-from batchplane.errors import ConcurrentUpdate, ErrorDetail, InvalidRequest, QuotaExceeded
+from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
     IN_BATCH_STATUSES,
@@ -57,34 +66,11 @@ from batchplane.service.ports import (
 )
 
 DEFAULT_RETENTION = timedelta(days=90)
-BATCH_WRITE_MAX = 25  # BatchWriteItem's limit
 TRANSACTION_MAX = 100  # TransactWriteItems' limit
-UNPROCESSED_TRIES = 8
 
 if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import PutTypeDef, TransactWriteItemTypeDef
-
-
-class _Reasons:
-    """TransactionCanceledException reasons, by the position of the item that caused them."""
-
-    def __init__(self, error: ClientError) -> None:
-        self._reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-
-    def failed(self, index: int) -> bool:
-        return index < len(self._reasons) and self._reasons[index].get("Code") == "ConditionalCheckFailed"
-
-    def item(self, index: int) -> dict[str, Any] | None:
-        return self._reasons[index].get("Item") if index < len(self._reasons) else None
-
-
-def _is_conditional_failure(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _is_cancelled_transaction(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
 class DynamoJobStore:
@@ -94,21 +80,6 @@ class DynamoJobStore:
         self.table_name = table_name
         self._client = client
         self.retention = retention  # how long finished jobs and their records are kept (TTL)
-
-    def _put_all(self, items: list[dict[str, Any]]) -> None:
-        """BatchWriteItem, 25 puts a call; what DynamoDB leaves unprocessed is sent again, backing off."""
-        for start in range(0, len(items), BATCH_WRITE_MAX):
-            pending: list[Any] = [
-                {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]
-            ]
-            for attempt in range(UNPROCESSED_TRIES):
-                response = self._client.batch_write_item(RequestItems={self.table_name: pending})
-                pending = list(response.get("UnprocessedItems", {}).get(self.table_name, []))
-                if not pending:
-                    break
-                time.sleep(min(1.0, 0.05 * 2**attempt))
-            if pending:
-                raise ConcurrentUpdate(f"DynamoDB left {len(pending)} writes unprocessed; try again")
 
     # -- creation -----------------------------------------------------------------------------------
 
@@ -126,27 +97,27 @@ class DynamoJobStore:
         older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
         made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full.
         """
-        items: dict[str, TransactWriteItemTypeDef] = {"job": self._put_new(job)}
+        items: dict[str, TransactWriteItemTypeDef] = {"job": put_new(self.table_name, job)}
         if job.idempotency_key is not None:
-            items["key"] = self._put_key(job, job.idempotency_key, fingerprint)
-        items["quota"] = self._count_in(job.tenant, job.job_type, in_flight_limit)
+            items["key"] = put_key(self.table_name, job, job.idempotency_key, fingerprint)
+        items["quota"] = count_in(self.table_name, job.tenant, job.job_type, in_flight_limit)
         if latest_object is not None:
-            items["object"] = self._move_latest(latest_object, job.job_id)
+            items["object"] = move_latest(self.table_name, latest_object, job.job_id)
         position = {name: index for index, name in enumerate(items)}
         # The inputs' lineage items ride in the same transaction (up to its 100 items), so an object
         # never names a job that was not made; any beyond follow it.
-        lineage = self._input_lineage(job)
+        lineage = self.input_lineage(job)
         room = TRANSACTION_MAX - len(items)
         puts: list[TransactWriteItemTypeDef] = [
             {"Put": {"TableName": self.table_name, "Item": item}} for item in lineage[:room]
         ]
         try:
             self._client.transact_write_items(TransactItems=[*items.values(), *puts])
-            self._put_all(lineage[room:])
+            put_all(self._client, self.table_name, lineage[room:])
         except ClientError as error:
-            if not _is_cancelled_transaction(error):
+            if not is_cancelled_transaction(error):
                 raise
-            reasons = _Reasons(error)
+            reasons = CancellationReasons(error)
             if job.idempotency_key is not None and reasons.failed(position["key"]):
                 self._raise_key_used(job.tenant, job.idempotency_key, reasons.item(position["key"]))
             if "object" in position and reasons.failed(position["object"]):
@@ -155,7 +126,7 @@ class DynamoJobStore:
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
             raise
 
-    def _input_lineage(self, job: Job) -> list[dict[str, Any]]:
+    def input_lineage(self, job: Job) -> list[dict[str, Any]]:
         """An input's item under its object: which of the tenant's jobs read it (attempt 0: every
         attempt). Its item under the job is the job item's own `artifacts`."""
         expires = int((job.created_at + self.retention).timestamp())
@@ -165,44 +136,6 @@ class DynamoJobStore:
             if artifact.role is ArtifactRole.INPUT
         ]
 
-    def _put_new(self, job: Job) -> TransactWriteItemTypeDef:
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": job_to_item(job),
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
-
-    def _put_key(self, job: Job, key: str, fingerprint: str) -> TransactWriteItemTypeDef:
-        """The Idempotency-Key's item; the old one comes back when the key was used before."""
-        expires = int((job.created_at + IDEMPOTENCY_TTL).timestamp())
-        return {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": {
-                    **idempotency_key(job.tenant, key),
-                    "job_id": {"S": job.job_id},
-                    "fingerprint": {"S": fingerprint},
-                    "expires_at": {"N": str(expires)},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
-    def _move_latest(self, obj: ObjectVersion, job_id: str) -> TransactWriteItemTypeDef:
-        """The object key's newest-seen sequencer, moved only forward."""
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": {"pk": {"S": f"OBJ#{obj.bucket}#{obj.key}"}, "sk": {"S": "LATEST"}},
-                "UpdateExpression": "SET sequencer = :sequencer, job_id = :job_id",
-                "ConditionExpression": "attribute_not_exists(sequencer) OR sequencer < :sequencer",
-                "ExpressionAttributeValues": {":sequencer": {"S": obj.ordering}, ":job_id": {"S": job_id}},
-            }
-        }
-
     def _raise_key_used(self, tenant: str, key: str, old: dict[str, Any] | None) -> None:
         if old is None:  # not every DynamoDB (or emulator) returns the old item; read it
             old = self._client.get_item(
@@ -211,27 +144,6 @@ class DynamoJobStore:
         if old is None:  # the key expired between the two calls: the caller may simply try again
             raise ConcurrentUpdate("idempotency key changed concurrently; try again")
         raise KeyAlreadyUsed(job_id=old["job_id"]["S"], fingerprint=old["fingerprint"]["S"])
-
-    def _count_in(self, tenant: str, job_type: str, limit: int) -> TransactWriteItemTypeDef:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": counter_key(tenant, job_type),
-                "UpdateExpression": "ADD in_flight :one",
-                "ConditionExpression": "attribute_not_exists(in_flight) OR in_flight < :limit",
-                "ExpressionAttributeValues": {":one": {"N": "1"}, ":limit": {"N": str(limit)}},
-            }
-        }
-
-    def _count_out(self, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
-        return {
-            "Update": {
-                "TableName": self.table_name,
-                "Key": counter_key(tenant, job_type),
-                "UpdateExpression": "ADD in_flight :minus_one",
-                "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
-            }
-        }
 
     @staticmethod
     def _quota_error(tenant: str, job_type: str, limit: int) -> QuotaExceeded:
@@ -290,7 +202,7 @@ class DynamoJobStore:
         if job_type is not None:
             query["FilterExpression"] = "job_type = :job_type"
             query["ExpressionAttributeValues"][":job_type"] = {"S": job_type}
-        start = self._decode_token(next_token, pk_name, pk_value) if next_token else None
+        start = decode_token(next_token, pk_name, pk_value) if next_token else None
         jobs: list[Job] = []
         # A filter applies after Limit, so keep reading until the page is full or the index is done.
         while len(jobs) < limit:
@@ -301,62 +213,37 @@ class DynamoJobStore:
             start = response.get("LastEvaluatedKey")
             if not start:
                 break
-        return Page(jobs=jobs, next_token=self._encode_token(start) if start else None)
+        return Page(jobs=jobs, next_token=encode_token(start) if start else None)
 
     # -- the earlier layout -------------------------------------------------------------------------------
 
     def migrate(self, job_id: str) -> bool:
-        """Rewrite a job of the earlier layout (everything in its item) into this one: its earlier
-        attempts and older decisions beside it, its outputs as artifact items of its last attempt.
-        False when it is in this layout already, or gone. Safe to run again, and beside live traffic:
-        the job item is replaced under its version guard (ConcurrentUpdate: run it again)."""
-        item = self._client.get_item(TableName=self.table_name, Key=job_key(job_id), ConsistentRead=True).get(
-            "Item"
-        )
-        if item is None or "history_count" in item:
-            return False
-        job = item_to_job(item)
-        outputs = [a for a in job.artifacts if a.role is ArtifactRole.OUTPUT]
-        last = job.current_attempt.number if job.current_attempt else 0
-        self.record_artifacts(
-            job.job_id,
-            job.tenant,
-            [a.model_copy(update={"attempt": a.attempt or last}) for a in outputs],
-            job.updated_at,
-        )
-        self._put_all(self._input_lineage(job))
-        kept = job.model_copy(
-            update={"artifacts": [a for a in job.artifacts if a.role is ArtifactRole.INPUT]}
-        )
-        self._put_all(side_items(kept, None, job.updated_at, self.retention))
-        try:
-            self._client.put_item(
-                TableName=self.table_name,
-                Item=job_to_item(kept, self.retention),
-                ConditionExpression="version = :version",
-                ExpressionAttributeValues={":version": {"N": str(job.version)}},
-            )
-        except ClientError as error:
-            if _is_conditional_failure(error):
-                raise ConcurrentUpdate(f"job {job_id} changed while it was migrated") from error
-            raise
-        return True
+        """Move a job of the earlier layout into this one (adapters/earlier_layout.py)."""
+        return migrate_job(self, self._client, job_id)
 
     # -- artifacts --------------------------------------------------------------------------------------
 
     def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None:
         """Each artifact under its job and under its object; a repeat writes the same items again."""
         expires = int((at + self.retention).timestamp())
-        self._put_all([item for a in artifacts for item in artifact_items(job_id, tenant, a, at, expires)])
+        put_all(
+            self._client,
+            self.table_name,
+            [item for a in artifacts for item in artifact_items(job_id, tenant, a, at, expires)],
+        )
 
     def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage:
         """A job's recorded artifacts by attempt, role and URI (its inputs are on the job itself)."""
-        items, token = self._page(f"JOB#{job_id}", "ART#", limit, next_token)
+        items, token = query_page(
+            self._client, self.table_name, f"JOB#{job_id}", "ART#", limit=limit, next_token=next_token
+        )
         return ArtifactPage(artifacts=[item_to_artifact(item) for item in items], next_token=token)
 
     def artifact_uses(self, tenant: str, uri: str, *, limit: int, next_token: str | None = None) -> UsePage:
         """The tenant's jobs and attempts that read or wrote `uri`; another tenant's never show."""
-        items, token = self._page(f"ART#{uri}", f"{tenant}#", limit, next_token)
+        items, token = query_page(
+            self._client, self.table_name, f"ART#{uri}", f"{tenant}#", limit=limit, next_token=next_token
+        )
         uses = [
             ArtifactUse(
                 job_id=item["job_id"]["S"], attempt=int(item["attempt"]["N"]), artifact=item_to_artifact(item)
@@ -364,42 +251,6 @@ class DynamoJobStore:
             for item in items
         ]
         return UsePage(uses=uses, next_token=token)
-
-    def _page(
-        self, partition: str, prefix: str, limit: int, next_token: str | None
-    ) -> tuple[list[dict[str, Any]], str | None]:
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": {"S": partition}, ":prefix": {"S": prefix}},
-            "Limit": limit,
-        }
-        if next_token:
-            query["ExclusiveStartKey"] = self._decode_token(next_token, "pk", partition)
-        response = self._client.query(**query)
-        last = response.get("LastEvaluatedKey")
-        return response.get("Items", []), self._encode_token(last) if last else None
-
-    @staticmethod
-    def _encode_token(key: dict[str, Any]) -> str:
-        plain = {k: v["S"] for k, v in key.items()}
-        return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
-
-    @staticmethod
-    def _decode_token(token: str, pk_name: str, pk_value: str) -> dict[str, Any]:
-        invalid = InvalidRequest(
-            "invalid next_token", [ErrorDetail("next_token", "not a token from this listing")]
-        )
-        try:
-            plain = json.loads(base64.urlsafe_b64decode(token.encode()))
-        except (ValueError, binascii.Error) as exc:
-            raise invalid from exc
-        # A token from another tenant's (or another filter's) listing must not open that listing.
-        if not isinstance(plain, dict) or plain.get(pk_name) != pk_value:
-            raise invalid
-        if not all(isinstance(v, str) for v in plain.values()):
-            raise invalid
-        return {k: {"S": v} for k, v in plain.items()}
 
     # -- writes on the paths that read first ----------------------------------------------------------
 
@@ -411,7 +262,7 @@ class DynamoJobStore:
         """
         saved = job.model_copy(update={"version": previous.version + 1})
         # What leaves the job item goes beside it first: immutable facts, safe to write twice.
-        self._put_all(side_items(saved, previous, job.updated_at, self.retention))
+        put_all(self._client, self.table_name, side_items(saved, previous, job.updated_at, self.retention))
         put: PutTypeDef = {
             "TableName": self.table_name,
             "Item": job_to_item(saved, self.retention),
@@ -424,16 +275,16 @@ class DynamoJobStore:
                 self._client.put_item(**put)
                 return saved
             counter = (
-                self._count_in(job.tenant, job.job_type, in_flight_limit or 2**31)
+                count_in(self.table_name, job.tenant, job.job_type, in_flight_limit or 2**31)
                 if is_active
-                else self._count_out(job.tenant, job.job_type)
+                else count_out(self.table_name, job.tenant, job.job_type)
             )
             self._client.transact_write_items(TransactItems=[{"Put": put}, counter])
         except ClientError as error:
-            if _is_conditional_failure(error):
+            if is_conditional_failure(error):
                 raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
-            if _is_cancelled_transaction(error):
-                reasons = _Reasons(error)
+            if is_cancelled_transaction(error):
+                reasons = CancellationReasons(error)
                 if reasons.failed(0):
                     raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
                 if reasons.failed(1):
@@ -448,7 +299,7 @@ class DynamoJobStore:
         try:
             self._client.update_item(TableName=self.table_name, **request)
         except ClientError as error:
-            if _is_conditional_failure(error):
+            if is_conditional_failure(error):
                 return False
             raise
         return True
