@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +15,7 @@ from batchplane_tools.cli.targets import (
     api_url_of,
     load_local,
     local_file_of,
+    local_session,
     region_for,
 )
 from batchplane_tools.state_file import LocalInfo
@@ -82,19 +82,9 @@ def resolve_ingest(args: argparse.Namespace) -> Ingest:
 
 def _local_s3(info: LocalInfo) -> S3Client:
     """An S3 client of the local stack's embedded AWS."""
-    import boto3
     from botocore.config import Config
 
-    # The embedded AWS accepts any credentials: the environment's if set, dummy ones otherwise (no
-    # profile, SSO or instance-metadata lookups for a local endpoint).
-    key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    session = boto3.session.Session(
-        aws_access_key_id=key if key and secret else "local",
-        aws_secret_access_key=secret if key and secret else "local",
-        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") if key and secret else None,
-        region_name=info.region,
-    )
+    session = local_session(info)
     config = Config(
         s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5
     )

@@ -17,6 +17,7 @@ from batchplane_tools.paths import STATE_FILE
 from batchplane_tools.state_file import LocalInfo, NoStateFile, StateFileError
 
 if TYPE_CHECKING:
+    from boto3.session import Session
     from mypy_boto3_dynamodb import DynamoDBClient
 
 LOCAL_HINT = "Is `make local` running? (or pass --url)"
@@ -91,17 +92,29 @@ def resolve_target(args: argparse.Namespace) -> ApiClient:
     return ApiClient(info.api_url, tenant=tenant, timeout=_timeout_of(args), hint=LOCAL_HINT)
 
 
-def resolve_table(args: argparse.Namespace) -> tuple[DynamoDBClient, str]:
-    """The jobs table and a DynamoDB client for it: `--table` on AWS, else the local stack's."""
+def local_session(info: LocalInfo) -> Session:
+    """A boto3 session for the local stack's embedded AWS, which accepts any credentials: the
+    environment's if set, dummy ones otherwise (no profile, SSO or instance-metadata lookups for a
+    local endpoint)."""
     import boto3
 
-    if args.table:
-        region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-        return boto3.session.Session().client("dynamodb", region_name=region), args.table
-    info = load_local(args.local_file or Path(os.environ.get("BATCHPLANE_LOCAL_FILE") or STATE_FILE))
-    if not info.jobs_table:
-        raise ConfigError("the local stack's file names no jobs_table; pass --table")
-    session = boto3.session.Session(
-        aws_access_key_id="local", aws_secret_access_key="local", region_name=info.region
+    key = os.environ.get("AWS_ACCESS_KEY_ID")
+    secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
+    return boto3.session.Session(
+        aws_access_key_id=key if key and secret else "local",
+        aws_secret_access_key=secret if key and secret else "local",
+        aws_session_token=os.environ.get("AWS_SESSION_TOKEN") if key and secret else None,
+        region_name=info.region,
     )
-    return session.client("dynamodb", endpoint_url=info.aws_endpoint_url), info.jobs_table
+
+
+def resolve_table(args: argparse.Namespace) -> tuple[DynamoDBClient, str]:
+    """The jobs table and a DynamoDB client for it: `--table` on AWS, else the local stack's."""
+    if args.table:
+        import boto3
+
+        return boto3.session.Session().client("dynamodb", region_name=region_for(args)), args.table
+    info = load_local(local_file_of(args))
+    if not info.jobs_table:
+        raise ConfigError(f"{local_file_of(args)} names no jobs_table; pass --table")
+    return local_session(info).client("dynamodb", endpoint_url=info.aws_endpoint_url), info.jobs_table
