@@ -150,3 +150,21 @@ def submit_job(api: Any, job_type: str, input_uri: str, **fields: Any) -> dict[s
 def get_job(api: Any, job_id: str) -> dict[str, Any]:
     """GET /jobs/{job_id} through the API handler; returns the body."""
     return api(api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}"))[1]  # type: ignore[no-any-return]
+
+
+def watch_queues(session: Any, *, topic_arn: str, bus: str, name: str) -> tuple[str, str]:
+    """Two SQS queues, as an operator and a program would have: one subscribed to the alert topic,
+    one the target of a rule taking every batchplane event on the job bus. Their URLs."""
+    sqs, sns, events = session.client("sqs"), session.client("sns"), session.client("events")
+    alerts = sqs.create_queue(QueueName=f"{name}-alerts")["QueueUrl"]
+    job_events = sqs.create_queue(QueueName=f"{name}-job-events")["QueueUrl"]
+
+    def arn(url: str) -> str:
+        return str(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        )
+
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn(alerts))
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
+    return alerts, job_events

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from tests.e2e.conftest import Local
-from tests.support import eventually
+from tests.support import eventually, watch_queues
 
 pytestmark = pytest.mark.e2e
 
@@ -122,17 +122,10 @@ def test_spot_interruption_falls_back_to_on_demand_and_succeeds(spot_chaos: Loca
 
 def test_a_job_that_fails_for_good_is_alerted_and_published_once_from_the_outbox(local: Local) -> None:
     # Given a queue on the alert topic and one on the job event bus, as an operator or a program has
-    sqs, sns, events = local.client("sqs"), local.client("sns"), local.client("events")
-    alerts = sqs.create_queue(QueueName="e2e-alerts")["QueueUrl"]
-    job_events = sqs.create_queue(QueueName="e2e-job-events")["QueueUrl"]
-
-    def arn(url: str) -> str:
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    sns.subscribe(TopicArn=local.info["alert_topic_arn"], Protocol="sqs", Endpoint=arn(alerts))
-    bus = local.info["event_bus_name"]
-    events.put_rule(Name="e2e-all", EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
-    events.put_targets(Rule="e2e-all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
+    sqs = local.client("sqs")
+    alerts, job_events = watch_queues(
+        local, topic_arn=local.info["alert_topic_arn"], bus=local.info["event_bus_name"], name="e2e"
+    )
 
     # When a word-count job reads an input that does not exist (its worker exits 1: not retried)
     missing = f"s3://{local.info['ingest_bucket']}/manual/no such file.txt"

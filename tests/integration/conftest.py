@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import LambdaContext, api_event, batch_event, load_function
+from tests.support import LambdaContext, api_event, batch_event, load_function, watch_queues
 
 INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
 
@@ -16,20 +16,9 @@ INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
 @pytest.fixture
 def watch(aws):
     """SQS queues subscribed to the alert topic and to every batchplane event on the job bus."""
-    sqs, sns, events = aws.client("sqs"), aws.client("sns"), aws.client("events")
-    env = aws.env
-    alerts_url = sqs.create_queue(QueueName="alerts-watch")["QueueUrl"]
-    events_url = sqs.create_queue(QueueName="events-watch")["QueueUrl"]
-
-    def arn(url: str) -> str:
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    sns.subscribe(TopicArn=env["ALERT_TOPIC_ARN"], Protocol="sqs", Endpoint=arn(alerts_url))
-    events.put_rule(
-        Name="watch", EventBusName=env["EVENT_BUS_NAME"], EventPattern=json.dumps({"source": ["batchplane"]})
-    )
-    events.put_targets(
-        Rule="watch", EventBusName=env["EVENT_BUS_NAME"], Targets=[{"Id": "q", "Arn": arn(events_url)}]
+    sqs = aws.client("sqs")
+    alerts_url, events_url = watch_queues(
+        aws, topic_arn=aws.env["ALERT_TOPIC_ARN"], bus=aws.env["EVENT_BUS_NAME"], name="watch"
     )
 
     def receive(url: str) -> list[dict[str, Any]]:

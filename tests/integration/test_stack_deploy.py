@@ -64,6 +64,7 @@ from tests.support import (
     clear_caches,
     load_function,
     sqs_event,
+    watch_queues,
 )
 
 STACK_NAME = "batchplane-prod"
@@ -703,17 +704,9 @@ def test_a_file_dropped_into_the_stacks_ingest_bucket_becomes_a_job(stack) -> No
 
 def test_a_job_that_fails_for_good_is_alerted_from_the_stacks_stream(stack) -> None:
     # Given a queue subscribed to the stack's alert topic, and one to its job event bus
-    sqs, sns, events = stack.client("sqs"), stack.client("sns"), stack.client("events")
-    alerts = sqs.create_queue(QueueName="alerts")["QueueUrl"]
-    job_events = sqs.create_queue(QueueName="job-events")["QueueUrl"]
-
-    def arn(url: str) -> str:
-        return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    sns.subscribe(TopicArn=stack.outputs["AlertTopicArn"], Protocol="sqs", Endpoint=arn(alerts))
-    bus = stack.outputs["JobEventBusName"]
-    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
-    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
+    alerts, job_events = watch_queues(
+        stack, topic_arn=stack.outputs["AlertTopicArn"], bus=stack.outputs["JobEventBusName"], name="all"
+    )
     # and a word-count job submitted to Batch
     source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
     status, job = call_api(

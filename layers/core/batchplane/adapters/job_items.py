@@ -103,7 +103,7 @@ def status_partition(tenant: str, status: JobStatus) -> str:
     return f"TENANT#{tenant}#{status.value}"
 
 
-def _expiry(at: datetime, retention: timedelta) -> int:
+def expiry(at: datetime, retention: timedelta) -> int:
     return int((at + retention).timestamp())
 
 
@@ -127,7 +127,7 @@ def job_to_item(job: Job, retention: timedelta | None = None) -> dict[str, Any]:
         data["gsi3pk"] = activity_shard(job.job_id)
         data["gsi3sk"] = f"{to_iso(job.updated_at)}#{job.job_id}"
     elif retention is not None:
-        data["expires_at"] = _expiry(job.updated_at, retention)
+        data["expires_at"] = expiry(job.updated_at, retention)
     return {k: to_av(v) for k, v in data.items()}
 
 
@@ -234,7 +234,7 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
 def side_items(job: Job, previous: Job | None, now: datetime, retention: timedelta) -> list[dict[str, Any]]:
     """What a save must put beside the job item first: the attempts that stop being current, and the
     decisions that leave the inline history. Immutable facts, so writing one twice is harmless."""
-    expires = _expiry(now, retention)
+    expires = expiry(now, retention)
     items: list[dict[str, Any]] = []
     # The item's map holds the current attempt and at most the one before (recorded by dispatch).
     since = (previous.attempts[-1].number - 1) if previous and previous.attempts else 1

@@ -28,6 +28,7 @@ from batchplane.adapters.job_items import (
     attempt_map,
     count_in,
     count_out,
+    expiry,
     idempotency_key,
     item_to_artifact,
     item_to_job,
@@ -129,7 +130,7 @@ class DynamoJobStore:
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
         """An input's item under its object: which of the tenant's jobs read it (attempt 0: every
         attempt). Its item under the job is the job item's own `artifacts`."""
-        expires = int((job.created_at + self.retention).timestamp())
+        expires = expiry(job.created_at, self.retention)
         return [
             artifact_items(job.job_id, job.tenant, artifact, job.created_at, expires)[1]
             for artifact in job.artifacts
@@ -225,7 +226,7 @@ class DynamoJobStore:
 
     def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None:
         """Each artifact under its job and under its object; a repeat writes the same items again."""
-        expires = int((at + self.retention).timestamp())
+        expires = expiry(at, self.retention)
         put_all(
             self._client,
             self.table_name,
