@@ -4,6 +4,7 @@ runtime reads both layouts meanwhile."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,19 @@ def test_migrate_moves_an_earlier_layout_job_once(
     assert set(_partition(aws)) == {"JOB"}
 
     # When it runs for real, it moves the job; a second run finds nothing left
-    assert cli.main(["migrate", "--table", table]) == 0
-    assert migrate_table(dynamodb, table).found == []
+    assert cli.main(["migrate", "--table", table, "--retention-days", "30"]) == 0
+    assert migrate_table(dynamodb, table, retention=timedelta(days=90)).found == []
 
     # Then the job item is bounded and the rest stands beside it
     partition = _partition(aws)
     assert "history_count" in partition["JOB"]
     assert list(partition["JOB"]["attempts"]["M"]) == ["2"]
     assert "ATTEMPT#0001" in partition
+    # the records it wrote expire the stack's retention (here 30 days) after the job's last change
+    finished = datetime(2026, 11, 20, 8, 20, tzinfo=UTC)
+    assert partition["ATTEMPT#0001"]["expires_at"]["N"] == str(
+        int((finished + timedelta(days=30)).timestamp())
+    )
     assert [sk for sk in partition if sk.startswith("ART#")] == [
         f"ART#0002#output#s3://batchplane-test-artifacts/outputs/analytics/{JOB_ID}/counts.json"
     ]

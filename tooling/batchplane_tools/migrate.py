@@ -9,6 +9,7 @@ its first read; this command moves them all at once, with the operator's credent
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,13 +39,16 @@ def earlier_layout_jobs(client: DynamoDBClient, table: str) -> list[str]:
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def migrate_table(client: DynamoDBClient, table: str, *, dry_run: bool = False) -> Migration:
-    """Move every earlier-layout job of `table` into the current layout (none with `dry_run`)."""
+def migrate_table(
+    client: DynamoDBClient, table: str, *, retention: timedelta, dry_run: bool = False
+) -> Migration:
+    """Move every earlier-layout job of `table` into the current layout (none with `dry_run`); the
+    records it writes expire `retention` after (the stack's JobRetentionDays)."""
     from batchplane.adapters.store import DynamoJobStore
 
     report = Migration(found=earlier_layout_jobs(client, table))
     if dry_run:
         return report
-    store = DynamoJobStore(table, client)
+    store = DynamoJobStore(table, client, retention=retention)
     report.migrated = [job_id for job_id in report.found if store.migrate(job_id)]
     return report

@@ -185,6 +185,11 @@ def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
         default=None,
         help=f"without --table: the local stack's file (default {STATE_FILE})",
     )
+    migrate.add_argument(
+        "--retention-days",
+        type=_positive_int,
+        help="the stack's JobRetentionDays, for the records it writes (default: the local stack's, else 90)",
+    )
     migrate.add_argument("--dry-run", action="store_true", help="only count the jobs to move")
 
 

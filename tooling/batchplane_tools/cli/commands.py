@@ -11,6 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from batchplane_tools.cli import watch
@@ -157,8 +158,9 @@ def _watch(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from batchplane_tools.migrate import migrate_table
 
-    client, table = resolve_table(args)
-    report = migrate_table(client, table, dry_run=args.dry_run)
+    client, table, retention_days = resolve_table(args)
+    retention = timedelta(days=args.retention_days or retention_days)
+    report = migrate_table(client, table, retention=retention, dry_run=args.dry_run)
     if args.dry_run:
         print(f"{len(report.found)} job(s) of the earlier layout in {table}; nothing written (--dry-run)")
     else:

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from boto3.session import Session
     from mypy_boto3_dynamodb import DynamoDBClient
 
+DEFAULT_RETENTION_DAYS = 90  # template.yaml's JobRetentionDays default
+
 LOCAL_HINT = "Is `make local` running? (or pass --url)"
 DEPLOYED_HINT = "Check --url (or BATCHPLANE_API_URL) and your network."
 
@@ -108,13 +110,17 @@ def local_session(info: LocalInfo) -> Session:
     )
 
 
-def resolve_table(args: argparse.Namespace) -> tuple[DynamoDBClient, str]:
-    """The jobs table and a DynamoDB client for it: `--table` on AWS, else the local stack's."""
+def resolve_table(args: argparse.Namespace) -> tuple[DynamoDBClient, str, int]:
+    """The jobs table, a DynamoDB client for it, and the retention its functions use (days):
+    `--table` on AWS (90, the template's default), else the local stack's."""
     if args.table:
         import boto3
 
-        return boto3.session.Session().client("dynamodb", region_name=region_for(args)), args.table
+        client = boto3.session.Session().client("dynamodb", region_name=region_for(args))
+        return client, args.table, DEFAULT_RETENTION_DAYS
     info = load_local(local_file_of(args))
     if not info.jobs_table:
         raise ConfigError(f"{local_file_of(args)} names no jobs_table; pass --table")
-    return local_session(info).client("dynamodb", endpoint_url=info.aws_endpoint_url), info.jobs_table
+    client = local_session(info).client("dynamodb", endpoint_url=info.aws_endpoint_url)
+    days = int(info.function_environment.get("RETENTION_DAYS") or DEFAULT_RETENTION_DAYS)
+    return client, info.jobs_table, days
