@@ -2,17 +2,14 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from batchplane.failed_records import EventType, process_batch
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.dispatch import dispatch
 from batchplane.wiring import ports
-
-# Report every failed record, even when all failed, so SQS redelivers exactly those.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def dispatch_record(record: SQSRecord) -> None:
@@ -24,6 +21,5 @@ def dispatch_record(record: SQSRecord) -> None:
 @metrics.log_metrics
 @trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=dispatch_record, processor=processor, context=context
-    )
+    # A failed record is logged with its messageId and reason, and SQS redelivers exactly those.
+    return dict(process_batch(event, dispatch_record, EventType.SQS, context))

@@ -2,25 +2,22 @@
 
 Lambda reads the stream shard by shard, in order, and hands over only the writes of job items whose
 new image owes something (the event source's FilterCriteria, template.yaml). Each record is handled
-alone (Powertools BatchProcessor): one whose publish fails is reported in the partial batch response,
-and Lambda delivers the batch again from that record on, so nothing after it is skipped. A record that
-still fails after MaximumRetryAttempts is described in OutboxDLQ.
+alone (Powertools BatchProcessor): one whose publish fails is logged at WARNING with its eventID and
+the reason and reported in the partial batch response, and Lambda delivers the batch again from that
+record on, so nothing after it is skipped. A record that still fails after MaximumRetryAttempts is
+described in OutboxDLQ.
 """
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchplane.adapters.job_stream import owed_by_write
+from batchplane.failed_records import EventType, process_batch
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.outbox import deliver
 from batchplane.wiring import ports
-
-# A batch whose every record fails is reported record by record too, never raised: Lambda then
-# retries from the first, as it does for a partial failure.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
 
 
 def deliver_record(record: DynamoDBRecord) -> None:
@@ -34,6 +31,6 @@ def deliver_record(record: DynamoDBRecord) -> None:
 @metrics.log_metrics
 @trace_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=deliver_record, processor=processor, context=context
-    )
+    # A batch whose every record fails is reported record by record too, never raised: Lambda then
+    # retries from the first, as it does for a partial failure.
+    return dict(process_batch(event, deliver_record, EventType.DynamoDBStreams, context))

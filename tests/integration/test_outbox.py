@@ -5,6 +5,7 @@ whatever fails between the write and the publish."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -241,3 +242,29 @@ def test_the_sample_stream_event_is_delivered_as_its_outbox_says(aws, watch) -> 
         f"{job_id}:5:job_event",
         "FAILED",
     )
+
+
+def test_a_record_whose_publish_fails_is_logged_with_its_event_id_and_reason_then_reported(
+    aws, watch, publish_fails, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given events/dynamodb/job_outbox.json (a give-up's write), and an alert topic that refuses it
+    event = load_event("dynamodb/job_outbox.json")
+    [record] = event["Records"]
+    publish_fails("sns", "Publish", times=1)
+
+    # When the outbox function gets it
+    result = load_function("outbox").handler(event, LambdaContext())
+
+    # Then the record goes back to its shard, and one WARNING names its eventID and the reason
+    sequence_number = record["dynamodb"]["SequenceNumber"]
+    assert result == {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
+    [line] = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.WARNING and getattr(r, "record_id", None) == record["eventID"]
+    ]
+    assert (line.event_source, line.sequence_number) == ("aws:dynamodb", sequence_number)  # type: ignore[attr-defined]
+    assert line.reason == (  # type: ignore[attr-defined]
+        "ClientError: An error occurred (InternalError) when calling the Publish operation: injected"
+    )
+    assert watch.alerts() == []

@@ -23,6 +23,7 @@ RANK = {
     "models": 1,
     "observability": 1,
     "settings": 2,
+    "failed_records": 2,  # what a function gives up on, logged (observability) with its id and reason
     "policy": 2,
     "lifecycle": 3,
     "service": 4,  # use cases and their ports (the types and errors the ports speak in)
