@@ -14,6 +14,7 @@ from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 __all__ = ["MetricUnit", "logger", "metric", "metrics", "trace_handler"]
 
@@ -31,7 +32,13 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 def metric(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
     """Record one metric. Without dimensions it joins the invocation's batch (flushed by the handler);
     with its own dimensions (job type, failure class) it is an EMF document of its own, flushed at once,
-    as one Metrics object has one set of dimensions per flush."""
+    as one Metrics object has one set of dimensions per flush.
+
+    With metrics off (POWERTOOLS_METRICS_DISABLED, as the local stack runs) it records nothing:
+    Powertools would keep adding to the one Metrics object, never flushed, and print a batch of 100
+    as it fills, iterating it while invocations running side by side in one process add to it."""
+    if is_metrics_disabled():
+        return
     if not dimensions:
         metrics.add_metric(name=name, unit=unit, value=value)
         return
