@@ -14,9 +14,12 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import StreamShard
+from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.server import ThreadedMotoServer
 
 from batchplane.adapters.clients import client
+from batchplane_tools.local.moto_atomic import serialize_dynamodb
 from batchplane_tools.local.moto_speedups import copy_only_touched_partitions, number_stream_records_once
 from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import Stack, provision
@@ -142,16 +145,20 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
     """The jobs table streams every write (the outbox), and moto's rollback copy of a streamed table
     is the whole table with every stream record, deep-copied for each transaction: a test that makes
     many jobs would grow quadratic. The local stack's speed-ups copy what a transaction names and
-    share the records (test_moto_speedups.py shows they answer as moto does); here for this test only."""
+    share the records (test_moto_speedups.py shows they answer as moto does), and its DynamoDB takes
+    one request at a time, as atomic as DynamoDB's (test_moto_atomic.py); here for this test only."""
     for owner, name in (
         (dynamodb_models, "copy"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
         (StreamShard, "add"),
         (StreamShard, "get"),
+        (DynamoHandler, "call_action"),
+        (DynamoDBStreamsHandler, "call_action"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
     copy_only_touched_partitions()
     number_stream_records_once()
+    serialize_dynamodb()
 
 
 @pytest.fixture

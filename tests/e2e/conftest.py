@@ -93,8 +93,12 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
 
 @pytest.fixture(scope="module")
 def spot_chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    """Every Spot job reclaimed, and each function running as many invocations at once as the
+    template lets it, as in Lambda."""
     yield from start_local(
         tmp_path_factory.mktemp("chaos"),
+        "--concurrency",
+        "template",
         "--workers",
         "2",
         "--spot-interruption-rate",

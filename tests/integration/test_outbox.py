@@ -259,12 +259,12 @@ def test_a_record_whose_publish_fails_is_logged_with_its_event_id_and_reason_the
     sequence_number = record["dynamodb"]["SequenceNumber"]
     assert result == {"batchItemFailures": [{"itemIdentifier": sequence_number}]}
     [line] = [
-        r
+        r.__dict__
         for r in caplog.records
-        if r.levelno == logging.WARNING and getattr(r, "record_id", None) == record["eventID"]
+        if r.levelno == logging.WARNING and r.__dict__.get("record_id") == record["eventID"]
     ]
-    assert (line.event_source, line.sequence_number) == ("aws:dynamodb", sequence_number)  # type: ignore[attr-defined]
-    assert line.reason == (  # type: ignore[attr-defined]
+    assert (line["event_source"], line["sequence_number"]) == ("aws:dynamodb", sequence_number)
+    assert line["reason"] == (
         "ClientError: An error occurred (InternalError) when calling the Publish operation: injected"
     )
     assert watch.alerts() == []

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from batchplane_tools.local.invoker import Invoker, Workers
 from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import Stack, load_template
-from batchplane_tools.local.triggers import EVENT_DELIVERIES, Invoker, Triggers, schedule_interval
+from batchplane_tools.local.triggers import EVENT_DELIVERIES, Triggers, schedule_interval
 from tests.support import TEMPLATE
 
 
@@ -54,6 +55,11 @@ def triggers_over(sqs_messages: list[dict[str, Any]]) -> tuple[Triggers, FakeSqs
     return Triggers(sqs=sqs, events=None, invoke=Invoker(), stop=stop, sweep_interval=None), sqs
 
 
+def one_worker(sqs: FakeSqs) -> Workers:
+    """As a function runs by default: one invocation at a time."""
+    return Workers(1, sqs.stop, "test")
+
+
 def test_sqs_batch_deletes_all_but_the_reported_failures() -> None:
     triggers, sqs = triggers_over([message(n) for n in range(12)])
     seen: list[dict[str, Any]] = []
@@ -62,7 +68,7 @@ def test_sqs_batch_deletes_all_but_the_reported_failures() -> None:
         seen.append(event)
         return {"batchItemFailures": [{"itemIdentifier": "m3"}]}
 
-    triggers._poll_sqs(handler, "url", "arn:aws:sqs:us-east-1:123456789012:q", 10)
+    triggers._poll_sqs(handler, "url", "arn:aws:sqs:us-east-1:123456789012:q", 10, one_worker(sqs))
 
     [event] = seen
     assert [r["messageId"] for r in event["Records"]] == [f"m{n}" for n in range(12)]
@@ -76,7 +82,7 @@ def test_sqs_batch_is_kept_for_redelivery_when_the_handler_raises() -> None:
     def handler(event: dict[str, Any], context: Any) -> None:
         raise RuntimeError("boom")
 
-    triggers._poll_sqs(handler, "url", "arn", 10)
+    triggers._poll_sqs(handler, "url", "arn", 10, one_worker(sqs))
 
     assert sqs.deleted == []
 
@@ -93,7 +99,7 @@ def test_failed_rule_delivery_is_retried_then_dead_lettered(
     def handler(event: dict[str, Any], context: Any) -> None:
         raise RuntimeError("boom")
 
-    triggers._poll_rule(handler, "tap", "dlq")
+    triggers._poll_rule(handler, "tap", "dlq", one_worker(sqs))
 
     assert (sqs.deleted == ["r1"]) is deleted
     assert (sqs.sent == [("dlq", json.dumps({"n": 1}))]) is dead_lettered
@@ -103,7 +109,7 @@ def test_delivered_rule_event_is_the_bodys_event() -> None:
     triggers, sqs = triggers_over([message(1)])
     seen: list[dict[str, Any]] = []
 
-    triggers._poll_rule(lambda event, context: seen.append(event), "tap", None)
+    triggers._poll_rule(lambda event, context: seen.append(event), "tap", None, one_worker(sqs))
 
     assert (seen, sqs.deleted) == ([{"n": 1}], ["r1"])
 

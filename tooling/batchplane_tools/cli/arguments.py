@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from batchplane_tools.cli.statuses import STATUSES
+from batchplane_tools.local.invoker import Concurrency, parse_concurrency
 from batchplane_tools.paths import STATE_FILE
 
 DESCRIPTION = "The `batchplane` command: `batchplane local` runs the stack; the rest talk to its REST API."
@@ -47,6 +48,13 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
     return value
+
+
+def _concurrency(text: str) -> Concurrency:
+    try:
+        return parse_concurrency(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _param(text: str) -> tuple[str, str]:
@@ -95,6 +103,14 @@ def add_local_command(subparsers: Subparsers) -> None:
     local.add_argument("--seed", type=int, help="seed for the chaos, for repeatable runs")
     local.add_argument(
         "--sweep-interval", type=float, help="seconds between sweeps (default: the template's)"
+    )
+    local.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        default=1,
+        metavar="N|template",
+        help="invocations of one function at once: N, or `template` for each function's reserved "
+        "concurrency (8 where the template sets none); a reserved concurrency caps N too (default 1)",
     )
     local.add_argument(
         "--state-file",

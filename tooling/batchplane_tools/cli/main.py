@@ -74,6 +74,7 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
         seed=args.seed,
         state_file=args.state_file,
         sweep_interval=args.sweep_interval,
+        concurrency=args.concurrency,
     )
     if args.policy:
         options.policy = args.policy.resolve()
@@ -100,6 +101,7 @@ batchplane local is ready ({ready:.1f} s)
   AWS endpoint    {info.aws_endpoint_url}      (moto: DynamoDB, S3, SQS, SNS, EventBridge)
   Batch endpoint  {info.batch_endpoint_url}  ({options.workers} job slots, Spot interruption rate \
 {options.spot_interruption_rate})
+  concurrency     {options.concurrency} (invocations of one function at once)
   ingest bucket   {info.ingest_bucket}
   endpoints JSON  {options.state_file}
 

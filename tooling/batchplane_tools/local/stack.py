@@ -8,7 +8,8 @@ DynamoDB-stream, EventBridge-rule, schedule and API events are wired as it says,
 calls the function's `handler` in this process.
 
 This module starts and stops the pieces: batch.py (the emulator's queues and definitions),
-environment.py (the functions' environment), triggers.py (SQS, rules, schedules) and apigateway.py.
+environment.py (the functions' environment), triggers.py (SQS, rules, schedules), invoker.py (how
+many invocations of a function at once), moto_atomic.py and apigateway.py.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from batchplane_tools.local.environment import (
     function_environment,
     recorded_environment,
 )
+from batchplane_tools.local.invoker import Concurrency, Invoker
+from batchplane_tools.local.moto_atomic import serialize_dynamodb
 from batchplane_tools.local.moto_speedups import keep_moto_fast
 from batchplane_tools.local.template import REGION, Stack, provision
-from batchplane_tools.local.triggers import Invoker, Triggers
+from batchplane_tools.local.triggers import Triggers
 from batchplane_tools.paths import DEFAULT_POLICY, ROOT, STATE_FILE, TEMPLATE
 from batchplane_tools.state_file import LocalInfo
 
@@ -51,6 +54,7 @@ class LocalOptions:
     state_file: Path = STATE_FILE
     stack_name: str = "batchplane-local"
     sweep_interval: float | None = None  # seconds; None: the template's schedule
+    concurrency: Concurrency = 1  # invocations of one function at once; "template": its reserved
 
 
 class _EmbeddedAws:
@@ -99,6 +103,7 @@ class LocalStack:
         events, sqs, streams = aws.client("events"), aws.client("sqs"), aws.client("dynamodbstreams")
         self.stack = stack = provision(options.template, aws, options.stack_name, batch=False)
         keep_moto_fast()
+        serialize_dynamodb()  # the functions run side by side (--concurrency): DynamoDB's atomicity
         batch_url = self._start_emulator(stack, aws.url, events)
         environment = function_environment(
             stack, policy=options.policy, aws_url=aws.url, batch_url=batch_url, inherited=os.environ
@@ -111,6 +116,7 @@ class LocalStack:
             stop=self._stop,
             sweep_interval=options.sweep_interval,
             streams=streams,
+            concurrency=options.concurrency,
         )
         api_handler = self._triggers.wire(stack)
         if api_handler is None:

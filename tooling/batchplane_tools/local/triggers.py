@@ -2,7 +2,8 @@
 SQS event source mappings, DynamoDB stream event source mappings (streams.py: filter criteria, partial
 batch failures, retries, an on-failure destination), EventBridge rules (asynchronous invocation,
 retries, a DLQ) and schedules. Each calls its function's `handler` in this process, through the
-`Invoker`.
+`Invoker`; an SQS or rule trigger runs up to its function's concurrency of invocations at once, on
+`Workers` of its own (invoker.py).
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from batchplane.models.base import build_all
-from batchplane_tools.functions import LambdaContext, load_function
+from batchplane.wiring import ports
+from batchplane_tools.functions import load_function
+from batchplane_tools.local.invoker import (
+    Concurrency,
+    Handler,
+    Invoker,
+    Workers,
+    event_concurrency,
+    function_concurrency,
+)
 from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import ACCOUNT, REGION, Stack
 
@@ -31,27 +41,6 @@ log = logging.getLogger(__name__)
 EVENT_DELIVERIES = 3
 # Lambda polls each stream shard four times a second.
 STREAM_POLL_SECONDS = 0.25
-
-Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class Invoker:
-    """Runs each function's invocations one at a time, as one Lambda instance would, and different
-    functions side by side, as in AWS: the dispatcher pacing SubmitJob must not hold up the API.
-
-    (The functions share one process, so Powertools' logger context may mix keys between two
-    functions' concurrent log lines; metrics are off locally.)
-    """
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: dict[Handler, threading.Lock] = {}
-
-    def __call__(self, handler: Handler, event: dict[str, Any]) -> Any:
-        with self._guard:
-            lock = self._locks.setdefault(handler, threading.Lock())
-        with lock:
-            return handler(event, LambdaContext(aws_request_id=str(uuid.uuid4())))
 
 
 class Triggers:
@@ -67,6 +56,7 @@ class Triggers:
         stop: threading.Event,
         sweep_interval: float | None,
         streams: Any = None,
+        concurrency: Concurrency = 1,
     ) -> None:
         self._sqs = sqs
         self._events = events
@@ -74,6 +64,7 @@ class Triggers:
         self._invoke = invoke
         self._stop = stop
         self._sweep_interval = sweep_interval
+        self._concurrency = concurrency
         self._threads: list[threading.Thread] = []
 
     def wire(self, stack: Stack) -> Handler | None:
@@ -83,20 +74,27 @@ class Triggers:
             for logical, props in stack.resources("AWS::Serverless::Function")
         ]
         # The functions share this process on threads: every model is built before the first trigger
-        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins).
+        # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins), and
+        # so are the ports (settings, policy, clients' stand-ins), so two first invocations at once
+        # share one set, as they would share nothing in Lambda.
         build_all()
+        ports()
         api: Handler | None = None
         for logical, props, handler in functions:
+            concurrency = function_concurrency(stack, props, self._concurrency)
+            self._invoke.allow(handler, concurrency)
             for event_name, event in (props.get("Events") or {}).items():
                 name, kind, spec = f"{logical}-{event_name}", event["Type"], event.get("Properties", {})
                 if kind == "SQS":
                     queue = stack.resolve(spec["Queue"])
                     batch_size = int(spec.get("BatchSize", 10))
-                    self._spawn(name, self._poll_sqs, handler, self._queue_url(queue), queue, batch_size)
+                    workers = Workers(event_concurrency(stack, spec, concurrency), self._stop, name)
+                    url = self._queue_url(queue)
+                    self._spawn(name, self._poll_sqs, handler, url, queue, batch_size, workers)
                 elif kind == "DynamoDB":
                     self._spawn(name, self._poll_stream, self.stream_mapping(stack, logical, spec, handler))
                 elif kind == "EventBridgeRule":
-                    self._route_rule(stack, name, spec, handler)
+                    self._route_rule(stack, name, spec, handler, Workers(concurrency, self._stop, name))
                 elif kind == "Schedule":
                     self._spawn(name, self._schedule, handler, self._interval(stack, spec))
                 elif kind == "Api":
@@ -104,7 +102,8 @@ class Triggers:
         return api
 
     def join(self, timeout: float) -> None:
-        """Waits for the trigger threads to see `stop` (each returns within its 1 s long poll)."""
+        """Waits for the trigger threads to see `stop` (each returns within its 1 s long poll, once the
+        invocations it has in flight are done)."""
         for thread in self._threads:
             thread.join(timeout=timeout)
 
@@ -133,24 +132,32 @@ class Triggers:
 
     # -- SQS event source mapping ----------------------------------------------------------------------
 
-    def _poll_sqs(self, handler: Handler, url: str, arn: str, batch_size: int) -> None:
-        """Lambda's SQS event source: batches of records, partial batch responses, deletes on success."""
-        while not self._stop.is_set():
-            messages = self._receive(
-                url, MaxNumberOfMessages=min(10, batch_size), MessageAttributeNames=["All"]
-            )
-            if messages is None:
-                return
-            if not messages:
-                continue
-            event = {"Records": [_sqs_record(m, arn) for m in messages]}
-            try:
-                result = self._invoke(handler, event) or {}
-                failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-            except Exception:
-                log.exception("handler failed on a batch from %s; the batch will be redelivered", url)
-                continue
-            self._delete(url, [m for m in messages if m["MessageId"] not in failed])
+    def _poll_sqs(self, handler: Handler, url: str, arn: str, batch_size: int, workers: Workers) -> None:
+        """Lambda's SQS event source: batches of records, partial batch responses, deletes on success;
+        up to the workers' number of batches at once, each received only once a worker is free."""
+        try:
+            while workers.reserve():
+                messages = self._receive(
+                    url, MaxNumberOfMessages=min(10, batch_size), MessageAttributeNames=["All"]
+                )
+                if not messages:
+                    workers.release()
+                    if messages is None:
+                        return
+                    continue
+                workers.run(functools.partial(self._deliver_batch, handler, url, arn, messages))
+        finally:
+            workers.close()
+
+    def _deliver_batch(self, handler: Handler, url: str, arn: str, messages: list[dict[str, Any]]) -> None:
+        event = {"Records": [_sqs_record(m, arn) for m in messages]}
+        try:
+            result = self._invoke(handler, event) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
+        except Exception:
+            log.exception("handler failed on a batch from %s; the batch will be redelivered", url)
+            return
+        self._delete(url, [m for m in messages if m["MessageId"] not in failed])
 
     def _delete(self, url: str, done: list[dict[str, Any]]) -> None:
         for start in range(0, len(done), 10):
@@ -223,7 +230,9 @@ class Triggers:
 
     # -- EventBridge rules -----------------------------------------------------------------------------
 
-    def _route_rule(self, stack: Stack, name: str, spec: dict[str, Any], handler: Handler) -> None:
+    def _route_rule(
+        self, stack: Stack, name: str, spec: dict[str, Any], handler: Handler, workers: Workers
+    ) -> None:
         """The template's rule on moto's bus, with an SQS queue as its target, drained into the function.
 
         Anything put on the bus (the Batch emulator, or `aws events put-events --endpoint-url ...`) is
@@ -242,27 +251,35 @@ class Triggers:
         events.put_targets(Rule=rule, EventBusName=bus, Targets=[{"Id": "function", "Arn": tap_arn}])
         dead_letters = spec.get("DeadLetterConfig", {}).get("Arn")
         dlq = self._queue_url(stack.resolve(dead_letters)) if dead_letters else None
-        self._spawn(name, self._poll_rule, handler, tap, dlq)
+        self._spawn(name, self._poll_rule, handler, tap, dlq, workers)
 
-    def _poll_rule(self, handler: Handler, tap: str, dlq: str | None) -> None:
-        """EventBridge invokes the function once per event, asynchronously, retrying a failure."""
-        sqs = self._sqs
-        while not self._stop.is_set():
-            messages = self._receive(tap, MaxNumberOfMessages=10)
-            if messages is None:
+    def _poll_rule(self, handler: Handler, tap: str, dlq: str | None, workers: Workers) -> None:
+        """EventBridge invokes the function once per event, asynchronously, retrying a failure; up to
+        the workers' number of events at once."""
+        try:
+            while free := workers.reserve(most=10):
+                messages = self._receive(tap, MaxNumberOfMessages=free)
+                if messages is None:
+                    workers.release(free)
+                    return
+                workers.release(free - len(messages))
+                for message in messages:
+                    workers.run(functools.partial(self._deliver_event, handler, tap, dlq, message))
+        finally:
+            workers.close()
+
+    def _deliver_event(self, handler: Handler, tap: str, dlq: str | None, message: dict[str, Any]) -> None:
+        try:
+            self._invoke(handler, json.loads(message["Body"]))
+        except Exception:
+            deliveries = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
+            if deliveries < EVENT_DELIVERIES:
+                log.exception("event delivery %d failed; retrying", deliveries)
                 return
-            for message in messages:
-                try:
-                    self._invoke(handler, json.loads(message["Body"]))
-                except Exception:
-                    deliveries = int(message["Attributes"].get("ApproximateReceiveCount", "1"))
-                    if deliveries < EVENT_DELIVERIES:
-                        log.exception("event delivery %d failed; retrying", deliveries)
-                        continue
-                    log.exception("event failed %d times; kept in the DLQ", deliveries)
-                    if dlq:
-                        sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
-                sqs.delete_message(QueueUrl=tap, ReceiptHandle=message["ReceiptHandle"])
+            log.exception("event failed %d times; kept in the DLQ", deliveries)
+            if dlq:
+                self._sqs.send_message(QueueUrl=dlq, MessageBody=message["Body"])
+        self._sqs.delete_message(QueueUrl=tap, ReceiptHandle=message["ReceiptHandle"])
 
     # -- Schedules -------------------------------------------------------------------------------------
 
