@@ -5,7 +5,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchplane.failed_records import logs_failed_event
+from batchplane.failed_records.events import logs_failed_event
 from batchplane.models.s3_event import objects_in
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.artifacts import record_outputs

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchplane.failed_records import EventType, process_batch
+from batchplane.failed_records.batches import EventType, process_batch
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.dispatch import dispatch

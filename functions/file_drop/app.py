@@ -11,7 +11,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchplane.failed_records import EventType, logs_failed_event, process_batch
+from batchplane.failed_records.batches import EventType, process_batch
+from batchplane.failed_records.events import logs_failed_event
 from batchplane.models.s3_event import objects_in
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.ingest import ingest_object

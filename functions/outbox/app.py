@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchplane.adapters.job_stream import owed_by_write
-from batchplane.failed_records import EventType, process_batch
+from batchplane.failed_records.batches import EventType, process_batch
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.outbox import deliver
 from batchplane.wiring import ports

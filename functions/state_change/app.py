@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from batchplane.failed_records import logs_failed_event
+from batchplane.failed_records.events import logs_failed_event
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.state_change import handle_state_change

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from batchplane.failed_records import REASON_LIMIT, reason_of
+from batchplane.failed_records.reasons import REASON_LIMIT, reason_of
 from batchplane.models.dispatch import DispatchMessage
 from tests.support import LambdaContext, load_event, load_function, sqs_event
 

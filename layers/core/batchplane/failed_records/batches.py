@@ -1,18 +1,10 @@
-"""What a function gives up on, said once, at WARNING, with the record's id and the reason.
-
-A record of an SQS or stream batch that fails goes back to its queue or shard (partial batch
-response): SQS delivers it again and, after its last receive, moves it to the DLQ; the stream
-delivers the shard again from it. An EventBridge event whose handler raises is retried by Lambda and
-then kept in the function's DLQ. Either way the log says which record (SQS messageId, stream eventID,
-EventBridge event id) and why (the exception's type and message), never the payload: a message should
-never reach a DLQ without a line that says why.
-"""
+"""The records of an SQS or stream batch, each handled alone; one that fails is logged with its id and
+the reason, then named in the partial batch response so that it goes back to its queue or shard."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch import (
     BatchProcessor,
@@ -25,31 +17,11 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
+from batchplane.failed_records.reasons import reason_of
 from batchplane.observability import logger
 
-__all__ = ["EventType", "logs_failed_event", "process_batch", "reason_of"]
-
-# Enough for any of our errors' messages; a longer one is cut rather than flood the log.
-REASON_LIMIT = 500
-
-Handler = TypeVar("Handler", bound=Callable[..., Any])
-
-
-def reason_of(error: BaseException) -> str:
-    """The exception's type and message. A validation error is told by field and problem, without the
-    value it refused: that value is the payload (pydantic's own message quotes it)."""
-    if isinstance(error, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc']) or '(whole)'}: {problem['msg']}"
-            for problem in error.errors(include_url=False, include_input=False, include_context=False)
-        )
-        text = f"{error.error_count()} validation error(s) for {error.title}: {problems}"
-    else:
-        text = str(error)
-    reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 1] + "…"
+__all__ = ["EventType", "LoggedBatchProcessor", "process_batch"]
 
 
 def _record_identity(record: object) -> dict[str, str | None]:
@@ -100,28 +72,3 @@ def process_batch(
     return process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
-
-
-def logs_failed_event(handler: Handler) -> Handler:
-    """For a function EventBridge invokes (asynchronously): an event whose handling raises is logged
-    once, at WARNING, with its id and the reason, then raised again, so Lambda retries it and then keeps
-    it in the function's DLQ."""
-
-    @functools.wraps(handler)
-    def logged(event: dict[str, Any], context: LambdaContext) -> Any:
-        try:
-            return handler(event, context)
-        except Exception as error:
-            known = event if isinstance(event, dict) else {}
-            logger.warning(
-                "event failed; raised for Lambda to retry (after its last try, to the DLQ)",
-                extra={
-                    "event_source": known.get("source"),
-                    "record_id": known.get("id"),
-                    "detail_type": known.get("detail-type"),
-                    "reason": reason_of(error),
-                },
-            )
-            raise
-
-    return cast(Handler, logged)
