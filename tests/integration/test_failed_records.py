@@ -91,6 +91,28 @@ def test_an_ingest_record_whose_store_fails_is_logged_with_its_id_and_the_error(
     assert line["reason"] == "ConnectionError: DynamoDB unreachable"
 
 
+def test_an_object_created_event_invoked_directly_that_fails_is_logged_with_its_id_then_raised(
+    aws, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given S3's "Object Created" through EventBridge straight to the file-drop function, and the
+    # table unreachable
+    event = load_event("s3/eventbridge_object_created.json")
+    event["detail"]["bucket"]["name"] = aws.env["INGEST_BUCKET"]
+
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("DynamoDB unreachable")
+
+    monkeypatch.setattr(ports().store, "create", unreachable)
+
+    # When the function gets it, Then it raises, for Lambda to retry the whole event
+    with pytest.raises(ConnectionError):
+        load_function("file_drop").handler(event, LambdaContext())
+
+    # and one WARNING names the event and the reason
+    [line] = given_up(caplog, event["id"])
+    assert (line["event_source"], line["reason"]) == ("aws.s3", "ConnectionError: DynamoDB unreachable")
+
+
 def test_a_state_change_that_fails_is_logged_with_its_event_id_then_raised(
     aws, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
