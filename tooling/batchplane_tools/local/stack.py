@@ -31,6 +31,7 @@ from batchplane_tools.local.environment import (
     recorded_environment,
 )
 from batchplane_tools.local.moto_speedups import keep_moto_fast
+from batchplane_tools.local.s3_events import add_versions_and_sequencers
 from batchplane_tools.local.template import REGION, Stack, provision
 from batchplane_tools.local.triggers import Invoker, Triggers
 from batchplane_tools.paths import DEFAULT_POLICY, ROOT, STATE_FILE, TEMPLATE
@@ -99,6 +100,7 @@ class LocalStack:
         events, sqs, streams = aws.client("events"), aws.client("sqs"), aws.client("dynamodbstreams")
         self.stack = stack = provision(options.template, aws, options.stack_name, batch=False)
         keep_moto_fast()
+        add_versions_and_sequencers()
         batch_url = self._start_emulator(stack, aws.url, events)
         environment = function_environment(
             stack, policy=options.policy, aws_url=aws.url, batch_url=batch_url, inherited=os.environ

@@ -14,7 +14,8 @@ stays a few KB however many attempts, decisions or outputs the job has:
     ART#<uri>              <tenant>#<job_id>#<n:04>#<role>   the same artifact, found by its object
     IDEM#<tenant>#<key>    IDEM                      an Idempotency-Key and the job it made (TTL)
     TENANT#<tenant>        INFLIGHT#<job_type>       the tenant's in-flight counter for a job type
-    OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key
+    OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key,
+                                                     right-padded (`right_padded_sequencer`)
 
 The three indexes (by_tenant, by_tenant_status, by_activity) hold INDEX items only: see job_index.py.
 Finished jobs and everything beside them carry `expires_at` (TTL).
@@ -317,15 +318,23 @@ def put_key(table: str, job: Job, key: str, fingerprint: str) -> TransactWriteIt
     }
 
 
+# The key's newest sequencer, right-padded (models/s3_event.py::DroppedObject.ordering). Stacks before
+# the right-pad rule wrote the left-padded value as `sequencer`: it cannot be turned into the other
+# (the unpadded length is lost) and comparing the two would be wrong, so it is never compared. An item
+# without this attribute is of unknown order: the event is taken as the newer one (it makes its job),
+# and the write replaces the old attribute with this one.
+LATEST_ORDER = "right_padded_sequencer"
+
+
 def move_latest(table: str, obj: ObjectVersion, job_id: str) -> TransactWriteItemTypeDef:
     """The object key's newest-seen sequencer, moved only forward."""
     return {
         "Update": {
             "TableName": table,
             "Key": {"pk": {"S": f"OBJ#{obj.bucket}#{obj.key}"}, "sk": {"S": "LATEST"}},
-            "UpdateExpression": "SET sequencer = :sequencer, job_id = :job_id",
-            "ConditionExpression": "attribute_not_exists(sequencer) OR sequencer < :sequencer",
-            "ExpressionAttributeValues": {":sequencer": {"S": obj.ordering}, ":job_id": {"S": job_id}},
+            "UpdateExpression": f"SET {LATEST_ORDER} = :ordering, job_id = :job_id REMOVE sequencer",
+            "ConditionExpression": f"attribute_not_exists({LATEST_ORDER}) OR {LATEST_ORDER} < :ordering",
+            "ExpressionAttributeValues": {":ordering": {"S": obj.ordering}, ":job_id": {"S": job_id}},
         }
     }
 
