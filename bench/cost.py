@@ -940,7 +940,7 @@ def main() -> None:
     finally:
         sys.stdout = out
 
-    from batchplane.adapters.job_items import ACTIVITY_SHARDS
+    from batchplane.adapters.job_index import ACTIVITY_SHARDS
 
     indexes = [i.name for i in jobs_table.indexes]
     print(

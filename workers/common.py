@@ -1,8 +1,9 @@
 """What every worker shares: arguments, S3 locations, the input stream, the outputs and the exit codes.
 
 A worker's `main` hands `run` its argument parser and its work; `run` parses the arguments, builds the
-`Job` (S3 client, output prefix, Batch identity) and turns every failure into one line on stderr and
-an exit code: 1 for what a retry cannot fix, 75 for what it can.
+`Job` (S3 client, output prefix, pinned inputs, Batch identity) and turns every failure into one line
+on stderr and an exit code: 1 for what a retry cannot fix, 75 for what it can, 66 for an input that is
+no longer what the job was made for.
 """
 
 from __future__ import annotations
@@ -13,21 +14,26 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from workers.pins import Pin, pins_from
+
 if TYPE_CHECKING:
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef
+    from mypy_boto3_s3.type_defs import GetObjectOutputTypeDef, GetObjectRequestTypeDef
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL; the job types' retry rules retry exit code 75
+# sysexits.h EX_NOINPUT: a pinned input is no longer what the job was made for. batchplane classes it
+# INPUT_CHANGED and never retries it (lifecycle/classify.py::INPUT_CHANGED_EXIT_CODE).
+EXIT_INPUT_CHANGED = 66
 
 OUTPUT_PREFIX_VARIABLE = "BATCHPLANE_OUTPUT_PREFIX"
 MIB = 1024 * 1024
@@ -77,6 +83,13 @@ class TransientError(WorkerError):
     """S3 failed in a way a later attempt may not see."""
 
     exit_code = EXIT_TEMPFAIL
+
+
+class InputChanged(WorkerError):
+    """S3 no longer holds the input's version or content that the job was made for: a retry would meet
+    the same object, and reading what is there now would process other content."""
+
+    exit_code = EXIT_INPUT_CHANGED
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -164,11 +177,14 @@ def s3_client() -> S3Client:
 
 
 class InputObject:
-    """An S3 object read as a stream of pieces. A stream that breaks is reopened where it stopped, on the
-    same object version (If-Match on its ETag), so a long read survives a reset connection."""
+    """An S3 object read as a stream of pieces: with a pin, exactly the pinned version (VersionId) or
+    content (IfMatch on its ETag); without, the object as it is at the first read. A stream that breaks
+    is reopened where it stopped, on the same content (If-Match on the ETag of the first read), so a
+    long read survives a reset connection."""
 
-    def __init__(self, job: Job, location: S3Location) -> None:
+    def __init__(self, job: Job, location: S3Location, pin: Pin | None = None) -> None:
         self.location = location
+        self.pin = pin
         self._job = job
         response = self._get()
         self.size: int = response["ContentLength"]
@@ -176,25 +192,38 @@ class InputObject:
         self._body = response["Body"]
 
     def _get(self, offset: int | None = None) -> GetObjectOutputTypeDef:
-        bucket, key = self.location.bucket, self.location.key
+        request: GetObjectRequestTypeDef = {"Bucket": self.location.bucket, "Key": self.location.key}
+        if self.pin is not None and self.pin.version_id:
+            request["VersionId"] = self.pin.version_id
+        if offset is not None:  # the rest of the content already being read
+            request["Range"] = f"bytes={offset}-"
+            request["IfMatch"] = self.etag
+        elif self.pin is not None and not self.pin.version_id:
+            request["IfMatch"] = self.pin.if_match
         try:
-            if offset is None:
-                return self._job.s3.get_object(Bucket=bucket, Key=key)
-            return self._job.s3.get_object(
-                Bucket=bucket, Key=key, Range=f"bytes={offset}-", IfMatch=self.etag
-            )
+            return self._job.s3.get_object(**request)
         except ClientError as error:
-            code = error_code(error)
-            if code in _MISSING_CODES:
-                raise InputNotFound(f"input object not found: {self.location.uri}") from error
-            if code in _DENIED_CODES:
-                raise WorkerError(
-                    f"access denied to input {self.location.uri} (S3 answers AccessDenied, not NoSuchKey, "
-                    "for a missing object to a caller without s3:ListBucket)"
-                ) from error
-            if code == "PreconditionFailed":
-                raise WorkerError(f"input {self.location.uri} changed while it was being read") from error
-            raise
+            failure = self._failure(error_code(error))
+            if failure is None:
+                raise
+            raise failure from error
+
+    def _failure(self, code: str) -> WorkerError | None:
+        """What an S3 error code means for this input; None when it says nothing about the input."""
+        uri, pin = self.location.uri, self.pin
+        if pin is not None and code in (*_MISSING_CODES, "NoSuchVersion", "PreconditionFailed"):
+            now = "no longer exists" if code != "PreconditionFailed" else "has changed"
+            return InputChanged(f"input changed: {uri} {now}; the job was made for its {pin}")
+        if code in _MISSING_CODES:
+            return InputNotFound(f"input object not found: {uri}")
+        if code in _DENIED_CODES:
+            return WorkerError(
+                f"access denied to input {uri} (S3 answers AccessDenied, not NoSuchKey, "
+                "for a missing object to a caller without s3:ListBucket)"
+            )
+        if code == "PreconditionFailed":
+            return WorkerError(f"input {uri} changed while it was being read")
+        return None
 
     def pieces(self, piece_size: int = PIECE_SIZE) -> Iterator[bytes]:
         """The object's bytes in order, at most `piece_size` at a time, exactly `size` of them in all."""
@@ -248,16 +277,22 @@ class Job:
     attempt: int | str | None = None
     batchplane_job_id: str | None = None
     batchplane_attempt: int | str | None = None
+    pins: Mapping[str, Pin] = field(default_factory=dict)  # by input URI (BATCHPLANE_INPUTS)
 
     @classmethod
     def from_environment(cls, log: StepLog, environ: Mapping[str, str] = os.environ) -> Job:
         prefix = environ.get(OUTPUT_PREFIX_VARIABLE, "")
         if not prefix:
             raise BadArguments(f"{OUTPUT_PREFIX_VARIABLE} is not set (expected s3://bucket/prefix/)")
+        try:
+            pins = pins_from(environ)
+        except ValueError as bad:
+            raise BadArguments(str(bad)) from None
         return cls(
             log=log,
             s3=s3_client(),
             output_prefix=S3Location.parse(prefix, what=OUTPUT_PREFIX_VARIABLE),
+            pins=pins,
             batch_job_id=environ.get("AWS_BATCH_JOB_ID") or None,
             attempt=_attempt(environ.get("AWS_BATCH_JOB_ATTEMPT") or None),
             batchplane_job_id=environ.get("BATCHPLANE_JOB_ID") or None,
@@ -279,8 +314,10 @@ class Job:
         return {name.replace("_", "-"): str(value) for name, value in self.identity().items()}
 
     def open_input(self, location: S3Location) -> InputObject:
-        self.log(f"input {location.uri}")
-        source = InputObject(self, location)
+        """The input, exactly as the job was made for it when BATCHPLANE_INPUTS pins it."""
+        pin = self.pins.get(location.uri)
+        self.log(f"input {location.uri}" + (f" ({pin})" if pin else ""))
+        source = InputObject(self, location, pin)
         self.log(f"size {source.size} bytes")
         return source
 

@@ -59,6 +59,57 @@ def test_dropped_file_becomes_exactly_one_job(local: Local) -> None:
     assert len(jobs_for_it() or []) == 1
 
 
+def test_a_file_dropped_twice_at_once_makes_a_job_per_version_each_reading_its_own(local: Local) -> None:
+    # Given a key dropped twice in a row, 6 bytes then 30 (the ingest bucket is versioned, and the
+    # second write may well land before the first job's worker reads the key)
+    s3, bucket, key = local.client("s3"), local.info["ingest_bucket"], "incoming/word-count/twice.txt"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=b"six b\n")["VersionId"]
+    second = s3.put_object(Bucket=bucket, Key=key, Body=b"thirty bytes of newer content\n")["VersionId"]
+    uri = f"s3://{bucket}/{key}"
+
+    # Then each version is a job of its own, and each counted the bytes of the version it was made for
+    def jobs_for_it() -> list[dict] | None:
+        status, page = local.request("GET", "/jobs?job_type=word-count", tenant="file-drop")
+        assert status == 200
+        found = [j for j in page["jobs"] if j["parameters"]["input"] == uri]
+        return found if len(found) == 2 else None
+
+    counted: dict[str, int] = {}
+    for job in eventually(jobs_for_it, what="a job per version"):
+        done = local.finished(job["job_id"], tenant="file-drop")
+        assert done["status"] == "SUCCEEDED", done["history"]
+        [read] = [a for a in done["artifacts"] if a["role"] == "input"]
+        [output] = [a for a in done["artifacts"] if a["role"] == "output"]
+        counted[read["version_id"]] = json.loads(read_output(local, output["uri"]))["bytes"]
+    assert counted == {first: 6, second: 30}
+
+
+def test_a_job_whose_input_changed_since_it_was_made_fails_as_input_changed(local: Local) -> None:
+    # Given an object in a bucket that keeps no versions, overwritten after its first content's ETag
+    # was taken
+    s3, bucket = local.client("s3"), "e2e-unversioned"
+    s3.create_bucket(Bucket=bucket)
+    etag = s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"six b\n")["ETag"].strip('"')
+    s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"thirty bytes of newer content\n")
+    uri = f"s3://{bucket}/notes.txt"
+
+    # When a job is submitted for the first content
+    body = {"job_type": "word-count", "parameters": {"input": uri}, "inputs": [{"uri": uri, "etag": etag}]}
+    status, job = local.request("POST", "/jobs", body)
+    assert status == 202, job
+
+    # Then its worker reads nothing else: the attempt ends as INPUT_CHANGED, the job is not retried,
+    # and its history says which input changed and what it was made for
+    done = local.finished(job["job_id"])
+    assert done["status"] == "FAILED"
+    [attempt] = done["attempts"]
+    assert (attempt["failure_class"], attempt["exit_code"]) == ("INPUT_CHANGED", 66)
+    assert done["history"][-1]["reason"].endswith(
+        f'input {uri} is no longer what the job was made for (ETag "{etag}"); a changed input is not retried'
+    )
+    assert [a for a in done["artifacts"] if a["role"] == "output"] == []
+
+
 def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succeeds(local: Local) -> None:
     uri = put_input(local, "manual/unsorted.txt", b"pear\napple\nfig\n")
 

@@ -84,6 +84,74 @@ def test_an_older_event_after_a_newer_one_makes_no_job_for_stale_content(aws, dr
     assert item["artifacts"]["L"][0]["M"]["version_id"]["S"] == "v2"
 
 
+# AWS's sample sequencer (the S3 notification example) and a later event's: shorter, with greater
+# left-most (time) digits. Left-padded, the later one would compare as the older.
+OLDER_LONGER = "0055AED6DCD90281E5"
+NEWER_SHORTER = "0055AED6DCD90282"
+
+
+def versions_with_jobs(aws) -> list[str]:
+    return sorted(item["artifacts"]["L"][0]["M"]["version_id"]["S"] for item in jobs_in_table(aws))
+
+
+def latest_item(aws) -> dict[str, Any]:
+    key = f"OBJ#{aws.env['INGEST_BUCKET']}#{DECODED_KEY}"
+    return aws.client("dynamodb").get_item(
+        TableName=aws.env["JOBS_TABLE_NAME"], Key={"pk": {"S": key}, "sk": {"S": "LATEST"}}
+    )["Item"]
+
+
+def test_a_newer_event_with_a_shorter_sequencer_after_an_older_longer_one_makes_its_job(aws, drop) -> None:
+    # Given the key's older event, with the longer sequencer, ingested
+    drop(notification(aws, versionId="v1", sequencer=OLDER_LONGER))
+
+    # When the newer event arrives, with a shorter sequencer
+    result = drop(notification(aws, versionId="v2", sequencer=NEWER_SHORTER, eTag="new"))
+
+    # Then the new content gets its job too
+    assert result == {"batchItemFailures": []}
+    assert versions_with_jobs(aws) == ["v1", "v2"]
+
+
+def test_an_older_longer_event_after_a_newer_shorter_one_makes_no_job(aws, drop) -> None:
+    # Given the key's newer event, with the shorter sequencer, ingested
+    drop(notification(aws, versionId="v2", sequencer=NEWER_SHORTER))
+
+    # When the older event arrives late, with a longer sequencer
+    result = drop(notification(aws, versionId="v1", sequencer=OLDER_LONGER, eTag="old"))
+
+    # Then it makes no job for out-of-date content
+    assert result == {"batchItemFailures": []}
+    assert versions_with_jobs(aws) == ["v2"]
+
+
+def test_a_key_ingested_before_the_right_pad_rule_is_of_unknown_order_once(aws, drop) -> None:
+    # Given the key's LATEST item as stacks before the right-pad rule wrote it: the left-padded
+    # sequencer, which cannot be compared with a right-padded one
+    aws.client("dynamodb").put_item(
+        TableName=aws.env["JOBS_TABLE_NAME"],
+        Item={
+            "pk": {"S": f"OBJ#{aws.env['INGEST_BUCKET']}#{DECODED_KEY}"},
+            "sk": {"S": "LATEST"},
+            "sequencer": {"S": OLDER_LONGER.rjust(64, "0")},
+            "job_id": {"S": "made-before-the-upgrade"},
+        },
+    )
+
+    # When the key's next event arrives
+    drop(notification(aws, versionId="v2", sequencer=NEWER_SHORTER))
+
+    # Then its order is unknown, so it is taken as the newer: it makes its job, and the item now holds
+    # its right-padded sequencer in place of the old value
+    assert versions_with_jobs(aws) == ["v2"]
+    item = latest_item(aws)
+    assert "sequencer" not in item
+    assert item["right_padded_sequencer"]["S"] == NEWER_SHORTER.ljust(64, "0")
+    # and from then on the key's events are ordered by the rule: an older one makes nothing
+    drop(notification(aws, versionId="v1", sequencer=OLDER_LONGER, eTag="old"))
+    assert versions_with_jobs(aws) == ["v2"]
+
+
 def test_a_rejected_record_does_not_block_its_neighbours(aws, drop) -> None:
     # Given three objects in one notification, the first over word-count's 1 GiB input limit
     event = notification(aws, "object_created_batch", size=2 * 1024**3)

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from batchplane.errors import InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import Artifact, ArtifactRole, Capacity, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.policy.admission import admit
+from batchplane.policy.admission import MAX_PINNED_INPUTS_BYTES, admit
 from batchplane.policy.document import load_policy, parse_policy
 
 POLICY = load_policy(Path(__file__).parents[2] / "layers" / "core" / "policy.yaml")
@@ -112,3 +113,49 @@ def test_fingerprint_ignores_order_but_not_content() -> None:
 
     assert a.fingerprint() == b.fingerprint()
     assert a.fingerprint() != c.fingerprint()
+
+
+def test_pinned_inputs_reach_the_first_attempts_dispatch_message() -> None:
+    # Given inputs pinned to a version, to an ETag, to S3's "null" version (which a later write
+    # replaces), and one not pinned at all
+    inputs = [
+        Artifact(uri=INPUT, role=ArtifactRole.INPUT, version_id="v-1", etag="a" * 32),
+        Artifact(uri="s3://b-1/etag.txt", role=ArtifactRole.INPUT, etag="b" * 32),
+        Artifact(uri="s3://b-1/null.txt", role=ArtifactRole.INPUT, version_id="null", etag="c" * 32),
+        Artifact(uri="s3://b-1/as-it-is.txt", role=ArtifactRole.INPUT),
+    ]
+
+    # When the job is admitted and its first attempt dispatched
+    message = DispatchMessage.next_attempt_of(run(request(inputs=inputs)))
+
+    # Then each pinned input travels with its version, else its ETag
+    assert [pin.model_dump(exclude_none=True) for pin in message.inputs] == [
+        {"uri": INPUT, "version_id": "v-1"},
+        {"uri": "s3://b-1/etag.txt", "etag": "b" * 32},
+        {"uri": "s3://b-1/null.txt", "etag": "c" * 32},
+    ]
+
+
+def test_more_pinned_inputs_than_a_batch_jobs_environment_holds_are_refused() -> None:
+    # Given a job type that takes large requests, and more pinned inputs than fit the worker's environment
+    data = POLICY.model_dump(mode="json")
+    data["job_types"]["word-count"]["admission"]["max_request_bytes"] = 65536
+    inputs = [
+        Artifact(uri=f"s3://b-1/{'k' * 200}/{n}.txt", role=ArtifactRole.INPUT, version_id=f"v{n}")
+        for n in range(MAX_PINNED_INPUTS_BYTES // 200)
+    ]
+
+    # When it is submitted, Then it is refused naming the field, before anything is written
+    with pytest.raises(InvalidRequest) as refused:
+        run(request(inputs=inputs), parse_policy(data))
+    [detail] = refused.value.details
+    assert detail.field == "inputs"
+    assert f"at most {MAX_PINNED_INPUTS_BYTES} fit in a Batch job's environment" in detail.reason
+
+
+def test_a_pinned_version_is_part_of_a_rest_requests_fingerprint() -> None:
+    unpinned = request(inputs=[Artifact(uri=INPUT, role=ArtifactRole.INPUT)])
+    first = request(inputs=[Artifact(uri=INPUT, role=ArtifactRole.INPUT, version_id="v1")])
+    second = request(inputs=[Artifact(uri=INPUT, role=ArtifactRole.INPUT, version_id="v2")])
+
+    assert len({unpinned.fingerprint(), first.fingerprint(), second.fingerprint()}) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchplane.lifecycle.classify import classify
+from batchplane.lifecycle.classify import INPUT_CHANGED_EXIT_CODE, classify
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.job import FailureClass
 from tests.support import load_event
@@ -27,6 +27,7 @@ def detail(fixture: str, **changes: object) -> BatchJobDetail:
         ("cannot_pull_container", FailureClass.INFRASTRUCTURE),
         ("application_error", FailureClass.APPLICATION),
         ("cancelled", FailureClass.CANCELLED),
+        ("input_changed", FailureClass.INPUT_CHANGED),
         ("unknown_failure", FailureClass.UNKNOWN),
     ],
 )
@@ -83,6 +84,27 @@ def test_the_attempts_container_reason_beats_the_generic_job_reason() -> None:
 
     assert oom.status_reason == "Essential container in task exited"
     assert classify(oom) is FailureClass.OUT_OF_MEMORY
+
+
+def test_exit_code_66_is_a_changed_input_and_other_codes_stay_application_errors() -> None:
+    # Given the worker contract's exit code for "a pinned input is no longer what the job was made for"
+    changed = detail("input_changed")
+    other = load_event("batch/input_changed.json")["detail"]
+    for container in (other["container"], *(a["container"] for a in other["attempts"])):
+        container["exitCode"] = 65
+
+    # Then it is its own class, and a neighbouring code is not
+    assert changed.exit_code == INPUT_CHANGED_EXIT_CODE == 66
+    assert classify(changed) is FailureClass.INPUT_CHANGED
+    assert classify(BatchJobDetail.model_validate(other)) is FailureClass.APPLICATION
+
+
+def test_a_reason_beats_the_input_changed_exit_code() -> None:
+    # Given an attempt that exited 66 while Batch reports its Spot host reclaimed
+    reclaimed = detail("input_changed", statusReason="Host EC2 (instance i-0abc1234def567890) terminated.")
+
+    # Then Batch's evidence decides, as for every other exit code
+    assert classify(reclaimed) is FailureClass.SPOT_INTERRUPTED
 
 
 def test_unknown_extra_fields_are_accepted() -> None:

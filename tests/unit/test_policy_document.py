@@ -54,6 +54,11 @@ def test_a_class_the_policy_does_not_name_is_not_retried() -> None:
             "never retried",
         ),
         (
+            lambda d: d["job_types"]["sort-large"]["retry"].update(INPUT_CHANGED={"max_retries": 1}),
+            "job_types.sort-large.retry",
+            "a changed input is never retried",
+        ),
+        (
             lambda d: d["job_types"]["sort-large"]["retry"].update(BURNT_TOAST={"max_retries": 1}),
             "job_types.sort-large.retry.BURNT_TOAST",
             "Input should be",

@@ -10,7 +10,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchplane.models.job import Attempt, AttemptStatus, Capacity, FailureClass, Job, JobStatus
+from batchplane.models.job import (
+    Artifact,
+    ArtifactRole,
+    Attempt,
+    AttemptStatus,
+    Capacity,
+    FailureClass,
+    Job,
+    JobStatus,
+)
 from batchplane.policy.document import load_policy, parse_policy
 from batchplane.policy.retry import GiveUp, Retry, backoff_delay, decide
 
@@ -138,6 +147,71 @@ def test_a_class_the_policy_does_not_name_gives_up() -> None:
     decision = run(job_with("word-count", [(FailureClass.OUT_OF_MEMORY, Capacity.ON_DEMAND)]))
 
     assert isinstance(decision, GiveUp) and "not retried by policy" in decision.reason
+
+
+INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+
+
+def test_a_changed_input_is_never_retried_and_the_decision_names_the_input_and_its_etag() -> None:
+    # Given a job made for the content with this ETag, whose attempt found the input changed (exit 66),
+    # of a job type that retries every application error it can
+    job = job_with(
+        "checksum-manifest",
+        [(FailureClass.INPUT_CHANGED, Capacity.SPOT)],
+        exit_code=66,
+        status_reason="Essential container in task exited",
+    )
+    job = job.model_copy(
+        update={
+            "parameters": {"input": INPUT},
+            "artifacts": [
+                Artifact(uri=INPUT, role=ArtifactRole.INPUT, etag="9b2cf535f27731c974343645a3985328")
+            ],
+        }
+    )
+
+    # When batchplane decides
+    decision = run(job)
+
+    # Then it gives up, saying which input changed, what the job was made for, and why not again
+    assert isinstance(decision, GiveUp)
+    assert decision.reason == (
+        "attempt 1 found its input changed (exit code 66: Essential container in task exited); "
+        f'input {INPUT} is no longer what the job was made for (ETag "9b2cf535f27731c974343645a3985328"); '
+        "a changed input is not retried"
+    )
+
+
+def test_a_changed_input_decision_names_a_version_over_an_etag_and_every_pinned_input() -> None:
+    # Given a job with two inputs, one of a versioned bucket, and an attempt that found one changed
+    other = "s3://batchplane-dev-ingest/manual/b.txt"
+    job = job_with("word-count", [(FailureClass.INPUT_CHANGED, Capacity.ON_DEMAND)], exit_code=66)
+    job = job.model_copy(
+        update={
+            "artifacts": [
+                Artifact(uri=INPUT, role=ArtifactRole.INPUT, etag="e" * 32, version_id="v-1"),
+                Artifact(uri=other, role=ArtifactRole.INPUT, etag="f" * 32, version_id="null"),
+            ]
+        }
+    )
+
+    # When batchplane decides, Then every pinned input is named with what it was pinned to
+    decision = run(job)
+    assert isinstance(decision, GiveUp)
+    listed = f'{INPUT} (version v-1), {other} (ETag "{"f" * 32}")'
+    assert f"one of its inputs is no longer what the job was made for (its log says which): {listed}" in (
+        decision.reason
+    )
+
+
+def test_a_changed_input_of_a_job_that_pinned_none_is_not_retried_either() -> None:
+    # Given a job with no pinned input whose program exited 66 all the same
+    job = job_with("checksum-manifest", [(FailureClass.INPUT_CHANGED, Capacity.SPOT)], exit_code=66)
+
+    # When batchplane decides, Then it gives up and says the input was the program's own
+    decision = run(job)
+    assert isinstance(decision, GiveUp)
+    assert "the job pinned no input; its program reported an input of its own as changed" in decision.reason
 
 
 def test_default_spot_fallback_is_after_one_reclaim() -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from batchplane.models.s3_event import DroppedObject, objects_in
+from batchplane.models.s3_event import SEQUENCER_WIDTH, DroppedObject, objects_in
 from tests.support import load_event
 
 
@@ -74,12 +76,65 @@ def test_the_same_version_is_one_idempotency_key_and_a_new_version_another() -> 
     assert obj().idempotency_key() != obj(version_id="v2", sequencer="0B").idempotency_key()
 
 
-def test_sequencers_compare_after_left_padding() -> None:
-    # "FF" (255) is older than "0100" (256), though "FF" > "0100" as plain strings
-    older, newer = obj(sequencer="FF").ordering(), obj(sequencer="0100").ordering()
+# AWS's documented sample sequencers: the S3 notification example's, and S3 -> EventBridge's (lower case).
+NOTIFICATION_SAMPLE = "0055AED6DCD90281E5"
+EVENTBRIDGE_SAMPLE = "617f08299329d189"
 
-    assert older is not None and newer is not None
-    assert older < newer
+
+def aws_rule_is_later(a: str, b: str) -> bool:
+    """S3's rule in its own words: right-pad the shorter with zeros, then compare lexicographically."""
+    width = max(len(a), len(b))
+    return a.upper().ljust(width, "0") > b.upper().ljust(width, "0")
+
+
+def order(sequencer: str) -> str:
+    ordering = obj(sequencer=sequencer).ordering()
+    assert ordering is not None
+    return ordering
+
+
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        # a later event with a shorter sequencer: its left-most digits (the time) are greater
+        (NOTIFICATION_SAMPLE, "0055AED6DCD90282"),
+        # a later event with a longer one
+        ("0055AED6DCD90281", NOTIFICATION_SAMPLE),
+        (NOTIFICATION_SAMPLE, EVENTBRIDGE_SAMPLE),
+        # "FF" is later than "0100": right-padded, "FF00" > "0100"
+        ("0100", "FF"),
+    ],
+)
+def test_sequencers_are_ordered_by_the_right_pad_rule(older: str, newer: str) -> None:
+    # Given two sequencers of one key, of different lengths
+    # When each is turned into its ordering
+    # Then the later event's is greater, as S3's rule says, whichever is longer
+    assert aws_rule_is_later(newer, older)
+    assert order(older) < order(newer)
+
+
+def test_sequencers_compare_as_hex_whatever_their_case() -> None:
+    assert order(EVENTBRIDGE_SAMPLE) == order(EVENTBRIDGE_SAMPLE.upper())
+    assert order("0055aed6dcd90282") > order(NOTIFICATION_SAMPLE)
+
+
+def test_trailing_zeros_are_the_padding_itself() -> None:
+    assert order("0055AED6DCD90282") == order("0055AED6DCD9028200")
+
+
+@given(
+    st.text("0123456789abcdefABCDEF", min_size=1, max_size=SEQUENCER_WIDTH),
+    st.text("0123456789abcdefABCDEF", min_size=1, max_size=SEQUENCER_WIDTH),
+)
+def test_ordering_agrees_with_the_right_pad_rule_for_any_two_sequencers(a: str, b: str) -> None:
+    assert (order(a) > order(b)) == aws_rule_is_later(a, b)
+    assert (order(a) == order(b)) == (not aws_rule_is_later(a, b) and not aws_rule_is_later(b, a))
+
+
+@pytest.mark.parametrize("sequencer", ["", "0055AED6DCD9028G", "0x55", "1" * (SEQUENCER_WIDTH + 1)])
+def test_a_sequencer_that_is_not_hex_is_a_malformed_record(sequencer: str) -> None:
+    with pytest.raises(ValidationError, match="sequencer"):
+        obj(sequencer=sequencer)
 
 
 def test_name_and_stem_of_a_key() -> None:

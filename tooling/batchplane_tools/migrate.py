@@ -1,9 +1,12 @@
-"""`batchplane migrate`: rewrite the jobs of the earlier item layout into the current one, once.
+"""`batchplane migrate`: rewrite the jobs of the earlier item layouts into the current one, once.
 
-The earlier layout kept every attempt, all history and every output in the job's own item, which
-grew with the job until DynamoDB refused it (400 KB). The current layout (batchplane.adapters.
-job_items) keeps a bounded item and the rest beside it. The runtime reads both and moves a job on
-its first read; this command moves them all at once, with the operator's credentials (it scans).
+The first layout kept every attempt, all history and every output in the job's own item, which
+grew with the job until DynamoDB refused it (400 KB); the second kept the index keys on the job
+item, so every event rewrote three index entries. The current layout (batchplane.adapters.job_items
+and job_index) keeps a bounded job item in no index and a small index item beside it. The runtime
+reads all three and moves a job on its first read; this command moves them all at once, with the
+operator's credentials (it scans). Until it has run, a listing filtered by an unfinished status
+misses the jobs not yet moved (they sit in their old status's partition).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ class Migration:
 
 
 def earlier_layout_jobs(client: DynamoDBClient, table: str) -> list[str]:
-    """The ids of the job items without `history_count`: the earlier layout's."""
+    """The ids of the job items without `history_count` or with index keys: the earlier layouts'."""
     found: list[str] = []
     request: dict[str, Any] = {
         "TableName": table,
-        "FilterExpression": "sk = :job AND attribute_not_exists(history_count)",
+        "FilterExpression": "sk = :job AND (attribute_not_exists(history_count) OR attribute_exists(gsi1pk))",
         "ExpressionAttributeValues": {":job": {"S": "JOB"}},
         "ProjectionExpression": "pk",
     }

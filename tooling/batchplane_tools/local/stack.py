@@ -34,6 +34,7 @@ from batchplane_tools.local.environment import (
 from batchplane_tools.local.invoker import Concurrency, Invoker
 from batchplane_tools.local.moto_atomic import serialize_dynamodb
 from batchplane_tools.local.moto_speedups import keep_moto_fast
+from batchplane_tools.local.s3_events import add_versions_and_sequencers
 from batchplane_tools.local.template import REGION, Stack, provision
 from batchplane_tools.local.triggers import Triggers
 from batchplane_tools.paths import DEFAULT_POLICY, ROOT, STATE_FILE, TEMPLATE
@@ -104,6 +105,7 @@ class LocalStack:
         self.stack = stack = provision(options.template, aws, options.stack_name, batch=False)
         keep_moto_fast()
         serialize_dynamodb()  # the functions run side by side (--concurrency): DynamoDB's atomicity
+        add_versions_and_sequencers()
         batch_url = self._start_emulator(stack, aws.url, events)
         environment = function_environment(
             stack, policy=options.policy, aws_url=aws.url, batch_url=batch_url, inherited=os.environ

@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BATCH_WRITE_MAX = 25  # BatchWriteItem's limit
+BATCH_GET_MAX = 100  # BatchGetItem's limit
 UNPROCESSED_TRIES = 8
 
 
@@ -55,6 +56,26 @@ def put_all(client: DynamoDBClient, table: str, items: list[dict[str, Any]]) -> 
             time.sleep(min(1.0, 0.05 * 2**attempt))
         if pending:
             raise ConcurrentUpdate(f"DynamoDB left {len(pending)} writes unprocessed; try again")
+
+
+def get_all(
+    client: DynamoDBClient, table: str, keys: list[dict[str, Any]], *, consistent: bool = False
+) -> list[dict[str, Any]]:
+    """BatchGetItem, 100 keys a call, in no particular order; what DynamoDB leaves unprocessed is asked
+    for again, backing off. An item that does not exist is simply not among them."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        pending: Any = {table: {"Keys": keys[start : start + BATCH_GET_MAX], "ConsistentRead": consistent}}
+        for attempt in range(UNPROCESSED_TRIES):
+            response = client.batch_get_item(RequestItems=pending)
+            found.extend(response.get("Responses", {}).get(table, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(min(1.0, 0.05 * 2**attempt))
+        if pending:
+            raise ConcurrentUpdate("DynamoDB left reads unprocessed; try again")
+    return found
 
 
 def query_page(

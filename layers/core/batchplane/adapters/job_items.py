@@ -6,28 +6,27 @@ stays a few KB however many attempts, decisions or outputs the job has:
     pk                     sk                        what
     JOB#<job_id>           JOB                       the job: its current attempt (the map may briefly
                                                      hold the one before), its last HISTORY_INLINE
-                                                     decisions, its inputs; GSI keys
+                                                     decisions, its inputs; in no index
+    JOB#<job_id>           INDEX                     the job's index entry (job_index.py)
     JOB#<job_id>           ATTEMPT#<n:04>            an attempt that is no longer current (immutable)
     JOB#<job_id>           HIST#<seq:06>             a decision older than the inline ones (immutable)
     JOB#<job_id>           ART#<n:04>#<role>#<uri>   an artifact of attempt n (inputs: attempt 0)
     ART#<uri>              <tenant>#<job_id>#<n:04>#<role>   the same artifact, found by its object
     IDEM#<tenant>#<key>    IDEM                      an Idempotency-Key and the job it made (TTL)
     TENANT#<tenant>        INFLIGHT#<job_type>       the tenant's in-flight counter for a job type
-    OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key
+    OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key,
+                                                     right-padded (`right_padded_sequencer`)
 
-Indexes (on JOB items only): `by_tenant` (gsi1: tenant, created_at#job_id) lists a tenant's jobs
-newest first; `by_tenant_status` (gsi2: tenant#status, created_at#job_id) serves the status filter;
-`by_activity` (gsi3: ACTIVE#<shard>, last_event_at#job_id) is sparse, holding only unfinished jobs,
-for the sweeper. Finished jobs and everything beside them carry `expires_at` (TTL).
+The three indexes (by_tenant, by_tenant_status, by_activity) hold INDEX items only: see job_index.py.
+Finished jobs and everything beside them carry `expires_at` (TTL).
 
-An item of the earlier layout (every attempt, all history and every artifact in the JOB item) reads
-the same; `batchplane migrate` rewrites such items into this layout.
+Items of the earlier layouts (every attempt, all history and every artifact in the JOB item; or the
+index keys on the JOB item) read the same; `batchplane migrate` rewrites them into this layout.
 """
 
 from __future__ import annotations
 
 import hashlib
-import zlib
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -42,7 +41,6 @@ if TYPE_CHECKING:  # types only
 
     from batchplane.service.ports import ObjectVersion
 
-ACTIVITY_SHARDS = 8
 IDEMPOTENCY_TTL = timedelta(days=7)
 # Decisions kept in the job item; older ones move beside it. Eight cover a job retried three times
 # (submitted, retried and fell back per attempt) at about 1.2 KB.
@@ -91,18 +89,6 @@ def idempotency_key(tenant: str, key: str) -> dict[str, Any]:
     return {"pk": {"S": f"IDEM#{tenant}#{key}"}, "sk": {"S": "IDEM"}}
 
 
-def activity_shard(job_id: str) -> str:
-    return f"ACTIVE#{zlib.crc32(job_id.encode()) % ACTIVITY_SHARDS}"
-
-
-def _created_sort_key(job: Job) -> str:
-    return f"{to_iso(job.created_at)}#{job.job_id}"
-
-
-def status_partition(tenant: str, status: JobStatus) -> str:
-    return f"TENANT#{tenant}#{status.value}"
-
-
 def expiry(at: datetime, retention: timedelta) -> int:
     return int((at + retention).timestamp())
 
@@ -111,22 +97,16 @@ def job_to_item(job: Job, retention: timedelta | None = None) -> dict[str, Any]:
     """The job item: the current attempt, the last decisions and the inputs; a finished job expires
     `retention` after it finished."""
     data = job.model_dump(mode="json", exclude_none=True)
-    data["attempts"] = {str(a["number"]): attempt_map(a) for a in data["attempts"][-1:]}
+    in_map = [] if _last_attempt_beside(job) else data["attempts"][-1:]
+    data["attempts"] = {str(a["number"]): attempt_map(a) for a in in_map}
     data["history"] = data["history"][-HISTORY_INLINE:]
     data.update(
         pk=f"JOB#{job.job_id}",
         sk="JOB",
-        gsi1pk=f"TENANT#{job.tenant}",
-        gsi1sk=_created_sort_key(job),
-        gsi2pk=status_partition(job.tenant, job.status),
-        gsi2sk=_created_sort_key(job),
         attempt_count=len(job.attempts),
         history_count=len(job.history),
     )
-    if not job.status.is_terminal:
-        data["gsi3pk"] = activity_shard(job.job_id)
-        data["gsi3sk"] = f"{to_iso(job.updated_at)}#{job.job_id}"
-    elif retention is not None:
+    if job.status.is_terminal and retention is not None:
         data["expires_at"] = expiry(job.updated_at, retention)
     return {k: to_av(v) for k, v in data.items()}
 
@@ -174,9 +154,7 @@ SUBMISSION_ATTRIBUTES = (
     "attempts",
     "attempt_count",
     "status",
-    "gsi2pk",
     "updated_at",
-    "gsi3sk",
     "capacity",
     "history",
     "history_count",
@@ -231,6 +209,12 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
     return Job.model_validate(data)
 
 
+def _last_attempt_beside(job: Job) -> bool:
+    """A finished attempt of an unfinished job (a retry or a fallback is coming) moves beside the job
+    at once, so the next attempt's events rewrite an item without it."""
+    return bool(job.attempts) and job.attempts[-1].status.is_terminal and not job.status.is_terminal
+
+
 def side_items(job: Job, previous: Job | None, now: datetime, retention: timedelta) -> list[dict[str, Any]]:
     """What a save must put beside the job item first: the attempts that stop being current, and the
     decisions that leave the inline history. Immutable facts, so writing one twice is harmless."""
@@ -238,7 +222,8 @@ def side_items(job: Job, previous: Job | None, now: datetime, retention: timedel
     items: list[dict[str, Any]] = []
     # The item's map holds the current attempt and at most the one before (recorded by dispatch).
     since = (previous.attempts[-1].number - 1) if previous and previous.attempts else 1
-    items.extend(attempt_item(job.job_id, a, expires) for a in job.attempts[:-1] if a.number >= since)
+    moving = job.attempts if _last_attempt_beside(job) else job.attempts[:-1]
+    items.extend(attempt_item(job.job_id, a, expires) for a in moving if a.number >= since)
     # Inline history: the last HISTORY_INLINE entries, plus what dispatch appended since the read.
     spill_end = len(job.history) - HISTORY_INLINE
     spill_start = max(0, (len(previous.history) if previous else 0) - HISTORY_INLINE - 2)
@@ -258,9 +243,7 @@ def status_list(name: str, statuses: frozenset[JobStatus], values: dict[str, Any
     return ", ".join(placeholders)
 
 
-def progress_update(
-    job_id: str, tenant: str, progress: Progress
-) -> tuple[list[str], dict[str, str], dict[str, Any]]:
+def progress_update(progress: Progress) -> tuple[list[str], dict[str, str], dict[str, Any]]:
     """The SET clauses of a progress event, with their attribute names and values."""
     at = to_iso(progress.at)
     names = {
@@ -270,8 +253,6 @@ def progress_update(
         "#rank": "status_rank",
         "#bid": "batch_job_id",
         "#status": "status",
-        "#gsi2pk": "gsi2pk",
-        "#gsi3sk": "gsi3sk",
         "#updated_at": "updated_at",
         "#attempt_count": "attempt_count",
         "#version": "version",
@@ -282,8 +263,6 @@ def progress_update(
         ":rank": {"N": str(progress.status.rank)},
         ":bid": {"S": progress.batch_job_id},
         ":status": {"S": progress.job_status.value},
-        ":status_pk": {"S": status_partition(tenant, progress.job_status)},
-        ":activity": {"S": f"{at}#{job_id}"},
         ":now": {"S": at},
         ":n": {"N": str(progress.number)},
         ":one": {"N": "1"},
@@ -292,8 +271,6 @@ def progress_update(
         "#attempts.#n.#a_status = :a_status",
         "#attempts.#n.#rank = :rank",
         "#status = :status",
-        "#gsi2pk = :status_pk",
-        "#gsi3sk = :activity",
         "#updated_at = :now",
     ]
     if progress.started_at is not None:
@@ -341,15 +318,23 @@ def put_key(table: str, job: Job, key: str, fingerprint: str) -> TransactWriteIt
     }
 
 
+# The key's newest sequencer, right-padded (models/s3_event.py::DroppedObject.ordering). Stacks before
+# the right-pad rule wrote the left-padded value as `sequencer`: it cannot be turned into the other
+# (the unpadded length is lost) and comparing the two would be wrong, so it is never compared. An item
+# without this attribute is of unknown order: the event is taken as the newer one (it makes its job),
+# and the write replaces the old attribute with this one.
+LATEST_ORDER = "right_padded_sequencer"
+
+
 def move_latest(table: str, obj: ObjectVersion, job_id: str) -> TransactWriteItemTypeDef:
     """The object key's newest-seen sequencer, moved only forward."""
     return {
         "Update": {
             "TableName": table,
             "Key": {"pk": {"S": f"OBJ#{obj.bucket}#{obj.key}"}, "sk": {"S": "LATEST"}},
-            "UpdateExpression": "SET sequencer = :sequencer, job_id = :job_id",
-            "ConditionExpression": "attribute_not_exists(sequencer) OR sequencer < :sequencer",
-            "ExpressionAttributeValues": {":sequencer": {"S": obj.ordering}, ":job_id": {"S": job_id}},
+            "UpdateExpression": f"SET {LATEST_ORDER} = :ordering, job_id = :job_id REMOVE sequencer",
+            "ConditionExpression": f"attribute_not_exists({LATEST_ORDER}) OR {LATEST_ORDER} < :ordering",
+            "ExpressionAttributeValues": {":ordering": {"S": obj.ordering}, ":job_id": {"S": job_id}},
         }
     }
 

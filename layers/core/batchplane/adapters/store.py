@@ -13,16 +13,14 @@ from botocore.exceptions import ClientError
 
 from batchplane.adapters.dynamo_calls import (
     CancellationReasons,
-    decode_token,
-    encode_token,
     is_cancelled_transaction,
     is_conditional_failure,
     put_all,
     query_page,
 )
-from batchplane.adapters.earlier_layout import migrate_job
+from batchplane.adapters.earlier_layout import is_current, migrate_job
+from batchplane.adapters.job_index import IndexReader, moves_index, put_index
 from batchplane.adapters.job_items import (
-    ACTIVITY_SHARDS,
     SUBMISSION_ATTRIBUTES,
     artifact_items,
     attempt_map,
@@ -40,7 +38,6 @@ from batchplane.adapters.job_items import (
     put_new,
     side_items,
     status_list,
-    status_partition,
     to_av,
 )
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
@@ -81,6 +78,7 @@ class DynamoJobStore:
         self.table_name = table_name
         self._client = client
         self.retention = retention  # how long finished jobs and their records are kept (TTL)
+        self._index = IndexReader(client, table_name)
 
     # -- creation -----------------------------------------------------------------------------------
 
@@ -98,7 +96,10 @@ class DynamoJobStore:
         older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
         made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full.
         """
-        items: dict[str, TransactWriteItemTypeDef] = {"job": put_new(self.table_name, job)}
+        items: dict[str, TransactWriteItemTypeDef] = {
+            "job": put_new(self.table_name, job),
+            "index": put_index(self.table_name, job, self.retention),
+        }
         if job.idempotency_key is not None:
             items["key"] = put_key(self.table_name, job, job.idempotency_key, fingerprint)
         items["quota"] = count_in(self.table_name, job.tenant, job.job_type, in_flight_limit)
@@ -173,7 +174,7 @@ class DynamoJobStore:
                 break
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         item = next((i for i in found if i["sk"]["S"] == "JOB"), None)
-        if item is not None and "history_count" not in item and self.migrate(job_id):
+        if item is not None and not is_current(item) and self.migrate(job_id):
             # The earlier layout: moved into this one on first read, before anything saves it.
             return self.get(job_id, consistent=True)
         return item_to_job(item, [i for i in found if i is not item]) if item else None
@@ -187,34 +188,9 @@ class DynamoJobStore:
         job_type: str | None = None,
         next_token: str | None = None,
     ) -> Page:
-        """A tenant's jobs, newest first. The token is bound to the tenant and the status filter."""
-        if status is None:
-            index, pk_name, pk_value = "by_tenant", "gsi1pk", f"TENANT#{tenant}"
-        else:
-            index, pk_name, pk_value = "by_tenant_status", "gsi2pk", status_partition(tenant, status)
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": pk_name},
-            "ExpressionAttributeValues": {":pk": {"S": pk_value}},
-            "ScanIndexForward": False,
-        }
-        if job_type is not None:
-            query["FilterExpression"] = "job_type = :job_type"
-            query["ExpressionAttributeValues"][":job_type"] = {"S": job_type}
-        start = decode_token(next_token, pk_name, pk_value) if next_token else None
-        jobs: list[Job] = []
-        # A filter applies after Limit, so keep reading until the page is full or the index is done.
-        while len(jobs) < limit:
-            if start:
-                query["ExclusiveStartKey"] = start
-            response = self._client.query(**query, Limit=limit - len(jobs))
-            jobs.extend(item_to_job(item) for item in response.get("Items", []))
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                break
-        return Page(jobs=jobs, next_token=encode_token(start) if start else None)
+        """A tenant's jobs, newest first, through the index (job_index.py). The token is bound to the
+        tenant and the status filter."""
+        return self._index.page(tenant, limit=limit, status=status, job_type=job_type, next_token=next_token)
 
     # -- the earlier layout -------------------------------------------------------------------------------
 
@@ -270,9 +246,9 @@ class DynamoJobStore:
             "ConditionExpression": "version = :version",
             "ExpressionAttributeValues": {":version": {"N": str(previous.version)}},
         }
-        was_active, is_active = not previous.status.is_terminal, not job.status.is_terminal
+        is_active = not job.status.is_terminal
         try:
-            if was_active == is_active:
+            if not moves_index(previous, job):
                 self._client.put_item(**put)
                 return saved
             counter = (
@@ -280,7 +256,10 @@ class DynamoJobStore:
                 if is_active
                 else count_out(self.table_name, job.tenant, job.job_type)
             )
-            self._client.transact_write_items(TransactItems=[{"Put": put}, counter])
+            # The index entry moves with the job: finished (its own status partition, out of
+            # by_activity, expiring with the job) or unfinished again.
+            index = put_index(self.table_name, saved, self.retention)
+            self._client.transact_write_items(TransactItems=[{"Put": put}, counter, index])
         except ClientError as error:
             if is_conditional_failure(error):
                 raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
@@ -316,9 +295,7 @@ class DynamoJobStore:
             ":number": {"N": str(attempt.number)},
             ":previous": {"N": str(attempt.number - 1)},
             ":submitted": {"S": JobStatus.SUBMITTED.value},
-            ":status_pk": {"S": status_partition(tenant, JobStatus.SUBMITTED)},
             ":now": {"S": now},
-            ":activity": {"S": f"{now}#{job_id}"},
             ":history": {"L": [to_av(entry.model_dump(mode="json"))]},
             ":one": {"N": "1"},
             ":capacity": {"S": attempt.capacity.value},
@@ -329,7 +306,7 @@ class DynamoJobStore:
             # Every attribute goes by a placeholder: several (status, capacity) are reserved words.
             UpdateExpression=(
                 "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
-                "#gsi2pk = :status_pk, #updated_at = :now, #gsi3sk = :activity, #capacity = :capacity, "
+                "#updated_at = :now, #capacity = :capacity, "
                 "#history = list_append(#history, :history) ADD #version :one, #history_count :one "
                 # What the last decision owed was delivered from its own write's stream record;
                 # clearing it keeps this write's record out of the outbox's filter (no invocation).
@@ -349,7 +326,7 @@ class DynamoJobStore:
         False when the event is stale or duplicate (the attempt is already as far), belongs to an
         attempt that is not the job's current one, to a twin Batch job, or the job has finished.
         """
-        sets, names, values = progress_update(job_id, tenant, progress)
+        sets, names, values = progress_update(progress)
         active = status_list("active", IN_BATCH_STATUSES, values)
         return self._update_if(
             Key=job_key(job_id),
@@ -372,19 +349,4 @@ class DynamoJobStore:
         The sweeper writes nothing to remember that it looked (an UpdateItem of the job and of each of
         its index entries, ~12 WRU a quiet job a sweep); a job still quiet is simply read again next
         time, at 0.5 RRU per 4 KB."""
-        found: list[Job] = []
-        bound = f"{to_iso(older_than)}#"
-        for shard in range(ACTIVITY_SHARDS):
-            query: dict[str, Any] = {
-                "TableName": self.table_name,
-                "IndexName": "by_activity",
-                "KeyConditionExpression": "gsi3pk = :shard AND gsi3sk < :bound",
-                "ExpressionAttributeValues": {":shard": {"S": f"ACTIVE#{shard}"}, ":bound": {"S": bound}},
-            }
-            while True:
-                response = self._client.query(**query)
-                found.extend(item_to_job(item) for item in response.get("Items", []))
-                if "LastEvaluatedKey" not in response:
-                    break
-                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
-        return found
+        return self._index.unfinished_since(older_than)

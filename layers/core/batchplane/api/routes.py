@@ -64,7 +64,10 @@ def post_job(
         parameters=body.parameters,
         vcpus=body.vcpus,
         memory_mib=body.memory_mib,
-        inputs=[Artifact(uri=i.uri, role=ArtifactRole.INPUT) for i in body.inputs],
+        inputs=[
+            Artifact(uri=i.uri, role=ArtifactRole.INPUT, version_id=i.version_id, etag=i.etag)
+            for i in body.inputs
+        ],
         idempotency_key=idempotency_key,
         source="api",
         size_bytes=len((app.current_event.body or "").encode()),

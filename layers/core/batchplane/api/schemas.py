@@ -18,9 +18,23 @@ from batchplane.models.time import UtcDatetime
 
 
 class InputObject(Model):
+    """An input the job reads; with `version_id` (a versioned bucket) or else `etag`, the worker reads
+    exactly that content, and an attempt that finds it gone fails as INPUT_CHANGED."""
+
     model_config = ConfigDict(extra="forbid")
 
     uri: str = Field(pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$", max_length=2048)
+    version_id: str | None = Field(
+        default=None,
+        max_length=1024,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the object version to read (GetObject VersionId); wins over etag",
+    )
+    etag: str | None = Field(
+        default=None,
+        pattern=r'^"?[0-9A-Fa-f]{32}(-[1-9][0-9]{0,4})?"?$',
+        description="the content to read where the bucket is not versioned (GetObject IfMatch)",
+    )
 
 
 class SubmitJobBody(Model):

@@ -16,6 +16,11 @@ if TYPE_CHECKING:
 # Our own TerminateJob reasons start with this, so a cancel is never mistaken for a failure.
 CANCEL_REASON_PREFIX = "Cancelled by batchplane"
 
+# The worker's exit code for "a pinned input is no longer what the job was made for" (workers/README.md).
+# Batch carries nothing else of the container's: no reason of its own, only the exit code. 66 is
+# sysexits.h EX_NOINPUT ("an input file did not exist or was not readable").
+INPUT_CHANGED_EXIT_CODE = 66
+
 _PREFIXES: list[tuple[FailureClass, tuple[str, ...]]] = [
     (FailureClass.CANCELLED, (CANCEL_REASON_PREFIX.lower(),)),
     (FailureClass.SPOT_INTERRUPTED, ("host ec2 (instance", "your spot task was interrupted")),
@@ -47,6 +52,8 @@ def classify(detail: BatchJobDetail) -> FailureClass | None:
                 continue
             return failure_class
     exit_code = detail.exit_code
+    if exit_code == INPUT_CHANGED_EXIT_CODE:
+        return FailureClass.INPUT_CHANGED
     if exit_code is not None and exit_code != 0:
         return FailureClass.APPLICATION
     return FailureClass.UNKNOWN

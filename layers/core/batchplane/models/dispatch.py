@@ -5,6 +5,7 @@ from typing import Self
 from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
+from batchplane.models.inputs import InputPin, pins_of
 from batchplane.models.job import Capacity, Job
 
 
@@ -20,6 +21,9 @@ class DispatchMessage(Model):
     memory_mib: int = Field(ge=1)
     capacity: Capacity
     output_prefix: str
+    # What each input was made for (its version, or its ETag), so the worker reads exactly that.
+    # A message from before pins has none: its attempt reads the inputs as they are.
+    inputs: list[InputPin] = Field(default_factory=list)
     # Set by the sweeper: a Batch job of this attempt's name may exist already; look before submitting.
     look_first: bool = False
 
@@ -36,4 +40,5 @@ class DispatchMessage(Model):
             memory_mib=job.memory_mib,
             capacity=job.capacity,
             output_prefix=job.output_prefix,
+            inputs=pins_of(job.artifacts),
         )

@@ -125,9 +125,16 @@ class JobType(_Strict):
 
     @field_validator("retry")
     @classmethod
-    def _no_retry_for_cancelled(cls, value: dict[FailureClass, RetryRule]) -> dict[FailureClass, RetryRule]:
+    def _no_retry_for_final_classes(
+        cls, value: dict[FailureClass, RetryRule]
+    ) -> dict[FailureClass, RetryRule]:
         if FailureClass.CANCELLED in value:
             raise ValueError("a cancelled job is never retried automatically; remove CANCELLED")
+        if FailureClass.INPUT_CHANGED in value:
+            raise ValueError(
+                "a changed input is never retried: a retry reads the same pinned version or ETag, "
+                "which S3 no longer holds; remove INPUT_CHANGED"
+            )
         return value
 
     def rule(self, failure_class: FailureClass) -> RetryRule:

@@ -33,4 +33,12 @@ class JobRequest(Model):
             "memory_mib": self.memory_mib,
             "inputs": sorted(a.uri for a in self.inputs),
         }
+        # The versions or ETags a caller pinned are part of what it asked for. Left out when there
+        # are none, so an Idempotency-Key's fingerprint is what it was before pins; and for file drop,
+        # whose key is made of the object's version already (its inputs always carry one).
+        pinned = sorted(
+            f"{a.uri}\n{a.version_id or ''}\n{a.etag or ''}" for a in self.inputs if a.version_id or a.etag
+        )
+        if pinned and self.source == "api":
+            body["pinned"] = pinned
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

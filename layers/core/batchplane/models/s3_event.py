@@ -12,6 +12,10 @@ from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
 
+# S3's rule for two sequencers of one key (User Guide, "Event message structure"): right-pad the
+# shorter with zeros, then compare lexicographically; the greater is the later event. The left-most
+# hex digits are a timestamp, so a shorter sequencer is not a smaller number. Padding every sequencer
+# on the right to one width is that rule for any two of them; S3's are 16 to 20 digits.
 SEQUENCER_WIDTH = 64
 
 
@@ -25,7 +29,7 @@ class DroppedObject(_Lenient):
     size: int = Field(ge=0)
     etag: str | None = None
     version_id: str | None = None
-    sequencer: str | None = None
+    sequencer: str | None = Field(default=None, pattern=rf"^[0-9A-Fa-f]{{1,{SEQUENCER_WIDTH}}}$")
 
     @property
     def uri(self) -> str:
@@ -48,8 +52,9 @@ class DroppedObject(_Lenient):
         return "s3:" + hashlib.sha256(identity.encode()).hexdigest()
 
     def ordering(self) -> str | None:
-        """The sequencer left-padded to a fixed width, so string order is S3's event order for a key."""
-        return self.sequencer.upper().rjust(SEQUENCER_WIDTH, "0") if self.sequencer else None
+        """The sequencer in upper case (hex compares case-insensitively), right-padded with zeros to
+        SEQUENCER_WIDTH, so that string order is S3's event order for a key."""
+        return self.sequencer.upper().ljust(SEQUENCER_WIDTH, "0") if self.sequencer else None
 
 
 class _NotificationObject(_Lenient):

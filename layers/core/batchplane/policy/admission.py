@@ -9,10 +9,15 @@ import re
 from datetime import datetime
 
 from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.models.inputs import pins_json, pins_of
 from batchplane.models.job import Capacity, HistoryEntry, Job, JobStatus
 from batchplane.models.policy import Admission, CapacityPreference, JobType, PolicyDocument
 from batchplane.models.request import JobRequest
 from batchplane.policy.outputs import output_prefix_for
+
+# The pinned inputs reach the worker in its environment (BATCHPLANE_INPUTS). ECS, which runs Batch's
+# containers, limits a task's overrides to 8,192 characters in all: the pins get half of that.
+MAX_PINNED_INPUTS_BYTES = 4096
 
 
 def job_type_of(policy: PolicyDocument, name: str) -> JobType:
@@ -93,6 +98,22 @@ def _check_limits(request: JobRequest, limits: Admission) -> None:
             )
 
 
+def _check_pins(request: JobRequest) -> None:
+    """The inputs' versions and ETags must fit the worker's environment."""
+    size = len(pins_json(pins_of(request.inputs)).encode())
+    if size > MAX_PINNED_INPUTS_BYTES:
+        raise InvalidRequest(
+            "too many pinned inputs",
+            [
+                ErrorDetail(
+                    "inputs",
+                    f"the versions and ETags pinned take {size} bytes as the worker gets them; "
+                    f"at most {MAX_PINNED_INPUTS_BYTES} fit in a Batch job's environment",
+                )
+            ],
+        )
+
+
 def _resources(request: JobRequest, job_type: JobType) -> tuple[int, int]:
     """The vCPUs and MiB asked for, or the job type's defaults, within its maximums."""
     resources = job_type.resources
@@ -120,6 +141,7 @@ def admit(
     """
     job_type = job_type_of(policy, request.job_type)
     _check_limits(request, job_type.admission)
+    _check_pins(request)
     parameters = _check_parameters(request.job_type, job_type, request.parameters)
     vcpus, memory = _resources(request, job_type)
     capacity = Capacity.SPOT if job_type.capacity is CapacityPreference.SPOT_FIRST else Capacity.ON_DEMAND

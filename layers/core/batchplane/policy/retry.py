@@ -11,6 +11,7 @@ import math
 import random
 from dataclasses import dataclass
 
+from batchplane.models.inputs import pins_of
 from batchplane.models.job import Capacity, FailureClass, Job
 from batchplane.models.policy import JobType
 
@@ -55,8 +56,20 @@ def _what(failure_class: FailureClass, attempt: int, capacity: Capacity, detail:
         FailureClass.APPLICATION: "failed",
         FailureClass.UNKNOWN: "failed for an unknown reason",
         FailureClass.CANCELLED: "was cancelled",
+        FailureClass.INPUT_CHANGED: "found its input changed",
     }
     return f"attempt {attempt} {verbs[failure_class]} ({detail})"
+
+
+def _changed(job: Job) -> str:
+    """Which input changed: the job's pinned inputs, with the version or ETag each was made for."""
+    pins = pins_of(job.artifacts)
+    if len(pins) == 1:
+        return f"input {pins[0].uri} is no longer what the job was made for ({pins[0].expected})"
+    if pins:
+        listed = ", ".join(str(pin) for pin in pins)
+        return f"one of its inputs is no longer what the job was made for (its log says which): {listed}"
+    return "the job pinned no input; its program reported an input of its own as changed"
 
 
 def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
@@ -64,11 +77,18 @@ def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
     attempt = job.attempts[-1]
     failure_class = attempt.failure_class or FailureClass.UNKNOWN
     detail = attempt.status_reason or "no reason given"
-    if attempt.exit_code is not None and failure_class is FailureClass.APPLICATION:
+    if attempt.exit_code is not None and failure_class in (
+        FailureClass.APPLICATION,
+        FailureClass.INPUT_CHANGED,
+    ):
         detail = f"exit code {attempt.exit_code}: {detail}"
     what = _what(failure_class, attempt.number, attempt.capacity, detail)
     if failure_class is FailureClass.CANCELLED:
         return GiveUp(f"{what}; a cancelled job is not retried")
+    if failure_class is FailureClass.INPUT_CHANGED:
+        # The pinned version or ETag is gone for good: a retry would meet the same changed object and
+        # fail the same way. A newer object is a job of its own (file drop makes one per version).
+        return GiveUp(f"{what}; {_changed(job)}; a changed input is not retried")
     rule = job_type.rule(failure_class)
     used = failures_of(job, failure_class)
     if used > rule.max_retries:

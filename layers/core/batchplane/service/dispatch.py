@@ -6,6 +6,7 @@ from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.inputs import pins_json
 from batchplane.models.job import Attempt, Capacity, HistoryEntry
 from batchplane.models.outbox import JobEventType
 from batchplane.observability import logger, metric
@@ -13,6 +14,9 @@ from batchplane.policy.admission import job_type_of
 from batchplane.policy.outputs import attempt_output_prefix
 from batchplane.policy.routing import Route, job_name, route
 from batchplane.service.ports import BatchRefused, Ports
+
+# The worker's contract (workers/README.md): the inputs pinned to a version or an ETag, as JSON.
+INPUTS_VARIABLE = "BATCHPLANE_INPUTS"
 
 _SUBMITTED_METRIC = {Capacity.SPOT: "AttemptsSubmittedSpot", Capacity.ON_DEMAND: "AttemptsSubmittedOnDemand"}
 
@@ -71,16 +75,19 @@ def _earlier_submission(ports: Ports, message: DispatchMessage, target: Route, n
 
 def _submit(ports: Ports, message: DispatchMessage, target: Route, name: str) -> str:
     """SubmitJob under the deterministic name, with what the worker and a later search need."""
+    environment = {
+        "BATCHPLANE_JOB_ID": message.job_id,
+        "BATCHPLANE_ATTEMPT": str(message.attempt),
+        # Each attempt writes under a prefix of its own (policy/outputs.py).
+        "BATCHPLANE_OUTPUT_PREFIX": attempt_output_prefix(message.output_prefix, message.attempt),
+    }
+    if message.inputs:
+        environment[INPUTS_VARIABLE] = pins_json(message.inputs)
     return ports.batch.submit(
         name=name,
         route=target,
         parameters=message.parameters,
-        environment={
-            "BATCHPLANE_JOB_ID": message.job_id,
-            "BATCHPLANE_ATTEMPT": str(message.attempt),
-            # Each attempt writes under a prefix of its own (policy/outputs.py).
-            "BATCHPLANE_OUTPUT_PREFIX": attempt_output_prefix(message.output_prefix, message.attempt),
-        },
+        environment=environment,
         tags={
             "bp:job_id": message.job_id,
             "bp:attempt": str(message.attempt),

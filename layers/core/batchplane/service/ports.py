@@ -28,7 +28,7 @@ MAX_DISPATCH_DELAY_SECONDS = 900
 
 @dataclass(frozen=True)
 class ObjectVersion:
-    """An object key and where its event stands in S3's order (the padded sequencer)."""
+    """An object key and where its event stands in S3's order (the right-padded sequencer)."""
 
     bucket: str
     key: str

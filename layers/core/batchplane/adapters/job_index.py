@@ -1,0 +1,180 @@
+"""The job index: one small item per job that carries the keys of the table's three GSIs, so that the
+job item itself, rewritten by every event, is in no index.
+
+    pk          sk      what
+    JOB#<id>    INDEX   job_id, job_type and the index keys:
+                        gsi1pk/gsi1sk  by_tenant         TENANT#<t>, created_at#job_id
+                        gsi2pk/gsi2sk  by_tenant_status  TENANT#<t>#ACTIVE while unfinished,
+                                                         TENANT#<t>#<status> once finished
+                        gsi3pk/gsi3sk  by_activity       ACTIVE#<shard>, created_at#job_id; only
+                                                         while unfinished (a sparse index)
+                        expires_at once finished, with the job
+
+The item is written with the job (in its creating transaction) and again when the job finishes or
+is queued again by hand (in the same transaction as the job); a progress event writes the job item
+only, so no index key moves and no index entry is rewritten. Each index projects ALL of this item,
+about 250 bytes: one write unit an entry. A listing reads the index, then the jobs it names
+(BatchGetItem, 0.5 read units per job item up to 4 KB).
+
+Items of the earlier layout carried the keys on the job item itself; they read the same here (the
+index entry is then the job), and the store moves them into this layout on their first read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all
+from batchplane.adapters.job_items import expiry, item_to_job, to_av
+from batchplane.models.job import Job, JobStatus
+from batchplane.models.time import to_iso
+from batchplane.service.ports import Page
+
+if TYPE_CHECKING:  # types only
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+ACTIVITY_SHARDS = 8
+ACTIVE = "ACTIVE"
+INDEX_SK = "INDEX"
+INDEX_KEYS = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+_PAGE_READ = 100  # index entries a Query reads at once when a filter may drop some (BatchGetItem's cap)
+
+
+def activity_shard(job_id: str) -> str:
+    return f"{ACTIVE}#{zlib.crc32(job_id.encode()) % ACTIVITY_SHARDS}"
+
+
+def phase_partition(tenant: str, status: JobStatus | None) -> str:
+    """The by_tenant_status partition of a status: each finished status has its own; every unfinished
+    job shares ACTIVE, so an event that moves a job between unfinished states moves no key."""
+    phase = status.value if status is not None and status.is_terminal else ACTIVE
+    return f"TENANT#{tenant}#{phase}"
+
+
+def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
+    created = f"{to_iso(job.created_at)}#{job.job_id}"
+    data: dict[str, Any] = {
+        "pk": f"JOB#{job.job_id}",
+        "sk": INDEX_SK,
+        "job_id": job.job_id,
+        "job_type": job.job_type,
+        "gsi1pk": f"TENANT#{job.tenant}",
+        "gsi1sk": created,
+        "gsi2pk": phase_partition(job.tenant, job.status),
+        "gsi2sk": created,
+    }
+    if job.status.is_terminal:
+        data["expires_at"] = expiry(job.updated_at, retention)
+    else:
+        data["gsi3pk"] = activity_shard(job.job_id)
+        data["gsi3sk"] = created
+    return {k: to_av(v) for k, v in data.items()}
+
+
+def put_index(table: str, job: Job, retention: timedelta) -> TransactWriteItemTypeDef:
+    """The job's index entry as it stands: written whole (a Put costs what an Update of it would)."""
+    return {"Put": {"TableName": table, "Item": index_item(job, retention)}}
+
+
+def moves_index(before: Job | None, after: Job) -> bool:
+    """Whether a save changes the job's index entry: only finishing, or becoming unfinished again."""
+    return before is None or before.status.is_terminal != after.status.is_terminal
+
+
+class IndexReader:
+    """Jobs found through the index: a tenant's listing and the sweeper's unfinished jobs."""
+
+    def __init__(self, client: DynamoDBClient, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    def jobs(self, entries: list[dict[str, Any]], *, consistent: bool = False) -> list[Job | None]:
+        """The job of each index entry, in order; None for one whose job is gone (expired just now).
+        An entry of the earlier layout is its job item already."""
+        wanted = [e["pk"] for e in entries if e["sk"]["S"] == INDEX_SK]
+        found = get_all(
+            self._client,
+            self._table,
+            [{"pk": pk, "sk": {"S": "JOB"}} for pk in wanted],
+            consistent=consistent,
+        )
+        by_pk = {item["pk"]["S"]: item for item in found}
+        jobs: list[Job | None] = []
+        for entry in entries:
+            item = entry if entry["sk"]["S"] == "JOB" else by_pk.get(entry["pk"]["S"])
+            jobs.append(item_to_job(item) if item is not None else None)
+        return jobs
+
+    def page(
+        self,
+        tenant: str,
+        *,
+        limit: int,
+        status: JobStatus | None,
+        job_type: str | None,
+        next_token: str | None,
+    ) -> Page:
+        """A tenant's jobs, newest first, optionally of one status and job type. A finished status has
+        a partition of its own; an unfinished one is read from ACTIVE and filtered here."""
+        if status is None:
+            index, pk_name, pk_value = "by_tenant", "gsi1pk", f"TENANT#{tenant}"
+        else:
+            index, pk_name, pk_value = "by_tenant_status", "gsi2pk", phase_partition(tenant, status)
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": index,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "ExpressionAttributeValues": {":pk": {"S": pk_value}},
+            "ScanIndexForward": False,
+        }
+        if job_type is not None:
+            query["FilterExpression"] = "job_type = :job_type"
+            query["ExpressionAttributeValues"][":job_type"] = {"S": job_type}
+        filtered = status is not None and not status.is_terminal
+        start = decode_token(next_token, pk_name, pk_value) if next_token else None
+        jobs: list[Job] = []
+        while True:
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._client.query(**query, Limit=_PAGE_READ if filtered else limit - len(jobs))
+            entries = response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            read = [(e, j) for e, j in zip(entries, self.jobs(entries), strict=True) if j is not None]
+            matching = [(e, j) for e, j in read if not filtered or j.status is status]
+            room = limit - len(jobs)
+            jobs.extend(job for _, job in matching[:room])
+            if len(matching) > room:
+                # The page ends inside what was read: the next one starts after its last job.
+                last = matching[room - 1][0]
+                start = {name: last[name] for name in ("pk", "sk", pk_name, pk_name.replace("pk", "sk"))}
+            if not start or len(jobs) == limit:
+                return Page(jobs=jobs, next_token=encode_token(start) if start else None)
+
+    def unfinished_since(self, older_than: datetime) -> list[Job]:
+        """Every unfinished job whose last change is older than `older_than`: all shards, all pages.
+        The index keeps no time of the last change (it would move on every event), so each unfinished
+        job is read and looked at here."""
+        found: list[Job] = []
+        for shard in range(ACTIVITY_SHARDS):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "by_activity",
+                "KeyConditionExpression": "gsi3pk = :shard",
+                "ExpressionAttributeValues": {":shard": {"S": f"{ACTIVE}#{shard}"}},
+            }
+            while True:
+                response = self._client.query(**query)
+                entries = response.get("Items", [])
+                found.extend(
+                    job
+                    for job in self.jobs(entries)
+                    if job is not None and not job.status.is_terminal and job.updated_at < older_than
+                )
+                if "LastEvaluatedKey" not in response:
+                    break
+                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return found

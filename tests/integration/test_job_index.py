@@ -1,0 +1,151 @@
+"""The job index on moto: the job item is in no index; a small index item per job carries the keys,
+written when the job is made and when it finishes (or is queued again), never by a progress event;
+listings and the sweeper find jobs through it, and jobs whose keys an earlier layout put on the job
+item read the same and move on their first read."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from batchplane.adapters.job_index import INDEX_KEYS
+from batchplane_tools.migrate import migrate_table
+from tests.conftest import AwsStack
+from tests.support import api_event
+
+
+def _item(aws: AwsStack, job_id: str, sk: str) -> dict[str, Any] | None:
+    found = aws.client("dynamodb").get_item(
+        TableName=aws.env["JOBS_TABLE_NAME"], Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": sk}}
+    )
+    return found.get("Item")
+
+
+def _listed(api: Any, **query: str) -> list[list[str]]:
+    """Every page of GET /jobs with `query`, as lists of job ids."""
+    pages: list[list[str]] = []
+    token: str | None = None
+    while True:
+        status, body, _ = api(
+            api_event("GET", "/jobs", query={**query, **({"next_token": token} if token else {})})
+        )
+        assert status == 200, body
+        pages.append([job["job_id"] for job in body["jobs"]])
+        token = body.get("next_token")
+        if not token:
+            return pages
+
+
+def test_progress_events_write_the_job_item_only_and_finishing_moves_the_index_entry(
+    aws: AwsStack, engine: Any
+) -> None:
+    # Given a job just dispatched: its index entry is in the tenant's ACTIVE partition and by_activity
+    job = engine.submit("word-count")
+    made = _item(aws, job["job_id"], "INDEX")
+    assert made is not None
+    assert made["gsi2pk"]["S"] == f"TENANT#{job['tenant']}#ACTIVE"
+    assert made["gsi3pk"]["S"].startswith("ACTIVE#") and "expires_at" not in made
+
+    # When its attempt goes RUNNABLE, STARTING and RUNNING
+    for fixture in ("runnable", "starting", "running"):
+        engine.deliver(fixture, engine.get(job["job_id"]))
+
+    # Then the index entry is the very item written with the job, and the job item holds no index key
+    assert _item(aws, job["job_id"], "INDEX") == made
+    job_item = _item(aws, job["job_id"], "JOB")
+    assert job_item is not None and job_item["status"]["S"] == "RUNNING"
+    assert not set(INDEX_KEYS) & set(job_item)
+
+    # When it succeeds
+    engine.deliver("succeeded", engine.get(job["job_id"]))
+
+    # Then its entry moved to the SUCCEEDED partition, left by_activity and expires with the job
+    done = _item(aws, job["job_id"], "INDEX")
+    job_item = _item(aws, job["job_id"], "JOB")
+    assert done is not None and job_item is not None
+    assert done["gsi2pk"]["S"] == f"TENANT#{job['tenant']}#SUCCEEDED"
+    assert "gsi3pk" not in done and "gsi3sk" not in done
+    assert done["expires_at"] == job_item["expires_at"]
+    assert done["gsi1sk"] == made["gsi1sk"]
+
+
+def test_a_status_filter_pages_through_exactly_the_jobs_in_that_status(
+    aws: AwsStack, engine: Any, api: Any
+) -> None:
+    # Given seven unfinished jobs of one tenant: three RUNNING, four only dispatched, and a finished one
+    jobs = [engine.submit("word-count") for _ in range(8)]
+    running = [j["job_id"] for j in jobs[:3]]
+    for job in jobs[:3]:
+        for fixture in ("runnable", "running"):
+            engine.deliver(fixture, engine.get(job["job_id"]))
+    engine.run(engine.get(jobs[7]["job_id"]), "succeeded")
+    submitted = [j["job_id"] for j in jobs[3:7]]
+
+    # When the RUNNING ones are listed a page of one at a time, and the SUBMITTED ones two at a time
+    by_running = _listed(api, status="RUNNING", limit="1")
+    by_submitted = _listed(api, status="SUBMITTED", limit="2")
+
+    # Then each listing holds exactly its jobs, newest first, each once, in full pages
+    assert by_running == [[j] for j in reversed(running)]
+    assert [j for page in by_submitted for j in page] == list(reversed(submitted))
+    assert [len(page) for page in by_submitted] == [2, 2]
+    assert _listed(api, status="SUCCEEDED") == [[jobs[7]["job_id"]]]
+    everything = [j for page in _listed(api, limit="3") for j in page]
+    assert everything == [j["job_id"] for j in reversed(jobs)]
+
+
+def test_a_retry_decision_moves_the_finished_attempt_beside_the_job(aws: AwsStack, engine: Any) -> None:
+    # Given a sort-large job (it starts on Spot) whose first attempt was reclaimed
+    job = engine.submit("sort-large")
+    for fixture in ("runnable", "running", "spot_interrupted"):
+        engine.deliver(fixture, engine.get(job["job_id"]))
+
+    # Then the job waits for its next attempt with attempt 1 beside it, not in its item
+    item = _item(aws, job["job_id"], "JOB")
+    assert item is not None and item["attempts"]["M"] == {}
+    assert _item(aws, job["job_id"], "ATTEMPT#0001") is not None
+
+    # And when attempt 2 is dispatched, the item holds attempt 2 alone while the job shows both
+    aws.run_dispatcher()
+    item = _item(aws, job["job_id"], "JOB")
+    assert item is not None and list(item["attempts"]["M"]) == ["2"]
+    assert [a["number"] for a in engine.get(job["job_id"])["attempts"]] == [1, 2]
+
+
+def _as_second_layout(aws: AwsStack, job_id: str) -> None:
+    """Rewrite a job as the second layout stored it: the index keys on the job item, no index item."""
+    dynamodb, table = aws.client("dynamodb"), aws.env["JOBS_TABLE_NAME"]
+    index = _item(aws, job_id, "INDEX")
+    job_item = _item(aws, job_id, "JOB")
+    assert index is not None and job_item is not None
+    keys = {k: v for k, v in index.items() if k in INDEX_KEYS}
+    # that layout kept each status in a partition of its own
+    keys["gsi2pk"] = {"S": f"TENANT#{job_item['tenant']['S']}#{job_item['status']['S']}"}
+    dynamodb.put_item(TableName=table, Item={**job_item, **keys})
+    dynamodb.delete_item(TableName=table, Key={"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "INDEX"}})
+
+
+def test_jobs_with_index_keys_on_their_item_list_and_move_to_the_index_item(
+    aws: AwsStack, engine: Any, api: Any
+) -> None:
+    # Given two running jobs stored as the second layout did
+    first, second = (engine.submit("word-count") for _ in range(2))
+    for job in (first, second):
+        engine.deliver("running", engine.get(job["job_id"]))
+        _as_second_layout(aws, job["job_id"])
+
+    # Then the tenant's listing shows them as before
+    assert _listed(api) == [[second["job_id"], first["job_id"]]]
+
+    # When one is read, and `batchplane migrate` moves the rest
+    engine.get(first["job_id"])
+    report = migrate_table(aws.client("dynamodb"), aws.env["JOBS_TABLE_NAME"], retention=timedelta(days=90))
+
+    # Then the read moved the first, the migration the second; both now list by their status
+    assert report.found == [second["job_id"]]
+    for job in (first, second):
+        job_item = _item(aws, job["job_id"], "JOB")
+        assert job_item is not None and not set(INDEX_KEYS) & set(job_item)
+        assert _item(aws, job["job_id"], "INDEX") is not None
+    assert [j for page in _listed(api, status="RUNNING") for j in page] == [second["job_id"], first["job_id"]]
+    assert _listed(api) == [[second["job_id"], first["job_id"]]]
