@@ -25,8 +25,8 @@ def read_output(local: Local, uri: str) -> bytes:
 
 
 def test_job_submitted_over_http_runs_its_worker_and_records_its_output(local: Local) -> None:
-    # Given an input object (stored outside incoming/, so no file-drop rule picks it up)
-    uri = put_input(local, "manual/notes for you.txt", b"one two three\nfour five\n")
+    # Given an input object under the tenant's prefix (outside the file-drop rules' prefixes)
+    uri = put_input(local, "incoming/local/manual/notes for you.txt", b"one two three\nfour five\n")
 
     # When a word-count job is submitted over HTTP
     status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": uri}})
@@ -45,22 +45,22 @@ def test_job_submitted_over_http_runs_its_worker_and_records_its_output(local: L
 
 def test_dropped_file_becomes_exactly_one_job(local: Local) -> None:
     # When a file is dropped into the ingest bucket under a file-drop rule's prefix
-    uri = put_input(local, "incoming/word-count/dropped ü file.txt", b"alpha beta\n")
+    uri = put_input(local, "incoming/local/word-count/dropped ü file.txt", b"alpha beta\n")
 
-    # Then exactly one job of the rule's tenant exists for it, and it succeeds
+    # Then exactly one job of the tenant whose prefix it is (local) exists for it, and it succeeds
     def jobs_for_it() -> list[dict] | None:
-        status, page = local.request("GET", "/jobs?job_type=word-count", tenant="file-drop")
+        status, page = local.request("GET", "/jobs?job_type=word-count")
         assert status == 200
         found = [j for j in page["jobs"] if j["parameters"]["input"] == uri]
         return found or None
 
     [job] = eventually(jobs_for_it, what="the dropped file's job")
-    assert local.finished(job["job_id"], tenant="file-drop")["status"] == "SUCCEEDED"
+    assert local.finished(job["job_id"])["status"] == "SUCCEEDED"
     assert len(jobs_for_it() or []) == 1
 
 
 def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succeeds(local: Local) -> None:
-    uri = put_input(local, "manual/unsorted.txt", b"pear\napple\nfig\n")
+    uri = put_input(local, "incoming/local/manual/unsorted.txt", b"pear\napple\nfig\n")
 
     status, job = local.request("POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}})
     assert status == 202, job
@@ -77,7 +77,7 @@ def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succe
 
 def test_cancel_of_a_running_job_kills_its_process_and_ends_cancelled(local: Local) -> None:
     # Given a long checksum job (a large input in small chunks) that is RUNNING
-    uri = put_input(local, "manual/large.bin", b"\0" * (96 * 1024 * 1024))
+    uri = put_input(local, "incoming/local/manual/large.bin", b"\0" * (96 * 1024 * 1024))
     status, job = local.request(
         "POST", "/jobs", {"job_type": "checksum-manifest", "parameters": {"input": uri, "chunk_mib": "1"}}
     )
@@ -104,7 +104,7 @@ def test_cancel_of_a_running_job_kills_its_process_and_ends_cancelled(local: Loc
 
 def test_spot_interruption_falls_back_to_on_demand_and_succeeds(spot_chaos: Local) -> None:
     # Given every Spot attempt is interrupted, and sort-large falls back after one interruption
-    uri = put_input(spot_chaos, "manual/small.txt", b"b\na\n")
+    uri = put_input(spot_chaos, "incoming/local/manual/small.txt", b"b\na\n")
 
     status, job = spot_chaos.request(
         "POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}, "memory_mib": 1024}
@@ -128,7 +128,7 @@ def test_a_job_that_fails_for_good_is_alerted_and_published_once_from_the_outbox
     )
 
     # When a word-count job reads an input that does not exist (its worker exits 1: not retried)
-    missing = f"s3://{local.info['ingest_bucket']}/manual/no such file.txt"
+    missing = f"s3://{local.info['ingest_bucket']}/incoming/local/manual/no such file.txt"
     status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": missing}})
     assert status == 202, job
     assert local.finished(job["job_id"])["status"] == "FAILED"
