@@ -100,6 +100,21 @@ def test_another_tenants_input_or_output_named_over_rest_is_refused_and_writes_n
     assert aws.dispatch_messages() == []
 
 
+def test_a_request_cannot_say_where_its_outputs_go(aws: AwsStack, api: Any) -> None:
+    # When tenant finance asks for its outputs to go under tenant analytics's
+    body = {
+        "job_type": "word-count",
+        "parameters": {"input": tenant_input("a.txt", tenant="finance")},
+        "output_prefix": f"s3://{aws.env['ARTIFACT_BUCKET']}/outputs/analytics/",
+    }
+    status, reply = post(api, "finance", body)
+
+    # Then the field is refused, and nothing is written
+    assert status == 422, reply
+    assert reply["error"]["details"] == [{"field": "output_prefix", "reason": "unknown field"}]
+    assert aws.table_items() == []
+
+
 def test_the_owner_may_chain_its_own_output_into_a_new_job(api: Any, analytics_job: dict[str, Any]) -> None:
     status, job = post(
         api, "analytics", {"job_type": "word-count", "parameters": {"input": analytics_job["output"]}}

@@ -184,16 +184,17 @@ class FileDropRule(_Strict):
     @model_validator(mode="after")
     def _one_tenant(self) -> Self:
         if (TENANT in self.prefix) == (self.tenant is not None):
-            raise ValueError(f"name the tenant either in the prefix ({TENANT}) or as `tenant`, not both")
+            raise ValueError(f"name the tenant either in the prefix ({TENANT}) or as `tenant`, one of them")
         if self.tenant is not None and not TENANT_NAME.fullmatch(self.tenant):
             raise ValueError(f"tenant {self.tenant!r} is not a tenant name ({TENANT_NAME.pattern})")
         return self
 
     @cached_property
     def _pattern(self) -> re.Pattern[str]:
-        before, _, after = self.prefix.partition(TENANT)
+        """The prefix as a regular expression; `{tenant}` takes one key segment."""
         if self.tenant is not None:
             return re.compile(re.escape(self.prefix))
+        before, _, after = self.prefix.partition(TENANT)
         return re.compile(re.escape(before) + "(?P<tenant>[^/]+)" + re.escape(after))
 
     def tenant_of(self, key: str) -> str | None:
