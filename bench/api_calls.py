@@ -14,7 +14,7 @@ from collections import Counter
 
 from harness import count_calls, moto_stack
 
-from batchplane_tools.fixtures import load_event
+from batchplane_tools.fixtures import load_event, post_job
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     with moto_stack() as (session, stack):
         calls = count_calls()
 
-        event = load_event("api/post_job.json")
+        event = post_job(ingest_bucket=stack.function_environment()["INGEST_BUCKET"])
         response = load_function("api").handler(event, LambdaContext())
         assert response["statusCode"] == 202, response
         job_id = json.loads(response["body"])["job_id"]

@@ -68,7 +68,7 @@ from pricing import (
     write_cost,
 )
 
-from batchplane_tools.fixtures import load_event, s3_notification
+from batchplane_tools.fixtures import load_event, post_job, s3_notification
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 SERVICES = ("dynamodb", "sqs", "s3", "sns", "events", "batch")
@@ -483,7 +483,7 @@ class Runner:
 
     # The three entry points.
     def post_job(self, n: int, job_type: str | None = None) -> str:
-        event = load_event("api/post_job.json")
+        event = post_job(ingest_bucket=self.env["INGEST_BUCKET"])
         key = f"bench-cost-{n}-{uuid.uuid4().hex[:8]}"
         event["headers"]["Idempotency-Key"] = key
         event["multiValueHeaders"]["Idempotency-Key"] = [key]
@@ -500,7 +500,7 @@ class Runner:
 
     def drop_file(self, n: int) -> None:
         # A new object each time (the common case): the fixture's key with a number, its own sequencer.
-        key = f"incoming/word-count/red+flower%C3%89+notes-{n}.txt"
+        key = f"incoming/analytics/word-count/red+flower%C3%89+notes-{n}.txt"
         notification = s3_notification(bucket=self.env["INGEST_BUCKET"], key=key, sequencer=f"{n + 1:018X}")
         body = json.dumps(notification)
         ledger = self.meter.ledger

@@ -25,7 +25,7 @@ from typing import Any
 
 from harness import moto_stack
 
-from batchplane_tools.fixtures import load_event, s3_notification
+from batchplane_tools.fixtures import load_event, post_job, s3_notification
 from batchplane_tools.functions import function_names
 
 FUNCTIONS = function_names()
@@ -34,7 +34,7 @@ FUNCTIONS = function_names()
 def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
     """The function's fixture, aimed at this stack where it names a resource."""
     if function == "api":
-        return load_event("api/post_job.json")
+        return post_job(ingest_bucket=stack.function_environment()["INGEST_BUCKET"])
     if function == "dispatcher":
         return load_event("sqs/dispatch.json")
     if function == "state_change":
@@ -44,7 +44,7 @@ def event_for(function: str, session: Any, stack: Any) -> dict[str, Any]:
     if function == "outbox":  # a give-up's write: one alert and one job event published
         return load_event("dynamodb/job_outbox.json")
     bucket = stack.function_environment()["INGEST_BUCKET"]
-    key = "incoming/word-count/notes.txt"
+    key = "incoming/analytics/word-count/notes.txt"
     put = session.client("s3").put_object(Bucket=bucket, Key=key, Body=b"some words\n")
     return s3_notification(
         bucket=bucket, key=key, size=11, eTag=put["ETag"].strip('"'), versionId=put.get("VersionId")

@@ -59,7 +59,7 @@ def main() -> None:
             record = json.loads(json.dumps(template))
             record["s3"]["bucket"]["name"] = bucket
             record["s3"]["object"].update(
-                key=quote_plus(f"incoming/word-count/burst/file {i:05d} ü.txt", safe="/"),
+                key=quote_plus(f"incoming/analytics/word-count/burst/file {i:05d} ü.txt", safe="/"),
                 versionId=f"v{i}",
                 sequencer=f"{0x6929C6C8A1B2C3D4 + i:018X}",
                 eTag=f"{i:032x}",

@@ -62,8 +62,10 @@ def main() -> None:
             aws_access_key_id="local",
             aws_secret_access_key="local",
         )
-        uri = f"s3://{info['ingest_bucket']}/bench/input.txt"
-        s3.put_object(Bucket=info["ingest_bucket"], Key="bench/input.txt", Body=b"a b c\nd e\n" * 100)
+        # Under the tenant's own prefix (the policy's input sources), outside the file-drop rules'.
+        key = "incoming/bench/input.txt"
+        uri = f"s3://{info['ingest_bucket']}/{key}"
+        s3.put_object(Bucket=info["ingest_bucket"], Key=key, Body=b"a b c\nd e\n" * 100)
 
         api = info["api_url"]
         started = time.perf_counter()

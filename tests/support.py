@@ -22,6 +22,8 @@ __all__ = ["LambdaContext", "api_event", "load_event", "load_function", "s3_noti
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_PATH = ROOT / "layers" / "core" / "policy.yaml"
 TEMPLATE = ROOT / "template.yaml"
+# The `aws` fixture's ingest bucket (template.yaml names it <stack>-ingest-<account>-<region>).
+INGEST_BUCKET = "batchplane-test-ingest-123456789012-us-east-1"
 
 T = TypeVar("T")
 
@@ -86,6 +88,11 @@ def api_event(
     if query:
         event["requestContext"]["path"] += "?" + urlencode(query)
     return event
+
+
+def tenant_input(name: str, tenant: str = "analytics", bucket: str = INGEST_BUCKET) -> str:
+    """An input URI under the tenant's own prefix of the ingest bucket, where the policy lets it read."""
+    return f"s3://{bucket}/incoming/{tenant}/{name}"
 
 
 def sqs_event(bodies: list[tuple[str, str, int]]) -> dict[str, Any]:

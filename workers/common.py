@@ -42,6 +42,13 @@ MAX_RESUMES = 3  # a broken input stream is reopened at its offset this many tim
 
 # The bucket names batchplane's policy accepts in an input parameter.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# Where the dispatcher says a job's outputs go: outputs/<tenant>/<job_id>/attempt-<n>/ (policy/outputs.py).
+_OUTPUT_PREFIX_KEY = re.compile(
+    r"^outputs/(?P<tenant>[A-Za-z0-9][A-Za-z0-9_.@+=-]*)/(?P<job_id>[A-Za-z0-9][A-Za-z0-9_-]*)/"
+    r"(?:attempt-(?P<attempt>[1-9][0-9]*)/)?$"
+)
+# An output's name: a relative key, never one that climbs out of the prefix or reads differently decoded.
+_OUTPUT_NAME_SEGMENT = re.compile(r"^[^\x00-\x1f\x7f/%]+$")
 
 # S3 error codes that a later attempt may not see (botocore has already retried them).
 _TRANSIENT_CODES = frozenset(
@@ -77,6 +84,10 @@ class BadArguments(WorkerError):
 
 class InputNotFound(WorkerError):
     """The input object (or its bucket) does not exist."""
+
+
+class OutsideBoundary(WorkerError):
+    """The job was asked to read or write where its tenant's data does not live: no retry can help."""
 
 
 class TransientError(WorkerError):
@@ -266,6 +277,25 @@ def _attempt(value: str | None) -> int | str | None:
     return int(value) if value is not None and value.isdigit() else value
 
 
+def output_prefix_of(environ: Mapping[str, str]) -> S3Location:
+    """BATCHPLANE_OUTPUT_PREFIX, checked to be a job's own prefix (and, when the dispatcher says which
+    job and attempt this is, that job's and attempt's), so every write stays under it."""
+    prefix = environ.get(OUTPUT_PREFIX_VARIABLE, "")
+    if not prefix:
+        raise BadArguments(f"{OUTPUT_PREFIX_VARIABLE} is not set (expected s3://bucket/prefix/)")
+    location = S3Location.parse(prefix, what=OUTPUT_PREFIX_VARIABLE)
+    match = _OUTPUT_PREFIX_KEY.fullmatch(location.key)
+    if match is None:
+        raise BadArguments(
+            f"{OUTPUT_PREFIX_VARIABLE} is not a job's output prefix, "
+            f"s3://bucket/outputs/<tenant>/<job_id>/[attempt-<n>/]: {prefix!r}"
+        )
+    job_id, attempt = environ.get("BATCHPLANE_JOB_ID"), environ.get("BATCHPLANE_ATTEMPT")
+    if (job_id and match["job_id"] != job_id) or (attempt and match["attempt"] not in (None, attempt)):
+        raise BadArguments(f"{OUTPUT_PREFIX_VARIABLE} {prefix!r} is not job {job_id} attempt {attempt}'s")
+    return location
+
+
 @dataclass
 class Job:
     """One run of a worker: its S3 client, where its outputs go, and which Batch job and attempt it is."""
@@ -281,9 +311,6 @@ class Job:
 
     @classmethod
     def from_environment(cls, log: StepLog, environ: Mapping[str, str] = os.environ) -> Job:
-        prefix = environ.get(OUTPUT_PREFIX_VARIABLE, "")
-        if not prefix:
-            raise BadArguments(f"{OUTPUT_PREFIX_VARIABLE} is not set (expected s3://bucket/prefix/)")
         try:
             pins = pins_from(environ)
         except ValueError as bad:
@@ -291,7 +318,7 @@ class Job:
         return cls(
             log=log,
             s3=s3_client(),
-            output_prefix=S3Location.parse(prefix, what=OUTPUT_PREFIX_VARIABLE),
+            output_prefix=output_prefix_of(environ),
             pins=pins,
             batch_job_id=environ.get("AWS_BATCH_JOB_ID") or None,
             attempt=_attempt(environ.get("AWS_BATCH_JOB_ATTEMPT") or None),
@@ -313,8 +340,17 @@ class Job:
         """The same identity as S3 user metadata (x-amz-meta-batch-job-id, x-amz-meta-attempt, ...)."""
         return {name.replace("_", "-"): str(value) for name, value in self.identity().items()}
 
+    @property
+    def tenant_outputs(self) -> str:
+        """outputs/<tenant>/: the part of the output bucket that is this job's tenant's."""
+        return "/".join(self.output_prefix.key.split("/")[:2]) + "/"
+
     def open_input(self, location: S3Location) -> InputObject:
         """The input, exactly as the job was made for it when BATCHPLANE_INPUTS pins it."""
+        # Admission refuses another tenant's outputs as an input; the job role could still read them
+        # (one role for every job), so the worker refuses them too.
+        if location.bucket == self.output_prefix.bucket and not location.key.startswith(self.tenant_outputs):
+            raise OutsideBoundary(f"input {location.uri} is not under this tenant's {self.tenant_outputs}")
         pin = self.pins.get(location.uri)
         self.log(f"input {location.uri}" + (f" ({pin})" if pin else ""))
         source = InputObject(self, location, pin)
@@ -322,7 +358,13 @@ class Job:
         return source
 
     def write(self, name: str, body: bytes, *, content_type: str) -> S3Location:
+        """Put `body` at `name` under the job's output prefix, and nowhere else."""
+        segments = name.split("/")
+        if any(not _OUTPUT_NAME_SEGMENT.fullmatch(s) or s in (".", "..") for s in segments):
+            raise OutsideBoundary(f"output name {name!r} is not a plain relative key under the output prefix")
         target = self.output_prefix.joinpath(name)
+        if target.bucket != self.output_prefix.bucket or not target.key.startswith(self.output_prefix.key):
+            raise OutsideBoundary(f"output {target.uri} is outside {self.output_prefix.uri}")
         self.s3.put_object(
             Bucket=target.bucket,
             Key=target.key,

@@ -25,8 +25,8 @@ def read_output(local: Local, uri: str) -> bytes:
 
 
 def test_job_submitted_over_http_runs_its_worker_and_records_its_output(local: Local) -> None:
-    # Given an input object (stored outside incoming/, so no file-drop rule picks it up)
-    uri = put_input(local, "manual/notes for you.txt", b"one two three\nfour five\n")
+    # Given an input object under the tenant's prefix (outside the file-drop rules' prefixes)
+    uri = put_input(local, "incoming/local/manual/notes for you.txt", b"one two three\nfour five\n")
 
     # When a word-count job is submitted over HTTP
     status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": uri}})
@@ -45,38 +45,38 @@ def test_job_submitted_over_http_runs_its_worker_and_records_its_output(local: L
 
 def test_dropped_file_becomes_exactly_one_job(local: Local) -> None:
     # When a file is dropped into the ingest bucket under a file-drop rule's prefix
-    uri = put_input(local, "incoming/word-count/dropped ü file.txt", b"alpha beta\n")
+    uri = put_input(local, "incoming/local/word-count/dropped ü file.txt", b"alpha beta\n")
 
-    # Then exactly one job of the rule's tenant exists for it, and it succeeds
+    # Then exactly one job of the tenant whose prefix it is (local) exists for it, and it succeeds
     def jobs_for_it() -> list[dict] | None:
-        status, page = local.request("GET", "/jobs?job_type=word-count", tenant="file-drop")
+        status, page = local.request("GET", "/jobs?job_type=word-count")
         assert status == 200
         found = [j for j in page["jobs"] if j["parameters"]["input"] == uri]
         return found or None
 
     [job] = eventually(jobs_for_it, what="the dropped file's job")
-    assert local.finished(job["job_id"], tenant="file-drop")["status"] == "SUCCEEDED"
+    assert local.finished(job["job_id"])["status"] == "SUCCEEDED"
     assert len(jobs_for_it() or []) == 1
 
 
 def test_a_file_dropped_twice_at_once_makes_a_job_per_version_each_reading_its_own(local: Local) -> None:
     # Given a key dropped twice in a row, 6 bytes then 30 (the ingest bucket is versioned, and the
     # second write may well land before the first job's worker reads the key)
-    s3, bucket, key = local.client("s3"), local.info["ingest_bucket"], "incoming/word-count/twice.txt"
+    s3, bucket, key = local.client("s3"), local.info["ingest_bucket"], "incoming/local/word-count/twice.txt"
     first = s3.put_object(Bucket=bucket, Key=key, Body=b"six b\n")["VersionId"]
     second = s3.put_object(Bucket=bucket, Key=key, Body=b"thirty bytes of newer content\n")["VersionId"]
     uri = f"s3://{bucket}/{key}"
 
     # Then each version is a job of its own, and each counted the bytes of the version it was made for
     def jobs_for_it() -> list[dict] | None:
-        status, page = local.request("GET", "/jobs?job_type=word-count", tenant="file-drop")
+        status, page = local.request("GET", "/jobs?job_type=word-count")
         assert status == 200
         found = [j for j in page["jobs"] if j["parameters"]["input"] == uri]
         return found if len(found) == 2 else None
 
     counted: dict[str, int] = {}
     for job in eventually(jobs_for_it, what="a job per version"):
-        done = local.finished(job["job_id"], tenant="file-drop")
+        done = local.finished(job["job_id"])
         assert done["status"] == "SUCCEEDED", done["history"]
         [read] = [a for a in done["artifacts"] if a["role"] == "input"]
         [output] = [a for a in done["artifacts"] if a["role"] == "output"]
@@ -85,13 +85,12 @@ def test_a_file_dropped_twice_at_once_makes_a_job_per_version_each_reading_its_o
 
 
 def test_a_job_whose_input_changed_since_it_was_made_fails_as_input_changed(local: Local) -> None:
-    # Given an object in a bucket that keeps no versions, overwritten after its first content's ETag
-    # was taken
-    s3, bucket = local.client("s3"), "e2e-unversioned"
-    s3.create_bucket(Bucket=bucket)
-    etag = s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"six b\n")["ETag"].strip('"')
-    s3.put_object(Bucket=bucket, Key="notes.txt", Body=b"thirty bytes of newer content\n")
-    uri = f"s3://{bucket}/notes.txt"
+    # Given an object of the tenant's, overwritten after its first content's ETag was taken (under a
+    # prefix no file-drop rule watches)
+    s3, bucket, key = local.client("s3"), local.info["ingest_bucket"], "incoming/local/manual/changed.txt"
+    etag = s3.put_object(Bucket=bucket, Key=key, Body=b"six b\n")["ETag"].strip('"')
+    s3.put_object(Bucket=bucket, Key=key, Body=b"thirty bytes of newer content\n")
+    uri = f"s3://{bucket}/{key}"
 
     # When a job is submitted for the first content
     body = {"job_type": "word-count", "parameters": {"input": uri}, "inputs": [{"uri": uri, "etag": etag}]}
@@ -111,7 +110,7 @@ def test_a_job_whose_input_changed_since_it_was_made_fails_as_input_changed(loca
 
 
 def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succeeds(local: Local) -> None:
-    uri = put_input(local, "manual/unsorted.txt", b"pear\napple\nfig\n")
+    uri = put_input(local, "incoming/local/manual/unsorted.txt", b"pear\napple\nfig\n")
 
     status, job = local.request("POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}})
     assert status == 202, job
@@ -128,7 +127,7 @@ def test_memory_hungry_job_is_oom_killed_then_retried_with_more_memory_and_succe
 
 def test_cancel_of_a_running_job_kills_its_process_and_ends_cancelled(local: Local) -> None:
     # Given a long checksum job (a large input in small chunks) that is RUNNING
-    uri = put_input(local, "manual/large.bin", b"\0" * (96 * 1024 * 1024))
+    uri = put_input(local, "incoming/local/manual/large.bin", b"\0" * (96 * 1024 * 1024))
     status, job = local.request(
         "POST", "/jobs", {"job_type": "checksum-manifest", "parameters": {"input": uri, "chunk_mib": "1"}}
     )
@@ -155,7 +154,7 @@ def test_cancel_of_a_running_job_kills_its_process_and_ends_cancelled(local: Loc
 
 def test_spot_interruption_falls_back_to_on_demand_and_succeeds(spot_chaos: Local) -> None:
     # Given every Spot attempt is interrupted, and sort-large falls back after one interruption
-    uri = put_input(spot_chaos, "manual/small.txt", b"b\na\n")
+    uri = put_input(spot_chaos, "incoming/local/manual/small.txt", b"b\na\n")
 
     status, job = spot_chaos.request(
         "POST", "/jobs", {"job_type": "sort-large", "parameters": {"input": uri}, "memory_mib": 1024}
@@ -179,7 +178,7 @@ def test_a_job_that_fails_for_good_is_alerted_and_published_once_from_the_outbox
     )
 
     # When a word-count job reads an input that does not exist (its worker exits 1: not retried)
-    missing = f"s3://{local.info['ingest_bucket']}/manual/no such file.txt"
+    missing = f"s3://{local.info['ingest_bucket']}/incoming/local/manual/no such file.txt"
     status, job = local.request("POST", "/jobs", {"job_type": "word-count", "parameters": {"input": missing}})
     assert status == 202, job
     assert local.finished(job["job_id"])["status"] == "FAILED"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.support import LambdaContext, api_event, batch_event, load_function, watch_queues
+from tests.support import LambdaContext, api_event, batch_event, load_function, tenant_input, watch_queues
 
-INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
+INPUT = tenant_input("sort/big.csv")
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import pytest
 from moto.batch.responses import BatchResponse
 from moto.core.exceptions import JsonRESTError
 
-from tests.support import LambdaContext, get_job, load_function, sqs_event, submit_job
+from tests.support import LambdaContext, get_job, load_function, sqs_event, submit_job, tenant_input
 
-INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+INPUT = tenant_input("word-count/notes.txt")
 
 
 def fail_submit_job(

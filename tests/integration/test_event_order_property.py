@@ -23,7 +23,7 @@ from batchplane.service.dispatch import dispatch
 from batchplane.service.ports import Ports
 from batchplane.service.state_change import handle_state_change
 from batchplane.wiring import ports
-from tests.support import batch_event
+from tests.support import batch_event, tenant_input
 
 ENDINGS = [
     "spot_interrupted",
@@ -57,7 +57,9 @@ def play(p: Ports, endings: list[str], draw: Any | None) -> tuple[Job, Counter[s
         return real_submit(**kwargs)
 
     p.batch.submit = counting_submit  # type: ignore[method-assign]
-    request = JobRequest(tenant="analytics", job_type="sort-large", parameters={"input": "s3://b-1/in.csv"})
+    request = JobRequest(
+        tenant="analytics", job_type="sort-large", parameters={"input": tenant_input("in.csv")}
+    )
     job_id = jobs.submit(p, request).job.job_id
     seen: list[dict[str, Any]] = []
 

@@ -10,7 +10,7 @@ import pytest
 from batchplane.wiring import ports
 from tests.support import LambdaContext, load_event, load_function, s3_notification, sqs_event
 
-DECODED_KEY = "incoming/word-count/red flowerÉ notes.txt"
+DECODED_KEY = "incoming/analytics/word-count/red flowerÉ notes.txt"
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def test_dropped_file_becomes_one_queued_job_with_its_input_recorded(aws, drop) 
     [job] = jobs_in_table(aws)
     uri = f"s3://{aws.env['INGEST_BUCKET']}/{DECODED_KEY}"
     assert job["parameters"]["M"]["input"]["S"] == uri
-    assert job["tenant"]["S"] == "file-drop"
+    assert job["tenant"]["S"] == "analytics"  # whose prefix it was dropped under
     assert job["job_type"]["S"] == "word-count"
     [artifact] = job["artifacts"]["L"]
     assert artifact["M"]["uri"]["S"] == uri
@@ -210,7 +210,7 @@ def test_s3_test_event_is_accepted_and_makes_nothing(aws, drop) -> None:
 def test_a_1024_byte_unicode_key_survives_into_parameters_and_artifacts(aws, drop) -> None:
     from urllib.parse import quote_plus
 
-    prefix = "incoming/word-count/"
+    prefix = "incoming/analytics/word-count/"
     stem = "ü" * ((1024 - len(prefix) - len(".txt")) // 2)
     key = prefix + stem + ".txt"
     assert len(key.encode()) == 1024
@@ -231,30 +231,25 @@ def test_zero_byte_object_is_rejected_with_a_reason(aws) -> None:
     result = ingest_object(ports(), obj)
 
     assert result.outcome is Ingested.REJECTED
-    assert result.reason == "object is 0 bytes; the rule for incoming/word-count/ wants at least 1"
+    assert result.reason == "object is 0 bytes; the rule for incoming/{tenant}/word-count/ wants at least 1"
     assert jobs_in_table(aws) == []
 
 
 def test_folder_markers_and_unmatched_keys_are_skipped(aws, drop) -> None:
-    drop(notification(aws, key="incoming/word-count/", size=0))
+    drop(notification(aws, key="incoming/analytics/word-count/", size=0))
     drop(notification(aws, key="elsewhere/file.txt"))
-    drop(notification(aws, key="incoming/word-count/notes.csv"))  # word-count wants .txt
+    drop(notification(aws, key="incoming/analytics/word-count/notes.csv"))  # word-count wants .txt
+    drop(notification(aws, key="incoming/word-count/notes.txt"))  # tenant word-count's, no rule there
 
     assert jobs_in_table(aws) == []
 
 
 def test_a_key_matching_two_rules_goes_to_the_first(aws, drop, monkeypatch) -> None:
-    # Given a policy whose first rule (incoming/) also covers the second (incoming/word-count/)
+    # Given a policy whose first rule (incoming/{tenant}/) also covers the second's keys
     policy = ports().policy
     data = policy.model_dump(mode="json")
     data["file_drop"].insert(
-        0,
-        {
-            "prefix": "incoming/",
-            "job_type": "checksum-manifest",
-            "tenant": "catch-all",
-            "parameters": {"input": "{uri}"},
-        },
+        0, {"prefix": "incoming/{tenant}/", "job_type": "checksum-manifest", "parameters": {"input": "{uri}"}}
     )
     from batchplane.policy.document import parse_policy
 
@@ -264,7 +259,7 @@ def test_a_key_matching_two_rules_goes_to_the_first(aws, drop, monkeypatch) -> N
 
     [item] = jobs_in_table(aws)
     assert item["job_type"]["S"] == "checksum-manifest"
-    assert item["tenant"]["S"] == "catch-all"
+    assert item["tenant"]["S"] == "analytics"
 
 
 def test_eventbridge_shape_is_accepted_too(aws, drop) -> None:

@@ -25,7 +25,7 @@ from batchplane.models.job import (
 from batchplane.policy.retry import Retry
 from batchplane.wiring import ports
 from tests.conftest import AwsStack
-from tests.support import api_event, get_job, submit_job
+from tests.support import api_event, get_job, submit_job, tenant_input
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -80,7 +80,7 @@ def _retry_cycle(job_id: str, number: int, at: datetime) -> None:
 
 def test_a_job_retried_20_times_keeps_a_small_item_and_its_whole_record(aws: AwsStack, api: Any) -> None:
     # Given a job
-    job = submit_job(api, "word-count", "s3://bucket/in.txt")
+    job = submit_job(api, "word-count", tenant_input("in.txt"))
     small = _item_bytes(aws, job["job_id"])
 
     # When 20 attempts are submitted, reclaimed and retried
@@ -110,7 +110,7 @@ def test_a_job_with_many_outputs_keeps_a_small_item_and_pages_through_them(
     aws: AwsStack, api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a job whose attempt 1 wrote OUTPUTS (10,000; 100,000 by hand) objects with long keys
-    job = submit_job(api, "word-count", "s3://bucket/in.txt")
+    job = submit_job(api, "word-count", tenant_input("in.txt"))
     prefix = f"{job['output_prefix']}attempt-1/"
     outputs = [
         Artifact(
@@ -174,7 +174,7 @@ def test_a_job_with_many_outputs_keeps_a_small_item_and_pages_through_them(
 
 def test_lineage_answers_which_of_the_callers_jobs_read_or_wrote_an_object(aws: AwsStack, api: Any) -> None:
     # Given tenant analytics's job that read an object and wrote another
-    source = "s3://bucket/shared/in.txt"
+    source = tenant_input("in.txt")
     job = submit_job(api, "word-count", source, inputs=[{"uri": source}])
     written = f"{job['output_prefix']}attempt-1/counts.json"
     ports().store.record_artifacts(
@@ -201,7 +201,7 @@ def test_lineage_answers_which_of_the_callers_jobs_read_or_wrote_an_object(aws: 
 
 def test_a_finished_job_and_its_records_expire_after_the_retention(aws: AwsStack, api: Any) -> None:
     # Given a job that failed for good
-    job = submit_job(api, "word-count", "s3://bucket/in.txt")
+    job = submit_job(api, "word-count", tenant_input("in.txt"))
     _retry_cycle(job["job_id"], 1, T0)
     _retry_cycle(job["job_id"], 2, T0)
     store = ports().store

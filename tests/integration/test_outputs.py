@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import AwsStack
-from tests.support import LambdaContext, get_job, load_event, load_function, submit_job
+from tests.support import LambdaContext, get_job, load_event, load_function, submit_job, tenant_input
 
 
 def _created(aws: AwsStack, key: str, *, bucket: str | None = None, version: str = "v1") -> dict[str, Any]:
@@ -25,7 +25,7 @@ def _record(event: dict[str, Any]) -> Any:
 
 def test_an_output_is_recorded_under_the_attempt_that_wrote_it(aws: AwsStack, api: Any) -> None:
     # Given a job of tenant analytics
-    job = submit_job(api, "word-count", "s3://bucket/in.txt")
+    job = submit_job(api, "word-count", tenant_input("in.txt"))
 
     # When its attempt 2 writes counts.json, and S3's event is delivered twice
     event = _created(aws, f"outputs/analytics/{job['job_id']}/attempt-2/counts.json", version="3HL4k")
@@ -48,7 +48,7 @@ def test_an_output_is_recorded_under_the_attempt_that_wrote_it(aws: AwsStack, ap
 
 def test_a_key_naming_another_tenants_job_or_another_bucket_is_not_recorded(aws: AwsStack, api: Any) -> None:
     # Given a job of tenant analytics
-    job = submit_job(api, "word-count", "s3://bucket/in.txt")
+    job = submit_job(api, "word-count", tenant_input("in.txt"))
 
     # When objects claim to be its outputs under another tenant's path, in another bucket, or
     # under a job that does not exist

@@ -46,7 +46,7 @@ def test_a_file_drop_job_whose_object_is_overwritten_before_it_is_read_fails_as_
 ) -> None:
     # Given an object dropped where the bucket keeps no versions (its event carries no versionId),
     # made a job pinned to the object's ETag and submitted to Batch
-    bucket, key = aws.env["INGEST_BUCKET"], "incoming/word-count/unversioned notes.txt"
+    bucket, key = aws.env["INGEST_BUCKET"], "incoming/analytics/word-count/unversioned notes.txt"
     s3 = aws.client("s3")
     etag = s3.put_object(Bucket=bucket, Key=key, Body=FIRST)["ETag"].strip('"')
     event = s3_notification(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import api_event
+from tests.support import api_event, tenant_input
 
-INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+INPUT = tenant_input("word-count/notes.txt")
 VALID = {"job_type": "word-count", "parameters": {"input": INPUT}}
 
 
@@ -113,7 +113,8 @@ def test_tenant_over_its_in_flight_limit_gets_429_and_nothing_is_written(aws, ap
     assert_error(response, 429, "quota_exceeded", "job_type", "at most 1")
     assert aws.table_items() == before
     # and another tenant is not affected
-    assert api(post(VALID, tenant="finance"))[0] == 202
+    theirs = {**VALID, "parameters": {"input": tenant_input("word-count/notes.txt", tenant="finance")}}
+    assert api(post(theirs, tenant="finance"))[0] == 202
 
 
 def test_finished_job_gives_its_in_flight_slot_back(aws, api, monkeypatch) -> None:

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from tests.support import api_event, load_event
+from batchplane_tools.fixtures import post_job
+from tests.support import api_event, load_event, tenant_input
 
-INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+INPUT = tenant_input("word-count/notes.txt")
+THEIR_INPUT = tenant_input("word-count/notes.txt", tenant="finance")
 
 
 def post(body: object, key: str | None = None, tenant: str = "analytics") -> dict:
@@ -19,8 +21,8 @@ def post(body: object, key: str | None = None, tenant: str = "analytics") -> dic
 
 
 def test_posted_job_is_queued_recorded_and_submitted_to_batch(aws, api) -> None:
-    # Given the API Gateway event of a POST /jobs (events/api/post_job.json)
-    event = load_event("api/post_job.json")
+    # Given the API Gateway event of a POST /jobs (events/api/post_job.json, in this stack's bucket)
+    event = post_job(ingest_bucket=aws.env["INGEST_BUCKET"])
 
     # When it is handled
     status, job, headers = api(event)
@@ -105,9 +107,9 @@ def test_same_idempotency_key_and_body_returns_the_same_job_and_creates_nothing(
 
 
 def test_idempotency_key_is_per_tenant(aws, api) -> None:
-    body = {"job_type": "word-count", "parameters": {"input": INPUT}}
-    _, mine, _ = api(post(body, key="order-42", tenant="analytics"))
+    _, mine, _ = api(post({"job_type": "word-count", "parameters": {"input": INPUT}}, key="order-42"))
 
+    body = {"job_type": "word-count", "parameters": {"input": THEIR_INPUT}}
     status, theirs, _ = api(post(body, key="order-42", tenant="finance"))
 
     assert status == 202
@@ -119,7 +121,7 @@ def test_listing_is_newest_first_filtered_and_paginated(aws, api) -> None:
     for kind in ("word-count", "sort-large", "word-count", "word-count"):
         _, job, _ = api(post({"job_type": kind, "parameters": {"input": INPUT}}))
         ids.append(job["job_id"])
-    api(post({"job_type": "word-count", "parameters": {"input": INPUT}}, tenant="finance"))
+    api(post({"job_type": "word-count", "parameters": {"input": THEIR_INPUT}}, tenant="finance"))
 
     status, page1, _ = api(api_event("GET", "/jobs", query={"job_type": "word-count", "limit": "2"}))
     assert status == 200
@@ -247,7 +249,7 @@ def test_a_new_instance_makes_only_the_clients_its_first_request_uses(aws, api) 
     assert made_clients() == []
 
     # When its first request submits a job
-    status, job, _ = api(load_event("api/post_job.json"))
+    status, job, _ = api(post_job(ingest_bucket=aws.env["INGEST_BUCKET"]))
 
     # Then it made DynamoDB's and SQS's clients, from one session, and not S3's, SNS's,
     # EventBridge's or Batch's (a session costs about 50 ms, a client from it 5-30 ms)

@@ -634,8 +634,8 @@ def test_the_api_routes_in_the_template_are_the_routes_the_api_function_serves(s
 
 
 def test_a_posted_job_is_submitted_to_the_stacks_on_demand_queue(stack) -> None:
-    # Given a word-count job whose input is in the stack's artifact bucket
-    source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
+    # Given a word-count job whose input is under the tenant's prefix of the stack's ingest bucket
+    source = f"s3://{stack.outputs['IngestBucketName']}/incoming/analytics/notes.txt"
     body = {"job_type": "word-count", "parameters": {"input": source}}
     headers = {"Content-Type": "application/json"}
 
@@ -672,9 +672,9 @@ def test_a_posted_job_is_submitted_to_the_stacks_on_demand_queue(stack) -> None:
 def test_a_file_dropped_into_the_stacks_ingest_bucket_becomes_a_job(stack) -> None:
     # Given the stack's ingest bucket, notifying its ingest queue as the template configures it
     bucket = stack.outputs["IngestBucketName"]
-    key = "incoming/word-count/notes.txt"
+    key = "incoming/analytics/word-count/notes.txt"
 
-    # When a text file is dropped under incoming/word-count/
+    # When a text file is dropped under tenant analytics's incoming/analytics/word-count/
     stack.client("s3").put_object(Bucket=bucket, Key=key, Body=b"to be or not to be\n")
 
     # Then S3 told the stack's ingest queue about it (after the s3:TestEvent that S3 sends when a
@@ -690,12 +690,13 @@ def test_a_file_dropped_into_the_stacks_ingest_bucket_becomes_a_job(stack) -> No
     # When the file-drop function gets the messages
     result = deliver(stack, "file_drop", stack.outputs["IngestQueueUrl"], messages)
 
-    # Then a job exists for the file, and its first attempt waits on the stack's dispatch queue
+    # Then a job of tenant analytics exists for the file, and its first attempt waits on the stack's
+    # dispatch queue
     assert result == {"batchItemFailures": []}
     [dispatch] = receive(stack, stack.outputs["DispatchQueueUrl"])
     job_id = json.loads(dispatch["Body"])["job_id"]
     status, job = call_api(
-        stack, api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}", tenant="file-drop")
+        stack, api_event("GET", f"/jobs/{job_id}", resource="/jobs/{job_id}", tenant="analytics")
     )
     assert status == 200, job
     assert (job["status"], job["job_type"]) == ("QUEUED", "word-count")
@@ -708,7 +709,7 @@ def test_a_job_that_fails_for_good_is_alerted_from_the_stacks_stream(stack) -> N
         stack, topic_arn=stack.outputs["AlertTopicArn"], bus=stack.outputs["JobEventBusName"], name="all"
     )
     # and a word-count job submitted to Batch
-    source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
+    source = f"s3://{stack.outputs['IngestBucketName']}/incoming/analytics/notes.txt"
     status, job = call_api(
         stack,
         api_event(

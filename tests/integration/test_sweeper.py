@@ -15,9 +15,10 @@ from tests.support import (
     load_event,
     load_function,
     submit_job,
+    tenant_input,
 )
 
-INPUT = "s3://batchplane-dev-ingest/incoming/sort/big.csv"
+INPUT = tenant_input("sort/big.csv")
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from batchplane.models.job import Artifact, ArtifactRole, Capacity, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.policy.admission import MAX_PINNED_INPUTS_BYTES, admit
 from batchplane.policy.document import load_policy, parse_policy
+from batchplane.policy.inputs import StackBuckets
 
 POLICY = load_policy(Path(__file__).parents[2] / "layers" / "core" / "policy.yaml")
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-INPUT = "s3://batchplane-dev-ingest/incoming/notes.txt"
+BUCKETS = StackBuckets(ingest="batchplane-dev-ingest", artifacts="artifacts")
+INPUT = "s3://batchplane-dev-ingest/incoming/analytics/notes.txt"
 
 
 def request(**overrides: object) -> JobRequest:
@@ -30,7 +32,7 @@ def request(**overrides: object) -> JobRequest:
 
 
 def run(req: JobRequest, policy=POLICY):
-    return admit(policy, req, job_id="j-1", now=NOW, output_bucket="artifacts")
+    return admit(policy, req, job_id="j-1", now=NOW, buckets=BUCKETS)
 
 
 def test_admitted_job_is_queued_with_defaults_from_its_job_type() -> None:

@@ -116,10 +116,10 @@ def job(job_id: str = "01JOB", status: str = "QUEUED", **fields: Any) -> dict[st
         "tenant": "local",
         "job_type": "word-count",
         "status": status,
-        "parameters": {"input": "s3://ingest/incoming/word-count/notes.txt"},
+        "parameters": {"input": "s3://ingest/incoming/local/word-count/notes.txt"},
         "vcpus": 1,
         "memory_mib": 512,
-        "inputs": ["s3://ingest/incoming/word-count/notes.txt"],
+        "inputs": ["s3://ingest/incoming/local/word-count/notes.txt"],
         "output_prefix": f"s3://artifacts/outputs/local/{job_id}/",
         "created_at": "2025-11-28T12:00:00.123456Z",
         "updated_at": "2025-11-28T12:00:05Z",
@@ -172,7 +172,7 @@ def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
         "submit",
         "word-count",
         "-p",
-        "input=s3://ingest/incoming/word-count/notes.txt",
+        "input=s3://ingest/incoming/local/word-count/notes.txt",
         "-p",
         "mode=a=b",
         "--vcpus",
@@ -191,7 +191,7 @@ def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
     assert (request.method, request.path) == ("POST", "/jobs")
     assert request.json() == {
         "job_type": "word-count",
-        "parameters": {"input": "s3://ingest/incoming/word-count/notes.txt", "mode": "a=b"},
+        "parameters": {"input": "s3://ingest/incoming/local/word-count/notes.txt", "mode": "a=b"},
         "vcpus": 2,
         "memory_mib": 1024,
     }
@@ -282,7 +282,12 @@ def test_get_prints_attempts_history_and_artifacts(
                 },
             ],
             artifacts=[
-                {"uri": "s3://ingest/incoming/sort/big.csv", "size": 48213, "etag": "e1", "role": "input"},
+                {
+                    "uri": "s3://ingest/incoming/local/sort/big.csv",
+                    "size": 48213,
+                    "etag": "e1",
+                    "role": "input",
+                },
                 {
                     "uri": "s3://artifacts/outputs/local/01XYZ/sorted.csv",
                     "size": 512,
@@ -312,7 +317,7 @@ def test_get_prints_attempts_history_and_artifacts(
     assert "SUCCEEDED" in second
     assert any("RETRY" in line and "OUT_OF_MEMORY: memory 256 -> 512" in line for line in lines)
     assert any(
-        line.split() == ["input", "s3://ingest/incoming/sort/big.csv", "47.1", "KiB"] for line in lines
+        line.split() == ["input", "s3://ingest/incoming/local/sort/big.csv", "47.1", "KiB"] for line in lines
     )
     assert any(
         line.split()[:2] == ["output", "s3://artifacts/outputs/local/01XYZ/sorted.csv"] for line in lines
@@ -570,11 +575,18 @@ def test_drop_uploads_to_the_ingest_bucket_with_a_unicode_key(
 
         # When the file is dropped under the word-count prefix
         code = cli(
-            "drop", str(source), "--url", url, "--bucket", "my-ingest", "--prefix", "incoming/word-count"
+            "drop",
+            str(source),
+            "--url",
+            url,
+            "--bucket",
+            "my-ingest",
+            "--prefix",
+            "incoming/analytics/word-count",
         )
 
         # Then the object is there under prefix + file name, and its URI printed
-        key = "incoming/word-count/red flowerÉ notes.txt"
+        key = "incoming/analytics/word-count/red flowerÉ notes.txt"
         assert code == 0
         assert s3.get_object(Bucket="my-ingest", Key=key)["Body"].read() == b"one two three\n"
     assert capsys.readouterr().out == f"s3://my-ingest/{key}\n"
@@ -611,13 +623,62 @@ def test_drop_to_the_local_stack_uses_its_endpoint_and_dummy_credentials(
     source.write_text("hallo\n", encoding="utf-8")
 
     # When a file is dropped with an explicit key
-    code = cli("drop", str(source), "--key", "incoming/word-count/ärger.txt", "--local-file", str(path))
+    code = cli("drop", str(source), "--key", "incoming/local/word-count/ärger.txt", "--local-file", str(path))
 
     # Then it is in the local ingest bucket
     assert code == 0
-    body = s3.get_object(Bucket="batchplane-local-ingest", Key="incoming/word-count/ärger.txt")["Body"].read()
+    body = s3.get_object(Bucket="batchplane-local-ingest", Key="incoming/local/word-count/ärger.txt")[
+        "Body"
+    ].read()
     assert body == b"hallo\n"
-    assert capsys.readouterr().out == "s3://batchplane-local-ingest/incoming/word-count/ärger.txt\n"
+    assert capsys.readouterr().out == "s3://batchplane-local-ingest/incoming/local/word-count/ärger.txt\n"
+
+
+@pytest.mark.parametrize(
+    ("tenant", "prefix"), [([], "incoming/local/"), (["--tenant", "finance"], "incoming/finance/")]
+)
+def test_drop_goes_under_the_tenants_own_prefix_by_default(
+    moto_server: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tenant: list[str],
+    prefix: str,
+) -> None:
+    # Given the local stack's ingest bucket
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_server,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    s3.create_bucket(Bucket="batchplane-local-ingest")
+    path = local_file(
+        tmp_path, "http://127.0.0.1:1", aws_endpoint_url=moto_server, ingest_bucket="batchplane-local-ingest"
+    )
+    source = tmp_path / "notes.txt"
+    source.write_text("a b\n", encoding="utf-8")
+
+    # When a file is dropped with neither --key nor --prefix
+    assert cli("drop", str(source), "--local-file", str(path), *tenant) == 0
+
+    # Then it lands under the tenant's word-count prefix, where the file-drop rule makes it that tenant's job
+    key = f"{prefix}word-count/notes.txt"
+    assert s3.get_object(Bucket="batchplane-local-ingest", Key=key)["Body"].read() == b"a b\n"
+    assert capsys.readouterr().out == f"s3://batchplane-local-ingest/{key}\n"
+
+
+def test_drop_to_a_deployed_stack_must_be_told_whose_prefix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "a.txt"
+    source.write_text("a", encoding="utf-8")
+    url = "https://abc.execute-api.us-east-1.amazonaws.com/v1"
+
+    with mock_aws():
+        assert cli("drop", str(source), "--url", url, "--bucket", "my-ingest") == 2
+
+    assert "--tenant" in capsys.readouterr().err
 
 
 # --- watch --------------------------------------------------------------------------------------------

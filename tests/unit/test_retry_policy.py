@@ -149,7 +149,7 @@ def test_a_class_the_policy_does_not_name_gives_up() -> None:
     assert isinstance(decision, GiveUp) and "not retried by policy" in decision.reason
 
 
-INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+INPUT = "s3://batchplane-dev-ingest/incoming/analytics/word-count/notes.txt"
 
 
 def test_a_changed_input_is_never_retried_and_the_decision_names_the_input_and_its_etag() -> None:

@@ -14,8 +14,8 @@ from tests.support import load_event
 def test_notification_keys_are_url_decoded_form_style() -> None:
     [obj] = objects_in(load_event("s3/object_created.json"))
 
-    assert obj.key == "incoming/word-count/red flowerÉ notes.txt"
-    assert obj.uri == "s3://batchplane-dev-ingest/incoming/word-count/red flowerÉ notes.txt"
+    assert obj.key == "incoming/analytics/word-count/red flowerÉ notes.txt"
+    assert obj.uri == "s3://batchplane-dev-ingest/incoming/analytics/word-count/red flowerÉ notes.txt"
     assert (obj.size, obj.etag, obj.version_id) == (
         48213,
         "9b2cf535f27731c974343645a3985328",
@@ -27,9 +27,9 @@ def test_a_literal_plus_survives_decoding() -> None:
     objs = objects_in(load_event("s3/object_created_batch.json"))
 
     assert [o.key for o in objs] == [
-        "incoming/word-count/c++ notes (draft).txt",
-        "incoming/checksum/manifest 2025-11-28=final.json",
-        "incoming/word-count/Überblick/ärger.txt",
+        "incoming/analytics/word-count/c++ notes (draft).txt",
+        "incoming/analytics/checksum/manifest 2025-11-28=final.json",
+        "incoming/analytics/word-count/Überblick/ärger.txt",
     ]
 
 

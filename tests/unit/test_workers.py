@@ -29,7 +29,8 @@ from workers.word_count import Counts
 ROOT = Path(__file__).resolve().parents[2]
 INPUT_BUCKET = "batchplane-test-ingest"
 OUTPUT_BUCKET = "batchplane-test-artifacts"
-INPUT_KEY = "incoming/sort/red flowerÉ notes.txt"  # a space and a non-ASCII character, never encoded
+# A space and a non-ASCII character, never encoded.
+INPUT_KEY = "incoming/analytics/sort/red flowerÉ notes.txt"
 INPUT_URI = f"s3://{INPUT_BUCKET}/{INPUT_KEY}"
 OUTPUT_PREFIX = f"s3://{OUTPUT_BUCKET}/outputs/analytics/01JTESTJOB/"
 OUTPUT_KEY_PREFIX = "outputs/analytics/01JTESTJOB/"
@@ -367,6 +368,81 @@ def test_unreachable_s3_exits_75(environment: None, monkeypatch: pytest.MonkeyPa
 
     # Then it exits EX_TEMPFAIL
     assert code == 75
+
+
+# ---- staying inside the job's own data ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["../other-job/counts.json", "/counts.json", "a//b.json", "./x", "%2e%2e/x", ""]
+)
+def test_a_worker_writes_nowhere_but_under_its_output_prefix(s3: Any, name: str) -> None:
+    # Given a job whose outputs go under outputs/analytics/01JTESTJOB/
+    job = Job.from_environment(StepLog("test"))
+
+    # When it is asked to write an output whose name would leave that prefix
+    with pytest.raises(common.OutsideBoundary):
+        job.write(name, b"x", content_type="text/plain")
+
+    # Then nothing is written anywhere in the output bucket
+    assert s3.list_objects_v2(Bucket=OUTPUT_BUCKET).get("KeyCount") == 0
+
+
+def test_a_nested_output_name_stays_under_the_prefix(s3: Any) -> None:
+    job = Job.from_environment(StepLog("test"))
+
+    target = job.write("parts/part-0001.csv", b"x", content_type="text/csv")
+
+    assert target.uri == f"{OUTPUT_PREFIX}parts/part-0001.csv"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "job_variables"),
+    [
+        (f"s3://{OUTPUT_BUCKET}/outputs/", {}),
+        (f"s3://{OUTPUT_BUCKET}/incoming/analytics/", {}),
+        (f"s3://{OUTPUT_BUCKET}/outputs/analytics/../finance/01JTESTJOB/", {}),
+        (f"s3://{OUTPUT_BUCKET}/outputs/finance/01JOTHERJOB/attempt-1/", {"BATCHPLANE_JOB_ID": "01JTESTJOB"}),
+        (f"s3://{OUTPUT_BUCKET}/outputs/analytics/01JTESTJOB/attempt-1/", {"BATCHPLANE_ATTEMPT": "2"}),
+    ],
+)
+def test_an_output_prefix_that_is_not_the_jobs_own_exits_1_writing_nothing(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, prefix: str, job_variables: dict[str, str]
+) -> None:
+    # Given an output prefix that is no job's, or another job's or attempt's than this one
+    put_input(s3, TEXT)
+    monkeypatch.setenv(common.OUTPUT_PREFIX_VARIABLE, prefix)
+    for name, value in job_variables.items():
+        monkeypatch.setenv(name, value)
+
+    # When a worker runs
+    code = word_count.main(["--input", INPUT_URI])
+
+    # Then it fails for good before writing anything
+    assert code == 1
+    assert s3.list_objects_v2(Bucket=OUTPUT_BUCKET).get("KeyCount") == 0
+
+
+def test_another_tenants_output_is_refused_as_an_input(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given tenant finance's output in the output bucket
+    theirs = "outputs/finance/01JOTHERJOB/attempt-1/counts.json"
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key=theirs, Body=b"secret words\n")
+
+    # When a job of tenant analytics is run on it (the job role itself could read it)
+    code = word_count.main(["--input", f"s3://{OUTPUT_BUCKET}/{theirs}"])
+
+    # Then it exits 1 saying why, and writes nothing
+    assert code == 1
+    assert "not under this tenant's outputs/analytics/" in capsys.readouterr().err
+    assert output_names(s3) == []
+
+
+def test_the_tenants_own_output_is_a_valid_input(s3: Any) -> None:
+    mine = "outputs/analytics/01JEARLIER/attempt-1/sorted.txt"
+    s3.put_object(Bucket=OUTPUT_BUCKET, Key=mine, Body=b"a b\n")
+
+    assert word_count.main(["--input", f"s3://{OUTPUT_BUCKET}/{mine}"]) == 0
+    assert output_json(s3, "counts.json")["words"] == 2
 
 
 # ---- as the job definition runs it -------------------------------------------------------------

@@ -12,7 +12,8 @@ from batchplane_tools.local.invoker import Concurrency, parse_concurrency
 from batchplane_tools.paths import STATE_FILE
 
 DESCRIPTION = "The `batchplane` command: `batchplane local` runs the stack; the rest talk to its REST API."
-DEFAULT_PREFIX = "incoming/word-count/"
+# A tenant's file drops go under its own prefix (the policy's file_drop rules, incoming/{tenant}/...).
+DEFAULT_PREFIX = "incoming/{tenant}/word-count/"
 
 if TYPE_CHECKING:  # _SubParsersAction is generic in typeshed only, not at run time
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -249,7 +250,10 @@ def _list_arguments(listing: argparse.ArgumentParser) -> None:
 def _drop_arguments(drop: argparse.ArgumentParser) -> None:
     drop.add_argument("file", metavar="FILE", type=Path)
     drop.add_argument("--key", help="the object key (default: PREFIX + the file's name)")
-    drop.add_argument("--prefix", default=DEFAULT_PREFIX, help=f"key prefix (default {DEFAULT_PREFIX})")
+    drop.add_argument(
+        "--prefix",
+        help=f"key prefix (default {DEFAULT_PREFIX}, the tenant being --tenant, or the local stack's)",
+    )
     drop.add_argument("--bucket", help="the ingest bucket (required with --url)")
 
 

@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from batchplane_tools.cli import watch
+from batchplane_tools.cli.arguments import DEFAULT_PREFIX
 from batchplane_tools.cli.client import ApiClient, Job, Page
 from batchplane_tools.cli.errors import CliError, ConfigError
 from batchplane_tools.cli.ingest import resolve_ingest
@@ -126,11 +127,17 @@ def _drop(args: argparse.Namespace) -> int:
     path: Path = args.file
     if not path.is_file():
         raise ConfigError(f"{path}: no such file")
-    prefix: str = args.prefix or ""
+    ingest = resolve_ingest(args)
+    prefix: str | None = args.prefix
+    if prefix is None and not args.key:
+        if ingest.tenant is None:
+            raise ConfigError(
+                "with --url, pass --key, --prefix, or --tenant (whose incoming/<tenant>/ it is)"
+            )
+        prefix = DEFAULT_PREFIX.format(tenant=ingest.tenant)
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    key: str = args.key or prefix + path.name
-    ingest = resolve_ingest(args)
+    key: str = args.key or (prefix or "") + path.name
     uri = ingest.upload(path, key)
     if args.json:
         print_json({"uri": uri, "bucket": ingest.bucket, "key": key, "size": path.stat().st_size})

@@ -26,13 +26,15 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Ingest:
-    """Where file drops go: an S3 client, the ingest bucket, and what to say when S3 is unreachable."""
+    """Where file drops go: an S3 client, the ingest bucket, and what to say when S3 is unreachable;
+    the tenant whose prefix a file goes under by default (None: not known for a deployed stack)."""
 
     s3: S3Client
     bucket: str
     endpoint: str
     hint: str | None
     what: str = "S3"
+    tenant: str | None = None
 
     def upload(self, path: Path, key: str) -> str:
         """Put the file at `key` in the bucket; returns the object's s3:// URI."""
@@ -70,14 +72,14 @@ def resolve_ingest(args: argparse.Namespace) -> Ingest:
 
         region = region_for(args, url)
         s3 = boto3.session.Session().client("s3", region_name=region)
-        return Ingest(s3, bucket, f"s3 in {region}", DEPLOYED_HINT)
+        return Ingest(s3, bucket, f"s3 in {region}", DEPLOYED_HINT, tenant=args.tenant)
     info = load_local(local_file_of(args))
     bucket = bucket or info.ingest_bucket
     if not bucket:
         raise ConfigError(f"{local_file_of(args)} names no ingest_bucket; pass --bucket")
     endpoint = info.aws_endpoint_url or f"s3 in {info.region}"
     what = "the local AWS endpoint" if info.aws_endpoint_url else "S3"
-    return Ingest(_local_s3(info), bucket, endpoint, LOCAL_HINT, what)
+    return Ingest(_local_s3(info), bucket, endpoint, LOCAL_HINT, what, tenant=args.tenant or info.tenant)
 
 
 def _local_s3(info: LocalInfo) -> S3Client:

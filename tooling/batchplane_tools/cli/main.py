@@ -106,8 +106,8 @@ batchplane local is ready ({ready:.1f} s)
   endpoints JSON  {options.state_file}
 
 Try, in another terminal:
-  .venv/bin/batchplane submit word-count -p input=s3://{info.ingest_bucket}/incoming/word-count/notes.txt
-  .venv/bin/batchplane drop README.md --prefix incoming/word-count/ --key incoming/word-count/readme.txt
+  .venv/bin/batchplane drop README.md --key incoming/{info.tenant}/word-count/readme.txt
+  .venv/bin/batchplane submit sort-large -p input=s3://{info.ingest_bucket}/incoming/{info.tenant}/word-count/readme.txt
   .venv/bin/batchplane watch
   curl -s -H 'Authorization: Tenant local' {info.api_url}/jobs
   aws --endpoint-url {info.aws_endpoint_url} s3 ls s3://{info.artifact_bucket}/outputs/ --recursive

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,127}$")
+from batchplane.models.inputs import TENANT_NAME as _TENANT  # one key segment: incoming/<tenant>/
 
 
 class Unauthenticated(Exception):

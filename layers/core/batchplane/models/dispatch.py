@@ -5,8 +5,8 @@ from typing import Self
 from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
-from batchplane.models.inputs import InputPin, pins_of
 from batchplane.models.job import Capacity, Job
+from batchplane.models.pins import InputPin, pins_of
 
 
 class DispatchMessage(Model):

@@ -6,11 +6,13 @@ path of the bad field and never half-applies.
 
 import re
 from enum import StrEnum
+from functools import cached_property
 from typing import Self
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from batchplane.models.base import Model
+from batchplane.models.inputs import INGEST, TENANT, TENANT_NAME, InputSources, prefix_template_problem
 from batchplane.models.job import FailureClass
 
 _NAME = r"^[a-z][a-z0-9-]{0,62}$"
@@ -142,25 +144,36 @@ class JobType(_Strict):
         return self.retry.get(failure_class, RetryRule())
 
 
-FILE_DROP_FIELDS = ("uri", "bucket", "key", "name", "stem")
+FILE_DROP_FIELDS = ("uri", "bucket", "key", "name", "stem", "tenant")
 
 
 class FileDropRule(_Strict):
     """Objects created under `prefix` (and ending in `suffix`) become jobs of `job_type`.
 
+    The tenant is read from the key where the prefix holds `{tenant}` (`incoming/{tenant}/sort/`), or
+    is the rule's fixed `tenant`; either way the prefix must lie in that tenant's input sources
+    (checked at load), so a file under one tenant's prefix never becomes another tenant's job.
     Rules are tried in order and the first match wins.
     """
 
     prefix: str = Field(min_length=1)
     suffix: str = ""
     job_type: str
-    tenant: str = Field(min_length=1)
-    # Values may use {uri}, {bucket}, {key}, {name} (the key's last part) and {stem} (name without
-    # extension); e.g. input: "{uri}".
+    tenant: str | None = Field(default=None, description="for a prefix without {tenant}: whose jobs")
+    # Values may use {uri}, {bucket}, {key}, {name} (the key's last part), {stem} (name without
+    # extension) and {tenant}; e.g. input: "{uri}".
     parameters: dict[str, str] = Field(default_factory=dict)
     min_bytes: int = Field(
         default=1, ge=0, description="smaller objects (by default: empty ones) are rejected"
     )
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        problem = prefix_template_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @field_validator("parameters")
     @classmethod
@@ -175,8 +188,30 @@ class FileDropRule(_Strict):
                 ) from exc
         return value
 
-    def matches(self, key: str) -> bool:
-        return key.startswith(self.prefix) and key.endswith(self.suffix)
+    @model_validator(mode="after")
+    def _one_tenant(self) -> Self:
+        if (TENANT in self.prefix) == (self.tenant is not None):
+            raise ValueError(f"name the tenant either in the prefix ({TENANT}) or as `tenant`, one of them")
+        if self.tenant is not None and not TENANT_NAME.fullmatch(self.tenant):
+            raise ValueError(f"tenant {self.tenant!r} is not a tenant name ({TENANT_NAME.pattern})")
+        return self
+
+    @cached_property
+    def _pattern(self) -> re.Pattern[str]:
+        """The prefix as a regular expression; `{tenant}` takes one key segment."""
+        if self.tenant is not None:
+            return re.compile(re.escape(self.prefix))
+        before, _, after = self.prefix.partition(TENANT)
+        return re.compile(re.escape(before) + "(?P<tenant>[^/]+)" + re.escape(after))
+
+    def tenant_of(self, key: str) -> str | None:
+        """Whose job the object at `key` becomes under this rule; None when the rule does not match."""
+        if not key.endswith(self.suffix):
+            return None
+        match = self._pattern.match(key)
+        if match is None:
+            return None
+        return self.tenant if self.tenant is not None else match["tenant"]
 
 
 class Api(_Strict):
@@ -189,6 +224,7 @@ class PolicyDocument(_Strict):
     version: int = Field(ge=1, le=1)
     api: Api = Field(default_factory=Api)
     job_types: dict[str, JobType] = Field(min_length=1)
+    inputs: InputSources = Field(default_factory=InputSources)
     file_drop: list[FileDropRule] = Field(default_factory=list)
 
     @field_validator("job_types")
@@ -206,3 +242,22 @@ class PolicyDocument(_Strict):
             for index, rule in enumerate(self.file_drop)
             if rule.job_type not in self.job_types
         ]
+
+    def boundary_breaches(self) -> list[tuple[str, str]]:
+        """(field path, reason) for each file-drop rule whose prefix is not inside its tenant's input
+        sources in the ingest bucket: a file there could make one tenant's object another's job."""
+        problems = []
+        for index, rule in enumerate(self.file_drop):
+            if not self.inputs.covers(INGEST, rule.prefix, rule.tenant):
+                whose = f"tenant {rule.tenant}" if rule.tenant else "each tenant"
+                areas = ", ".join(
+                    str(a) for a in self.inputs.areas_of(rule.tenant or TENANT) if a.bucket == INGEST
+                )
+                problems.append(
+                    (
+                        f"file_drop.{index}.prefix",
+                        f"{rule.prefix!r} is not inside an input source of {whose} in the ingest bucket "
+                        f"({areas or 'none'}); a file there could be another tenant's",
+                    )
+                )
+        return problems

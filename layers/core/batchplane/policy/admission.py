@@ -1,4 +1,5 @@
-"""Admission: does a request fit its job type's rules? Pure; returns the new Job or raises why not.
+"""Admission: does a request fit its job type's rules and its tenant's data boundary? Pure; returns
+the new Job or raises why not.
 
 The tenant's in-flight quota is the one admission rule enforced elsewhere: by the store, in the
 write that creates the job (see `admit`)."""
@@ -9,10 +10,12 @@ import re
 from datetime import datetime
 
 from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
-from batchplane.models.inputs import pins_json, pins_of
+from batchplane.models.inputs import TENANT_NAME
 from batchplane.models.job import Capacity, HistoryEntry, Job, JobStatus
+from batchplane.models.pins import pins_json, pins_of
 from batchplane.models.policy import Admission, CapacityPreference, JobType, PolicyDocument
 from batchplane.models.request import JobRequest
+from batchplane.policy.inputs import StackBuckets, input_problems
 from batchplane.policy.outputs import output_prefix_for
 
 # The pinned inputs reach the worker in its environment (BATCHPLANE_INPUTS). ECS, which runs Batch's
@@ -77,6 +80,10 @@ def _check_limits(request: JobRequest, limits: Admission) -> None:
                 )
             ],
         )
+    if not TENANT_NAME.fullmatch(request.tenant):
+        raise TenantNotAllowed(
+            "not a tenant name", [ErrorDetail("tenant", f"{request.tenant!r} is not a tenant name")]
+        )
     if not limits.allows(request.tenant):
         raise TenantNotAllowed(
             "tenant not allowed",
@@ -130,10 +137,21 @@ def _resources(request: JobRequest, job_type: JobType) -> tuple[int, int]:
     return vcpus, memory
 
 
+def check_inputs(
+    policy: PolicyDocument, tenant: str, parameters: dict[str, str], uris: list[str], buckets: StackBuckets
+) -> None:
+    """Refuse (422, naming each field) what the tenant may not have read for it: an S3 location in a
+    parameter or in `inputs` outside its input sources (policy `inputs`), or another tenant's data."""
+    problems = input_problems(policy.inputs, tenant, buckets, parameters=parameters, uris=uris)
+    if problems:
+        raise InvalidRequest("inputs outside the tenant's input sources", problems)
+
+
 def admit(
-    policy: PolicyDocument, request: JobRequest, *, job_id: str, now: datetime, output_bucket: str
+    policy: PolicyDocument, request: JobRequest, *, job_id: str, now: datetime, buckets: StackBuckets
 ) -> Job:
-    """Validate the request against its job type and build the QUEUED job; raise on any breach.
+    """Validate the request against its job type and its tenant's input sources and build the QUEUED
+    job; raise on any breach.
 
     The tenant's in-flight limit (`admission.max_in_flight_per_tenant`) is not checked here: it needs
     the current count, so the store enforces it atomically, as a condition of the very write that
@@ -143,6 +161,8 @@ def admit(
     _check_limits(request, job_type.admission)
     _check_pins(request)
     parameters = _check_parameters(request.job_type, job_type, request.parameters)
+    # Defaults too: a job reads what its resolved parameters say, whoever wrote them.
+    check_inputs(policy, request.tenant, parameters, [a.uri for a in request.inputs], buckets)
     vcpus, memory = _resources(request, job_type)
     capacity = Capacity.SPOT if job_type.capacity is CapacityPreference.SPOT_FIRST else Capacity.ON_DEMAND
     return Job(
@@ -155,7 +175,7 @@ def admit(
         memory_mib=memory,
         capacity=capacity,
         inputs=[a.uri for a in request.inputs],
-        output_prefix=output_prefix_for(output_bucket, request.tenant, job_id),
+        output_prefix=output_prefix_for(buckets.artifacts, request.tenant, job_id),
         created_at=now,
         updated_at=now,
         artifacts=list(request.inputs),

@@ -1,6 +1,14 @@
-"""File-drop rules: which dropped object becomes which job. Pure."""
+"""File-drop rules: which dropped object becomes which job, and whose. Pure.
+
+A rule's prefix says whose the object is the way the policy's input sources do: `{tenant}` is a
+whole key segment (`incoming/{tenant}/sort/`), or the rule names a tenant whose own source the
+prefix lies in (checked at load). The job's request then goes through admission like any other, so
+its input is checked against that tenant's sources once more.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from batchplane.models.job import Artifact, ArtifactRole
 from batchplane.models.policy import FileDropRule, PolicyDocument
@@ -22,15 +30,33 @@ def skip_reason(obj: DroppedObject, *, ingest_bucket: str, artifact_bucket: str)
     return None
 
 
-def first_rule(policy: PolicyDocument, key: str) -> FileDropRule | None:
-    """The first rule, in the policy's order, whose prefix and suffix match the key."""
-    return next((rule for rule in policy.file_drop if rule.matches(key)), None)
+@dataclass(frozen=True)
+class Match:
+    rule: FileDropRule
+    tenant: str  # read from the key (an unchecked segment: admission refuses a bad name), or the rule's
 
 
-def request_for(rule: FileDropRule, obj: DroppedObject) -> JobRequest:
-    fields = {"uri": obj.uri, "bucket": obj.bucket, "key": obj.key, "name": obj.name, "stem": obj.stem}
+def first_match(policy: PolicyDocument, key: str) -> Match | None:
+    """The first rule, in the policy's order, whose prefix and suffix match the key, and the tenant."""
+    for rule in policy.file_drop:
+        tenant = rule.tenant_of(key)
+        if tenant is not None:
+            return Match(rule, tenant)
+    return None
+
+
+def request_for(match: Match, obj: DroppedObject) -> JobRequest:
+    fields = {
+        "uri": obj.uri,
+        "bucket": obj.bucket,
+        "key": obj.key,
+        "name": obj.name,
+        "stem": obj.stem,
+        "tenant": match.tenant,
+    }
+    rule = match.rule
     return JobRequest(
-        tenant=rule.tenant,
+        tenant=match.tenant,
         job_type=rule.job_type,
         parameters={name: template.format_map(fields) for name, template in rule.parameters.items()},
         inputs=[

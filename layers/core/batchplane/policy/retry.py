@@ -11,8 +11,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from batchplane.models.inputs import pins_of
 from batchplane.models.job import Capacity, FailureClass, Job
+from batchplane.models.pins import pins_of
 from batchplane.models.policy import JobType
 
 DEFAULT_SPOT_FALLBACK_AFTER = 1

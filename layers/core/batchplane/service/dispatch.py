@@ -6,9 +6,9 @@ from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.inputs import pins_json
 from batchplane.models.job import Attempt, Capacity, HistoryEntry
 from batchplane.models.outbox import JobEventType
+from batchplane.models.pins import pins_json
 from batchplane.observability import logger, metric
 from batchplane.policy.admission import job_type_of
 from batchplane.policy.outputs import attempt_output_prefix

@@ -15,7 +15,7 @@ from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, Tena
 from batchplane.models.job import Job
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
-from batchplane.policy.file_drop import first_rule, request_for, skip_reason
+from batchplane.policy.file_drop import first_match, request_for, skip_reason
 from batchplane.service import jobs
 from batchplane.service.ports import ObjectVersion, Ports, StaleObject
 
@@ -38,12 +38,13 @@ class IngestResult:
 
 def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     skip = skip_reason(obj, ingest_bucket=ports.ingest_bucket, artifact_bucket=ports.artifact_bucket)
-    rule = first_rule(ports.policy, obj.key) if skip is None else None
-    if skip is None and rule is None:
+    match = first_match(ports.policy, obj.key) if skip is None else None
+    if skip is None and match is None:
         skip = "no file_drop rule matches the key"
-    if skip is not None or rule is None:
+    if skip is not None or match is None:
         logger.info("object skipped", extra={"uri": obj.uri, "reason": skip})
         return IngestResult(Ingested.SKIPPED, obj.uri, skip or "")
+    rule = match.rule
     if obj.size < rule.min_bytes:
         return _rejected(
             obj, f"object is {obj.size} bytes; the rule for {rule.prefix} wants at least {rule.min_bytes}"
@@ -51,7 +52,7 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     ordering = obj.ordering()
     latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
     try:
-        submitted = jobs.submit(ports, request_for(rule, obj), latest_object=latest)
+        submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest)
     except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
         return _rejected(obj, _reason(refused.message, refused.details))
     except StaleObject:

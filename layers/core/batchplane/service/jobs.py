@@ -14,7 +14,8 @@ from batchplane.models.job import Job, JobStatus
 from batchplane.models.outbox import JobEventType
 from batchplane.models.request import JobRequest
 from batchplane.observability import metric
-from batchplane.policy.admission import admit, job_type_of
+from batchplane.policy.admission import admit, check_inputs, job_type_of
+from batchplane.policy.inputs import StackBuckets
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import ArtifactPage, KeyAlreadyUsed, ObjectVersion, Page, Ports, UsePage
 
@@ -27,9 +28,7 @@ class Submitted:
 
 def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | None = None) -> Submitted:
     """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job."""
-    job = admit(
-        ports.policy, request, job_id=ports.new_id(), now=ports.clock(), output_bucket=ports.artifact_bucket
-    )
+    job = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
     limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
@@ -47,6 +46,10 @@ def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | Non
     ports.dispatch.send(DispatchMessage.next_attempt_of(job))
     metric("JobsAccepted")
     return Submitted(job, replayed=False)
+
+
+def _buckets(ports: Ports) -> StackBuckets:
+    return StackBuckets(ingest=ports.ingest_bucket, artifacts=ports.artifact_bucket)
 
 
 def get_job(ports: Ports, tenant: str, job_id: str) -> Job:
@@ -127,6 +130,8 @@ def retry_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
     now = ports.clock()
 
     def queue_again(job: Job) -> tuple[Job, int | None]:
+        # The policy's input sources may have narrowed since the job was admitted.
+        check_inputs(ports.policy, job.tenant, job.parameters, job.inputs, _buckets(ports))
         limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
         return owing(transitions.manual_retry(job, now=now, requested_by=requested_by)), limit
 
