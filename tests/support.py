@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 from batchplane.adapters.clients import reset_clients
 from batchplane.settings import get_settings
-from batchplane.wiring import ports
+from batchplane.wiring import page_token_key, ports
 from batchplane_tools.fixtures import load_event, s3_notification
 from batchplane_tools.functions import LambdaContext, load_function
 
@@ -53,6 +53,7 @@ def clear_caches() -> None:
     """Forget the handlers' settings, ports and boto3 clients, so the next call sees the environment."""
     get_settings.cache_clear()
     ports.cache_clear()
+    page_token_key.cache_clear()
     reset_clients()
 
 

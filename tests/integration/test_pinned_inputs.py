@@ -89,7 +89,7 @@ def test_a_rest_job_with_an_input_version_reads_that_version_after_a_newer_one_i
     aws, api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given two versions of an object in a versioned bucket
-    bucket, key = aws.env["INGEST_BUCKET"], "manual/two versions.txt"
+    bucket, key = aws.env["INGEST_BUCKET"], "incoming/analytics/manual/two versions.txt"
     s3 = aws.client("s3")
     first = s3.put_object(Bucket=bucket, Key=key, Body=FIRST)["VersionId"]
     s3.put_object(Bucket=bucket, Key=key, Body=SECOND)
@@ -115,7 +115,7 @@ def test_a_rest_job_with_an_input_version_reads_that_version_after_a_newer_one_i
 
 
 def test_a_replayed_idempotency_key_with_another_input_version_is_a_conflict(aws, api) -> None:
-    uri = f"s3://{aws.env['INGEST_BUCKET']}/manual/notes.txt"
+    uri = f"s3://{aws.env['INGEST_BUCKET']}/incoming/analytics/manual/notes.txt"
 
     def post(version: str) -> int:
         body = {
@@ -134,7 +134,7 @@ def test_a_replayed_idempotency_key_with_another_input_version_is_a_conflict(aws
     [({"version_id": "has space"}, "version_id"), ({"etag": "not-an-etag"}, "etag")],
 )
 def test_a_malformed_pin_is_refused_naming_its_field_and_writes_nothing(aws, api, pin, field) -> None:
-    uri = f"s3://{aws.env['INGEST_BUCKET']}/manual/notes.txt"
+    uri = f"s3://{aws.env['INGEST_BUCKET']}/incoming/analytics/manual/notes.txt"
     body = {"job_type": "word-count", "parameters": {"input": uri}, "inputs": [{"uri": uri, **pin}]}
 
     status, error, _ = api(

@@ -15,6 +15,9 @@ What moto's CloudFormation cannot do is handled in the open, never silently:
   warning fails the deployment here instead.
 - adapt_for_moto: the one property moto insists on that AWS does not (a compute environment's
   ServiceRole), given the value AWS uses when it is left out.
+- create_secrets: moto's CloudFormation has no model of a Secrets Manager secret; each is created
+  with CreateSecret (a value as its GenerateSecretString makes one), and every Ref to it, as
+  CloudFormation resolves it, becomes its ARN.
 - MOTO_REF_FIXES: resources whose Ref moto's CloudFormation resolves to its internal object
   instead of the documented value (an event bus's name, a layer version's ARN).
 - apply_what_moto_drops: properties moto accepts and then ignores (the table's TTL, the buckets'
@@ -53,7 +56,7 @@ from moto.events.models import EventBus
 from batchplane.policy.document import load_policy
 from batchplane.settings import load_settings
 from batchplane_tools.local.streams import StreamMapping
-from batchplane_tools.local.template import Stack, bucket_notifications, load_template
+from batchplane_tools.local.template import Stack, bucket_notifications, generated_secret, load_template
 from tests.support import (
     POLICY_PATH,
     ROOT,
@@ -295,6 +298,32 @@ def adapt_for_moto(template: dict[str, Any], iam: Any) -> None:
             resource["Properties"].setdefault("ServiceRole", role)
 
 
+def _replace_refs(value: Any, refs: dict[str, str]) -> Any:
+    if isinstance(value, list):
+        return [_replace_refs(v, refs) for v in value]
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in refs:
+            return refs[value["Ref"]]
+        return {k: _replace_refs(v, refs) for k, v in value.items()}
+    return value
+
+
+def create_secrets(template: dict[str, Any], secretsmanager: Any) -> dict[str, str]:
+    """Create the template's secrets with the service API and put their ARNs where they are Ref'd
+    (moto's CloudFormation has no model of them). Returns logical id -> ARN."""
+    secrets = {
+        logical: secretsmanager.create_secret(
+            Name=f"{STACK_NAME}-{logical}", SecretString=generated_secret(resource["Properties"])
+        )["ARN"]
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::SecretsManager::Secret"
+    }
+    for logical in secrets:
+        del template["Resources"][logical]
+    template["Resources"] = _replace_refs(template["Resources"], secrets)
+    return secrets
+
+
 def _resolver(template: dict[str, Any], stack: DeployedStack) -> Stack:
     """Resolves Ref / Fn::GetAtt / Fn::Sub against what the stack created (physical ids, ARNs)."""
     resolver = Stack(name=STACK_NAME, template=template, refs=dict(stack.resources))
@@ -395,6 +424,7 @@ def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     template = copy.deepcopy(translated)
     removed, dropped_outputs = remove_unsupported(template)
     adapt_for_moto(template, session.client("iam"))
+    secrets = create_secrets(template, session.client("secretsmanager"))
 
     cloudformation = session.client("cloudformation")
     with warnings.catch_warnings(record=True) as caught:
@@ -424,7 +454,7 @@ def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     stack.resources = {  # (moto gives the Lambda permissions no physical id)
         r["LogicalResourceId"]: r.get("PhysicalResourceId", "")
         for r in cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
-    }
+    } | secrets
     stack.outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
     pause_event_sources(stack)  # first: configuring a bucket notification sends S3's test event
     apply_what_moto_drops(stack)
@@ -537,6 +567,7 @@ def test_the_stack_deploys_with_every_output_and_what_moto_cannot_create_set_asi
         assert env["INGEST_BUCKET"] == stack.outputs["IngestBucketName"]  # fixed name == Ref
         assert env["ALERT_TOPIC_ARN"] == stack.outputs["AlertTopicArn"]
         assert env["EVENT_BUS_NAME"] == stack.outputs["JobEventBusName"]
+        assert env["PAGE_TOKEN_SECRET_ARN"] == stack.resources["PageTokenSecret"]
 
 
 def test_the_stacks_table_has_the_keys_indexes_and_ttl_the_store_uses(stack) -> None:
@@ -667,6 +698,25 @@ def test_a_posted_job_is_submitted_to_the_stacks_on_demand_queue(stack) -> None:
     [attempt] = stored["attempts"]
     assert attempt["batch_job_id"] == summary["jobId"]
     assert attempt["queue"] == stack.outputs["OnDemandJobQueueArn"]
+
+
+def test_a_listing_pages_with_tokens_signed_under_the_stacks_secret(stack) -> None:
+    # Given two jobs, and the first page of their listing
+    source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
+    body = {"job_type": "word-count", "parameters": {"input": source}}
+    for _ in range(2):
+        call_api(stack, api_event("POST", "/jobs", body=body, headers={"Content-Type": "application/json"}))
+    status, first = call_api(stack, api_event("GET", "/jobs", query={"limit": "1"}))
+    assert status == 200, first
+
+    # When the next page is asked for with its token, in the environment the stack gave the API
+    status, second = call_api(
+        stack, api_event("GET", "/jobs", query={"limit": "1", "next_token": first["next_token"]})
+    )
+
+    # Then the token, signed with the stack's secret, opens it
+    assert status == 200, second
+    assert second["jobs"][0]["job_id"] != first["jobs"][0]["job_id"]
 
 
 def test_a_file_dropped_into_the_stacks_ingest_bucket_becomes_a_job(stack) -> None:

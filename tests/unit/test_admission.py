@@ -18,7 +18,8 @@ from batchplane.policy.inputs import StackBuckets
 POLICY = load_policy(Path(__file__).parents[2] / "layers" / "core" / "policy.yaml")
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 BUCKETS = StackBuckets(ingest="batchplane-dev-ingest", artifacts="artifacts")
-INPUT = "s3://batchplane-dev-ingest/incoming/analytics/notes.txt"
+AREA = "s3://batchplane-dev-ingest/incoming/analytics/"  # tenant analytics's input area
+INPUT = f"{AREA}notes.txt"
 
 
 def request(**overrides: object) -> JobRequest:
@@ -122,9 +123,9 @@ def test_pinned_inputs_reach_the_first_attempts_dispatch_message() -> None:
     # replaces), and one not pinned at all
     inputs = [
         Artifact(uri=INPUT, role=ArtifactRole.INPUT, version_id="v-1", etag="a" * 32),
-        Artifact(uri="s3://b-1/etag.txt", role=ArtifactRole.INPUT, etag="b" * 32),
-        Artifact(uri="s3://b-1/null.txt", role=ArtifactRole.INPUT, version_id="null", etag="c" * 32),
-        Artifact(uri="s3://b-1/as-it-is.txt", role=ArtifactRole.INPUT),
+        Artifact(uri=f"{AREA}etag.txt", role=ArtifactRole.INPUT, etag="b" * 32),
+        Artifact(uri=f"{AREA}null.txt", role=ArtifactRole.INPUT, version_id="null", etag="c" * 32),
+        Artifact(uri=f"{AREA}as-it-is.txt", role=ArtifactRole.INPUT),
     ]
 
     # When the job is admitted and its first attempt dispatched
@@ -133,8 +134,8 @@ def test_pinned_inputs_reach_the_first_attempts_dispatch_message() -> None:
     # Then each pinned input travels with its version, else its ETag
     assert [pin.model_dump(exclude_none=True) for pin in message.inputs] == [
         {"uri": INPUT, "version_id": "v-1"},
-        {"uri": "s3://b-1/etag.txt", "etag": "b" * 32},
-        {"uri": "s3://b-1/null.txt", "etag": "c" * 32},
+        {"uri": f"{AREA}etag.txt", "etag": "b" * 32},
+        {"uri": f"{AREA}null.txt", "etag": "c" * 32},
     ]
 
 

@@ -12,6 +12,7 @@ from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
 from batchplane.adapters.notify import Notifier
+from batchplane.adapters.secrets import SecretKey
 from batchplane.adapters.store import DynamoJobStore
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it wil
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
 
@@ -52,3 +54,10 @@ def ports() -> Ports:
         definition_prefix=settings.JOB_DEFINITION_PREFIX,
         stale_after=timedelta(seconds=settings.STALE_AFTER_SECONDS),
     )
+
+
+@lru_cache(maxsize=1)
+def page_token_key() -> SecretKey:
+    """The key of the API's page tokens: read from Secrets Manager at its first use in a process."""
+    client = cast("SecretsManagerClient", LazyClient("secretsmanager"))
+    return SecretKey(client, get_settings().PAGE_TOKEN_SECRET_ARN)

@@ -13,10 +13,11 @@ thread-safe and made once under a lock (adapters/clients.py); the ports, the set
 and every model are built before the first trigger fires (`Triggers.wire`); os.environ is written
 once, before that (environment.py), and only read afterwards; metrics are off locally, so nothing
 accumulates in Powertools' one Metrics object (observability.py::metric); the rate limiter and the
-random generator are thread-safe. Powertools' Logger keeps the Lambda context keys
-(function_request_id, cold_start) in one dict per process, so a line may carry a concurrent
-invocation's request id; what a line says itself (job_id, record_id, reason) is its own. moto's
-DynamoDB writes are made atomic, as DynamoDB's are (moto_atomic.py).
+random generator are thread-safe, and the page-token key is read once (two first reads at once read
+the same value). Powertools' Logger keeps the Lambda context keys (function_request_id, cold_start)
+in one dict per process, so a line may carry a concurrent invocation's request id; what a line says
+itself (job_id, record_id, reason) is its own. moto's DynamoDB writes are made atomic, as DynamoDB's
+are (moto_atomic.py).
 """
 
 from __future__ import annotations

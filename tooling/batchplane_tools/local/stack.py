@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from batchplane_tools.emulator import BatchEmulator
-from batchplane_tools.local.apigateway import LOCAL_TENANT, ApiGateway
+from batchplane_tools.local.apigateway import LOCAL_TENANT, ApiGateway, ApiSpec
 from batchplane_tools.local.batch import batch_specs, put_batch_event
 from batchplane_tools.local.environment import (
     CREDENTIALS,
@@ -123,7 +123,9 @@ class LocalStack:
         api_handler = self._triggers.wire(stack)
         if api_handler is None:
             raise RuntimeError("template.yaml has no function with an Api event")
-        self._api = ApiGateway(options.host, options.api_port, functools.partial(self._invoke, api_handler))
+        self._api = ApiGateway(
+            options.host, options.api_port, functools.partial(self._invoke, api_handler), ApiSpec.of(stack)
+        )
         self.info = _local_info(stack, environment, aws.url, batch_url, self._api.url)
         self.info.write(options.state_file)
         return self.info

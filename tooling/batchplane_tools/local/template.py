@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +141,7 @@ def _physical_name(stack: str, logical: str) -> str:
 def provision(
     template_path: Path, session: Any, stack_name: str = "batchplane-local", *, batch: bool = True
 ) -> Stack:
-    """Create the template's buckets, tables (with their streams), queues, topics and buses, and wire
+    """Create the template's buckets, tables (with their streams), queues, topics, buses and secrets, and wire
     the buckets' notifications; with `batch`, also the Batch queues and job definitions (on moto's
     Batch)."""
     stack = Stack(name=stack_name, template=load_template(template_path))
@@ -148,6 +150,7 @@ def provision(
     _provision_queues(stack, session.client("sqs"))
     _provision_topics(stack, session.client("sns"))
     _provision_buses(stack, session.client("events"))
+    _provision_secrets(stack, session.client("secretsmanager"))
     _apply_bucket_notifications(stack, session.client("s3"))
     if batch:
         _provision_batch(stack, session.client("batch"), session.client("iam"))
@@ -264,6 +267,22 @@ def _provision_buses(stack: Stack, events: Any) -> None:
         stack.refs[logical] = name
         stack.attributes[(logical, "Arn")] = arn
         stack.attributes[(logical, "Name")] = name
+
+
+def generated_secret(props: dict[str, Any]) -> str:
+    """A value as Secrets Manager's GenerateSecretString makes it (length, punctuation or not)."""
+    spec = props.get("GenerateSecretString", {})
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation", False):
+        alphabet += string.punctuation
+    return "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+
+
+def _provision_secrets(stack: Stack, secretsmanager: Any) -> None:
+    for logical, props in stack.resources("AWS::SecretsManager::Secret"):
+        name = stack.resolve(props.get("Name")) or _physical_name(stack.name, logical)
+        arn = secretsmanager.create_secret(Name=name, SecretString=generated_secret(props))["ARN"]
+        stack.refs[logical] = arn  # Ref of a secret is its ARN
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from batchplane.models.base import build_all
-from batchplane.wiring import ports
+from batchplane.wiring import page_token_key, ports
 from batchplane_tools.functions import load_function
 from batchplane_tools.local.invoker import (
     Concurrency,
@@ -75,10 +75,11 @@ class Triggers:
         ]
         # The functions share this process on threads: every model is built before the first trigger
         # fires, so no two first uses of one model race (pydantic before 2.14, which SAM CLI pins), and
-        # so are the ports (settings, policy, clients' stand-ins), so two first invocations at once
-        # share one set, as they would share nothing in Lambda.
+        # so are the ports (settings, policy, clients' stand-ins) and the page-token key's holder, so
+        # two first invocations at once share one set, as they would share nothing in Lambda.
         build_all()
         ports()
+        page_token_key()
         api: Handler | None = None
         for logical, props, handler in functions:
             concurrency = function_concurrency(stack, props, self._concurrency)

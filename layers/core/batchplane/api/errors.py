@@ -66,17 +66,26 @@ def _field_of(loc: tuple[Any, ...]) -> str:
         if loc and loc[0] in ("body", "query", "path", "header")
         else list(map(str, loc))
     )
-    return ".".join(parts) or "body"
+    # A field named by the client may hold what UTF-8 cannot: shown escaped, never sent raw.
+    return ".".join(parts).encode("utf-8", "backslashreplace").decode() or "body"
+
+
+_REASONS = {
+    "extra_forbidden": "unknown field",
+    "missing": "required",
+    "string_unicode": "not valid Unicode (a lone surrogate)",
+}
+
+
+def _reason_of(err: dict[str, Any]) -> str:
+    kind = err.get("type", "")
+    if kind == "value_error" and "error" in err.get("ctx", {}):
+        return str(err["ctx"]["error"])  # our validators' own words, without pydantic's "Value error, "
+    return _REASONS.get(kind) or str(err.get("msg", "invalid"))
 
 
 def _validation_details(errors: list[dict[str, Any]]) -> list[ErrorDetail]:
-    reasons = {"extra_forbidden": "unknown field", "missing": "required"}
-    return [
-        ErrorDetail(
-            _field_of(tuple(err.get("loc", ()))), reasons.get(err.get("type", ""), err.get("msg", "invalid"))
-        )
-        for err in errors
-    ]
+    return [ErrorDetail(_field_of(tuple(err.get("loc", ()))), _reason_of(err)) for err in errors]
 
 
 def register(app: APIGatewayRestResolver) -> None:

@@ -10,7 +10,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from batchplane import __version__
 from batchplane.api import errors
+from batchplane.api.body import BodyRefused, loads, readable
 from batchplane.api.identity import Caller, caller_of
+from batchplane.api.openapi import LINKS_OF_A_JOB, SUBMITTED_HEADERS, pruned, responses, with_job_types
+from batchplane.api.page_tokens import TOKEN_PATTERN, PageTokens
 from batchplane.api.schemas import (
     ArtifactList,
     ArtifactUses,
@@ -24,10 +27,22 @@ from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
-from batchplane.wiring import ports
+from batchplane.wiring import page_token_key, ports
 
-app = APIGatewayRestResolver(enable_validation=True)
+# The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
+app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=loads)
 errors.register(app)
+
+
+def _token_key() -> bytes:
+    # Looked up per token, not at import: the settings that name the secret are read at first use.
+    return page_token_key()()
+
+
+tokens = PageTokens(key=_token_key)
+
+# The routes that read a body (the others ignore one): only these check its media type and JSON.
+BODY_ROUTES = {("POST", "/jobs")}
 
 # How many recorded artifacts GET /jobs/{job_id} shows; the rest are a page away.
 JOB_VIEW_ARTIFACTS = 20
@@ -35,6 +50,10 @@ JOB_VIEW_ARTIFACTS = 20
 ARTIFACT_PAGE_MAX = 1000
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+NextToken = Annotated[
+    str | None,
+    Query(max_length=6144, pattern=TOKEN_PATTERN, description="the `next_token` of the previous page"),
+]
 
 
 def _caller() -> Caller:
@@ -50,7 +69,21 @@ def _job(job_view: JobView, status: int = 200, headers: dict[str, str] | None = 
     )
 
 
-@app.post("/jobs", summary="Submit a job", responses={202: {"description": "Accepted: the job, QUEUED"}})
+@app.post(
+    "/jobs",
+    summary="Submit a job",
+    operation_id="submit_job",
+    responses=responses(
+        202,
+        "Accepted: the job, QUEUED (or, with a replayed Idempotency-Key, the job it made)",
+        400,
+        404,
+        409,
+        415,
+        links=LINKS_OF_A_JOB,
+        headers=SUBMITTED_HEADERS,
+    ),
+)
 def post_job(
     body: SubmitJobBody,
     idempotency_key: Annotated[
@@ -70,7 +103,7 @@ def post_job(
         ],
         idempotency_key=idempotency_key,
         source="api",
-        size_bytes=len((app.current_event.body or "").encode()),
+        size_bytes=len((app.current_event.body or "").encode()),  # as sent: `resolve` decoded base64
     )
     submitted = jobs.submit(ports(), request)
     headers = {"Location": f"/jobs/{submitted.job.job_id}"}
@@ -79,7 +112,12 @@ def post_job(
     return _job(JobView.of(submitted.job), 202, headers)
 
 
-@app.get("/jobs/<job_id>", summary="A job with its attempts, history and artifacts")
+@app.get(
+    "/jobs/<job_id>",
+    summary="A job with its attempts, history and artifacts",
+    operation_id="get_job",
+    responses=responses(200, "The job", 404, 409),
+)
 def get_job(job_id: JobId) -> Response[JobView]:
     tenant = _caller().tenant
     job = jobs.get_job(ports(), tenant, job_id)
@@ -87,31 +125,46 @@ def get_job(job_id: JobId) -> Response[JobView]:
     return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
 
 
-@app.get("/jobs/<job_id>/artifacts", summary="Every artifact a job's attempts wrote, page by page")
+@app.get(
+    "/jobs/<job_id>/artifacts",
+    summary="Every artifact a job's attempts wrote, page by page",
+    operation_id="get_job_artifacts",
+    responses=responses(200, "A page of the job's artifacts", 404, 409),
+)
 def get_job_artifacts(
     job_id: JobId,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    next_token: Annotated[str | None, Query(max_length=4096)] = None,
+    next_token: NextToken = None,
 ) -> ArtifactList:
     tenant = _caller().tenant
+    listing = ("artifacts", tenant, job_id)
+    start = tokens.open(listing, next_token)
     job = jobs.get_job(ports(), tenant, job_id)
     page = jobs.job_artifacts(
-        ports(), tenant, job, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=next_token
+        ports(), tenant, job, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=start
     )
     return ArtifactList(
         artifacts=[ArtifactView.model_validate(a.model_dump()) for a in page.artifacts],
-        next_token=page.next_token,
+        next_token=tokens.sign(listing, page.next_token),
     )
 
 
-@app.get("/artifacts", summary="Which of the caller's jobs read or wrote an object (lineage)")
+@app.get(
+    "/artifacts",
+    summary="Which of the caller's jobs read or wrote an object (lineage)",
+    operation_id="get_artifact_uses",
+    responses=responses(200, "A page of the object's uses by the caller's jobs"),
+)
 def get_artifact_uses(
     uri: Annotated[str, Query(min_length=6, max_length=2048, pattern=r"^s3://[^/]+/.+$")],
     limit: Annotated[int | None, Query(ge=1)] = None,
-    next_token: Annotated[str | None, Query(max_length=4096)] = None,
+    next_token: NextToken = None,
 ) -> ArtifactUses:
+    tenant = _caller().tenant
+    listing = ("uses", tenant, uri)
+    start = tokens.open(listing, next_token)
     page = jobs.artifact_lineage(
-        ports(), _caller().tenant, uri, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=next_token
+        ports(), tenant, uri, limit=_page_size(limit, ARTIFACT_PAGE_MAX), next_token=start
     )
     return ArtifactUses(
         uses=[
@@ -120,7 +173,7 @@ def get_artifact_uses(
             )
             for use in page.uses
         ],
-        next_token=page.next_token,
+        next_token=tokens.sign(listing, page.next_token),
     )
 
 
@@ -132,51 +185,73 @@ def _page_size(limit: int | None, most: int | None = None) -> int:
     return limit or api.default_page_size
 
 
-@app.get("/jobs", summary="The caller's jobs, newest first")
+@app.get(
+    "/jobs",
+    summary="The caller's jobs, newest first",
+    operation_id="list_jobs",
+    responses=responses(200, "A page of the caller's jobs"),
+)
 def list_jobs(
     status: Annotated[JobStatus | None, Query()] = None,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
-    next_token: Annotated[str | None, Query(max_length=2048)] = None,
+    next_token: NextToken = None,
 ) -> JobList:
+    tenant = _caller().tenant
+    # A token is good for the listing it came from: this tenant, these filters.
+    listing = ("jobs", tenant, status.value if status else "", job_type or "")
+    start = tokens.open(listing, next_token)
     page = jobs.list_jobs(
-        ports(),
-        _caller().tenant,
-        limit=_page_size(limit),
-        status=status,
-        job_type=job_type,
-        next_token=next_token,
+        ports(), tenant, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
     )
-    return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=page.next_token)
+    return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=tokens.sign(listing, page.next_token))
 
 
-@app.post("/jobs/<job_id>/cancel", summary="Cancel a job; a running Batch job is terminated")
+@app.post(
+    "/jobs/<job_id>/cancel",
+    summary="Cancel a job; a running Batch job is terminated",
+    operation_id="cancel_job",
+    responses=responses(200, "The job, CANCELLED", 404, 409, links={"RetryJob": LINKS_OF_A_JOB["RetryJob"]}),
+)
 def cancel_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
     return _job(JobView.of(jobs.cancel_job(ports(), caller.tenant, job_id, caller.principal)))
 
 
-@app.post("/jobs/<job_id>/retry", summary="Start a new attempt of a FAILED or CANCELLED job")
+@app.post(
+    "/jobs/<job_id>/retry",
+    summary="Start a new attempt of a FAILED or CANCELLED job",
+    operation_id="retry_job",
+    responses=responses(
+        202,
+        "Accepted: the job, QUEUED for its next attempt",
+        404,
+        409,
+        links={name: LINKS_OF_A_JOB[name] for name in ("GetJob", "CancelJob")},
+    ),
+)
 def retry_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
     return _job(JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal)), 202)
 
 
 @app.get("/openapi.json", include_in_schema=False)
-def openapi() -> Response[str]:
-    schema = app.get_openapi_json_schema(title="batchplane", version=__version__)
-    return Response(status_code=200, content_type="application/json", body=schema)
+def openapi() -> Response[dict[str, Any]]:
+    document = app.get_openapi_schema(title="batchplane", version=__version__).model_dump(
+        mode="json", by_alias=True, exclude_none=True
+    )
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=pruned(with_job_types(document, ports().policy, jobs.input_areas(ports(), _caller().tenant))),
+    )
 
 
 def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Refuse an oversized body before anything parses it, then route."""
-    limit = ports().policy.api.max_body_bytes
-    size = len((event.get("body") or "").encode())
-    if size > limit:
-        return errors.proxy_error(
-            413,
-            "request_too_large",
-            "request body too large",
-            [ErrorDetail("body", f"{size} bytes is over {limit}")],
-        )
-    return app.resolve(event, context)
+    """Check the body before anything parses it (api/body.py), then route."""
+    reads_body = (event.get("httpMethod"), event.get("path")) in BODY_ROUTES
+    try:
+        checked = readable(event, limit=ports().policy.api.max_body_bytes, reads_body=reads_body)
+    except BodyRefused as refused:
+        return errors.proxy_error(refused.status, refused.code, refused.message, refused.details)
+    return app.resolve(checked, context)

@@ -1,8 +1,8 @@
 """The REST API's request and response shapes: the public contract, separate from the domain."""
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
 from batchplane.models.base import Model
 from batchplane.models.job import (
@@ -15,6 +15,19 @@ from batchplane.models.job import (
     JobStatus,
 )
 from batchplane.models.time import UtcDatetime
+
+
+def _valid_unicode(value: str) -> str:
+    # JSON's \ud800 escape makes a lone surrogate: a Python str, but no UTF-8 (nor DynamoDB) takes it.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"not valid Unicode: a lone surrogate at {exc.start}") from None
+    return value
+
+
+# A string the model does not otherwise constrain (a constrained one fails as `string_unicode`).
+Text = Annotated[str, AfterValidator(_valid_unicode)]
 
 
 class InputObject(Model):
@@ -43,10 +56,23 @@ class SubmitJobBody(Model):
     model_config = ConfigDict(extra="forbid")
 
     job_type: str = Field(min_length=1, max_length=64, examples=["word-count"])
-    parameters: dict[str, str] = Field(default_factory=dict, examples=[{"input": "s3://bucket/in.txt"}])
+    parameters: dict[Text, Text] = Field(default_factory=dict, examples=[{"input": "s3://bucket/in.txt"}])
     vcpus: int | None = Field(default=None, ge=1, le=256)
     memory_mib: int | None = Field(default=None, ge=1, le=1_048_576)
-    inputs: list[InputObject] = Field(default_factory=list, max_length=100)
+    inputs: list[InputObject] = Field(
+        default_factory=list, max_length=100, json_schema_extra={"uniqueItems": True}
+    )
+
+    @field_validator("inputs")
+    @classmethod
+    def _each_input_once(cls, inputs: list[InputObject]) -> list[InputObject]:
+        # An object is one input of a job (one lineage item), however often it is named.
+        seen: set[str] = set()
+        for index, given in enumerate(inputs):
+            if given.uri in seen:
+                raise ValueError(f"inputs.{index}: {given.uri} is named twice")
+            seen.add(given.uri)
+        return inputs
 
 
 class AttemptView(Model):
@@ -137,3 +163,20 @@ class ArtifactUses(Model):
 
     uses: list[ArtifactUseView]
     next_token: str | None
+
+
+class ErrorDetailView(Model):
+    field: str = Field(description="the field, parameter or header at fault, e.g. `parameters.input`")
+    reason: str
+
+
+class ErrorView(Model):
+    code: str = Field(examples=["invalid_request"])
+    message: str
+    details: list[ErrorDetailView]
+
+
+class ErrorBody(Model):
+    """Every error the API answers, whatever its status."""
+
+    error: ErrorView

@@ -10,12 +10,13 @@ from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.inputs import Area
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.outbox import JobEventType
 from batchplane.models.request import JobRequest
 from batchplane.observability import metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
-from batchplane.policy.inputs import StackBuckets
+from batchplane.policy.inputs import StackBuckets, areas_for
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import ArtifactPage, KeyAlreadyUsed, ObjectVersion, Page, Ports, UsePage
 
@@ -50,6 +51,11 @@ def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | Non
 
 def _buckets(ports: Ports) -> StackBuckets:
     return StackBuckets(ingest=ports.ingest_bucket, artifacts=ports.artifact_bucket)
+
+
+def input_areas(ports: Ports, tenant: str) -> list[Area]:
+    """Where the tenant's inputs may come from, with this stack's bucket names."""
+    return areas_for(ports.policy.inputs, tenant, _buckets(ports))
 
 
 def get_job(ports: Ports, tenant: str, job_id: str) -> Job:
