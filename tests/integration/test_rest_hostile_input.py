@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from tests.support import api_event
+from tests.support import INGEST_BUCKET, api_event
 
-INPUT = "s3://batchplane-dev-ingest/incoming/word-count/notes.txt"
+INPUT = f"s3://{INGEST_BUCKET}/incoming/analytics/notes.txt"  # tenant analytics's own
 VALID = {"job_type": "word-count", "parameters": {"input": INPUT}}
 JSON = {"Content-Type": "application/json"}
 

@@ -702,7 +702,7 @@ def test_a_posted_job_is_submitted_to_the_stacks_on_demand_queue(stack) -> None:
 
 def test_a_listing_pages_with_tokens_signed_under_the_stacks_secret(stack) -> None:
     # Given two jobs, and the first page of their listing
-    source = f"s3://{stack.outputs['ArtifactBucketName']}/inputs/notes.txt"
+    source = f"s3://{stack.outputs['IngestBucketName']}/incoming/analytics/notes.txt"
     body = {"job_type": "word-count", "parameters": {"input": source}}
     for _ in range(2):
         call_api(stack, api_event("POST", "/jobs", body=body, headers={"Content-Type": "application/json"}))
