@@ -5,13 +5,17 @@ item read the same and move on their first read."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
+import pytest
+
 from batchplane.adapters.job_index import INDEX_KEYS
+from batchplane.wiring import ports
 from batchplane_tools.migrate import migrate_table
 from tests.conftest import AwsStack
-from tests.support import api_event
+from tests.support import LambdaContext, api_event, load_event, load_function
 
 
 def _item(aws: AwsStack, job_id: str, sk: str) -> dict[str, Any] | None:
@@ -100,16 +104,68 @@ def test_a_retry_decision_moves_the_finished_attempt_beside_the_job(aws: AwsStac
     for fixture in ("runnable", "running", "spot_interrupted"):
         engine.deliver(fixture, engine.get(job["job_id"]))
 
-    # Then the job waits for its next attempt with attempt 1 beside it, not in its item
+    # Then the job waits for its next attempt with attempt 1 beside it, and still in its item (a
+    # listing, the sweeper and the "Job Retrying" event read the item alone)
     item = _item(aws, job["job_id"], "JOB")
-    assert item is not None and item["attempts"]["M"] == {}
+    assert item is not None and list(item["attempts"]["M"]) == ["1"]
+    assert item["beside_through"] == {"N": "1"}
     assert _item(aws, job["job_id"], "ATTEMPT#0001") is not None
 
     # And when attempt 2 is dispatched, the item holds attempt 2 alone while the job shows both
     aws.run_dispatcher()
     item = _item(aws, job["job_id"], "JOB")
-    assert item is not None and list(item["attempts"]["M"]) == ["2"]
+    assert item is not None and list(item["attempts"]["M"]) == ["2"] and "beside_through" not in item
     assert [a["number"] for a in engine.get(job["job_id"])["attempts"]] == [1, 2]
+
+
+def test_a_retry_decided_by_an_earlier_release_keeps_its_attempt_until_the_next_save(
+    aws: AwsStack, engine: Any
+) -> None:
+    # Given a job waiting for attempt 2 as an earlier release left it: attempt 1 in its item only
+    job = engine.submit("sort-large")
+    for fixture in ("runnable", "running", "spot_interrupted"):
+        engine.deliver(fixture, engine.get(job["job_id"]))
+    dynamodb, table = aws.client("dynamodb"), aws.env["JOBS_TABLE_NAME"]
+    item = _item(aws, job["job_id"], "JOB")
+    assert item is not None
+    item.pop("beside_through")
+    dynamodb.put_item(TableName=table, Item=item)
+    dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": {"S": "ATTEMPT#0001"}})
+
+    # When attempt 2 is dispatched
+    aws.run_dispatcher()
+
+    # Then it is recorded, and attempt 1 stays in the item (nothing else holds it)
+    item = _item(aws, job["job_id"], "JOB")
+    assert item is not None and sorted(item["attempts"]["M"]) == ["1", "2"]
+    assert [(a["number"], a["status"]) for a in engine.get(job["job_id"])["attempts"]] == [
+        (1, "FAILED"),
+        (2, "SUBMITTED"),
+    ]
+
+
+def test_the_sweeper_resends_a_lost_retry_as_the_attempt_it_is(
+    aws: AwsStack, engine: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job reclaimed on Spot whose retry's dispatch message (attempt 2) was lost
+    job = engine.submit("sort-large")
+    for fixture in ("runnable", "running", "spot_interrupted"):
+        engine.deliver(fixture, engine.get(job["job_id"]))
+    [lost] = aws.dispatch_messages(delete=True)
+    assert json.loads(lost["Body"])["attempt"] == 2
+
+    # When the sweeper runs once the job has been quiet long enough, and the dispatcher takes its message
+    later = ports().clock() + timedelta(minutes=30)
+    monkeypatch.setattr(ports(), "clock", lambda: later)
+    load_function("sweeper").handler(load_event("schedule/sweep.json"), LambdaContext())
+    [again] = aws.dispatch_messages()
+    aws.run_dispatcher()
+
+    # Then it sent attempt 2 again, and attempt 2 is submitted: one Batch job per attempt
+    assert json.loads(again["Body"])["attempt"] == 2
+    seen = engine.get(job["job_id"])
+    assert (seen["status"], [a["number"] for a in seen["attempts"]]) == ("SUBMITTED", [1, 2])
+    assert len(aws.batch_jobs()) == 2
 
 
 def _as_second_layout(aws: AwsStack, job_id: str) -> None:

@@ -90,6 +90,22 @@ def test_a_body_that_is_not_json_is_a_415_naming_the_content_type(aws, api, cont
     assert aws.table_items() == []
 
 
+def test_post_jobs_with_a_trailing_slash_gets_the_same_body_checks(aws, api) -> None:
+    # Given the route spelled /jobs/, which the router takes for /jobs
+    def to_slash(event: dict) -> dict:
+        event["path"] = event["requestContext"]["path"] = "/jobs/"
+        return event
+
+    # When a body that is not JSON, and one over the API's size limit, are posted there
+    not_json = api(to_slash(post(VALID, {"Content-Type": "text/plain"})))
+    too_big = api(to_slash(post({**VALID, "parameters": {"input": INPUT, "mode": "x" * 70_000}})))
+
+    # Then they get the answers /jobs gives, and nothing is written
+    assert "Content-Type" in error_of(not_json, 415, "unsupported_media_type")
+    assert too_big[0] == 413, too_big
+    assert aws.table_items() == []
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -276,3 +292,19 @@ def test_a_job_artifacts_token_does_not_open_another_jobs_artifacts(aws, api) ->
 
     # Then it is refused
     assert error_of(response, 422, "invalid_request")["next_token"] == "not a token from this listing"
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        f"s3://{INGEST_BUCKET}/{'é' * 600}",  # 1,200 bytes: longer than any S3 key
+        f"s3://{'b' * 64}/notes.txt",  # no bucket has such a name
+        "s3://Bucket_Name/notes.txt",
+    ],
+)
+def test_lineage_of_a_uri_no_object_can_have_is_a_422_naming_it(aws, api, uri: str) -> None:
+    # When the lineage of a URI that names no possible S3 object is asked for
+    response = api(api_event("GET", "/artifacts", query={"uri": uri}))
+
+    # Then it is refused naming the field, before anything is read
+    assert "uri" in error_of(response, 422, "invalid_request")

@@ -53,5 +53,17 @@ def migrate_table(
     if dry_run:
         return report
     store = DynamoJobStore(table, client, retention=retention)
-    report.migrated = [job_id for job_id in report.found if store.migrate(job_id)]
+    report.migrated = [job_id for job_id in report.found if _moved(store, job_id)]
     return report
+
+
+def _moved(store: Any, job_id: str, tries: int = 5) -> bool:
+    """Move one job; a live write that came first (ConcurrentUpdate) is read again and moved then."""
+    from batchplane.errors import ConcurrentUpdate
+
+    for _ in range(tries - 1):
+        try:
+            return bool(store.migrate(job_id))
+        except ConcurrentUpdate:
+            continue
+    return bool(store.migrate(job_id))

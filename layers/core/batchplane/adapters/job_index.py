@@ -140,7 +140,9 @@ class IndexReader:
         while True:
             if start:
                 query["ExclusiveStartKey"] = start
-            response = self._client.query(**query, Limit=_PAGE_READ if filtered else limit - len(jobs))
+            # A filter drops entries: read a few pages' worth at once, up to what one BatchGetItem takes.
+            count = min(_PAGE_READ, max(10, 4 * limit)) if filtered else limit - len(jobs)
+            response = self._client.query(**query, Limit=count)
             entries = response.get("Items", [])
             start = response.get("LastEvaluatedKey")
             read = [(e, j) for e, j in zip(entries, self.jobs(entries), strict=True) if j is not None]

@@ -97,8 +97,10 @@ def job_to_item(job: Job, retention: timedelta | None = None) -> dict[str, Any]:
     """The job item: the current attempt, the last decisions and the inputs; a finished job expires
     `retention` after it finished."""
     data = job.model_dump(mode="json", exclude_none=True)
-    in_map = [] if _last_attempt_beside(job) else data["attempts"][-1:]
-    data["attempts"] = {str(a["number"]): attempt_map(a) for a in in_map}
+    data["attempts"] = {str(a["number"]): attempt_map(a) for a in data["attempts"][-1:]}
+    if _last_attempt_beside(job):
+        # Written beside by this save too: the next attempt's submission drops it from the map.
+        data["beside_through"] = job.attempts[-1].number
     data["history"] = data["history"][-HISTORY_INLINE:]
     data.update(
         pk=f"JOB#{job.job_id}",
@@ -171,6 +173,7 @@ _ITEM_ONLY = {
     "gsi3pk",
     "gsi3sk",
     "attempt_count",
+    "beside_through",
     "expires_at",
 }
 
@@ -210,8 +213,9 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
 
 
 def _last_attempt_beside(job: Job) -> bool:
-    """A finished attempt of an unfinished job (a retry or a fallback is coming) moves beside the job
-    at once, so the next attempt's events rewrite an item without it."""
+    """A finished attempt of an unfinished job (a retry or a fallback is coming) is written beside the
+    job at once; the item keeps it until the next attempt is submitted, which removes it, so that
+    attempt's events rewrite an item without it."""
     return bool(job.attempts) and job.attempts[-1].status.is_terminal and not job.status.is_terminal
 
 

@@ -301,10 +301,10 @@ class DynamoJobStore:
             ":capacity": {"S": attempt.capacity.value},
         }
         dispatchable = status_list("dispatchable", DISPATCHABLE_STATUSES, values)
-        return self._update_if(
-            Key=job_key(job_id),
+        request: dict[str, Any] = {
+            "Key": job_key(job_id),
             # Every attribute goes by a placeholder: several (status, capacity) are reserved words.
-            UpdateExpression=(
+            "UpdateExpression": (
                 "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
                 "#updated_at = :now, #capacity = :capacity, "
                 "#history = list_append(#history, :history) ADD #version :one, #history_count :one "
@@ -312,13 +312,42 @@ class DynamoJobStore:
                 # clearing it keeps this write's record out of the outbox's filter (no invocation).
                 "REMOVE #outbox"
             ),
-            ConditionExpression=f"#status IN ({dispatchable}) AND #attempt_count = :previous",
-            ExpressionAttributeNames={
+            "ConditionExpression": f"#status IN ({dispatchable}) AND #attempt_count = :previous",
+            "ExpressionAttributeNames": {
                 "#n": str(attempt.number),
                 **{f"#{name}": name for name in SUBMISSION_ATTRIBUTES},
             },
-            ExpressionAttributeValues=values,
+            "ExpressionAttributeValues": values,
+        }
+        if attempt.number == 1:
+            return self._update_if(**request)
+        # The attempt before is beside the job already (the decision that ended it wrote it there):
+        # the item lets it go, so this attempt's events rewrite an item without it.
+        moved = {
+            **request,
+            "UpdateExpression": request["UpdateExpression"] + ", #attempts.#prev, #beside_through",
+            "ConditionExpression": request["ConditionExpression"] + " AND #beside_through = :previous",
+            "ExpressionAttributeNames": {
+                **request["ExpressionAttributeNames"],
+                "#prev": str(attempt.number - 1),
+                "#beside_through": "beside_through",
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            self._client.update_item(TableName=self.table_name, **moved)
+            return True
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            old: dict[str, Any] = error.response.get("Item", {})  # type: ignore[assignment]
+        # A job whose attempt before was not written beside (a decision of an earlier release) waits
+        # all the same: the item keeps that attempt until the next save moves it.
+        waiting = (
+            old.get("attempt_count", {}).get("N") == str(attempt.number - 1)
+            and old.get("status", {}).get("S") in DISPATCHABLE_STATUSES
         )
+        return waiting and self._update_if(**request)
 
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool:
         """Move an attempt forward on a non-terminal event: one conditional write, no read.

@@ -6,7 +6,10 @@ import json
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from batchplane.api.identity import Unauthenticated
 from batchplane.errors import (
@@ -104,6 +107,16 @@ def register(app: APIGatewayRestResolver) -> None:
             )
         return error_response(
             422, "invalid_request", "the request does not validate", _validation_details(errors)
+        )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _not_json(exc: RequestUnsupportedContentType) -> Response[Any]:
+        # Reached only if a body route escaped api/body.py's check: the same answer it gives.
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "the body is not application/json",
+            [ErrorDetail("Content-Type", str(exc))],
         )
 
     @app.exception_handler(Unauthenticated)

@@ -156,7 +156,9 @@ def get_job_artifacts(
     responses=responses(200, "A page of the object's uses by the caller's jobs"),
 )
 def get_artifact_uses(
-    uri: Annotated[str, Query(min_length=6, max_length=2048, pattern=r"^s3://[^/]+/.+$")],
+    uri: Annotated[
+        str, Query(min_length=6, max_length=2048, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+$")
+    ],
     limit: Annotated[int | None, Query(ge=1)] = None,
     next_token: NextToken = None,
 ) -> ArtifactUses:
@@ -249,7 +251,8 @@ def openapi() -> Response[dict[str, Any]]:
 
 def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Check the body before anything parses it (api/body.py), then route."""
-    reads_body = (event.get("httpMethod"), event.get("path")) in BODY_ROUTES
+    # The router takes /jobs/ for /jobs: so does this check.
+    reads_body = (event.get("httpMethod"), (event.get("path") or "").rstrip("/")) in BODY_ROUTES
     try:
         checked = readable(event, limit=ports().policy.api.max_body_bytes, reads_body=reads_body)
     except BodyRefused as refused:

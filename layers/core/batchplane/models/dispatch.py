@@ -32,7 +32,9 @@ class DispatchMessage(Model):
         return cls(
             look_first=look_first,
             job_id=job.job_id,
-            attempt=len(job.attempts) + 1,
+            # The last attempt's number, not the count: a job read from its item alone (a listing,
+            # the sweeper) may hold only its latest attempts.
+            attempt=(job.attempts[-1].number if job.attempts else 0) + 1,
             tenant=job.tenant,
             job_type=job.job_type,
             parameters=job.parameters,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.errors import ErrorDetail, IdempotencyConflict, JobNotFound
+from batchplane.errors import ErrorDetail, IdempotencyConflict, InvalidRequest, JobNotFound
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
@@ -89,10 +89,19 @@ def job_artifacts(
     return ports.store.artifacts(job.job_id, limit=limit, next_token=next_token)
 
 
+MAX_KEY_BYTES = 1024  # S3's limit on an object key, in UTF-8 bytes
+
+
 def artifact_lineage(
     ports: Ports, tenant: str, uri: str, *, limit: int, next_token: str | None = None
 ) -> UsePage:
     """Which of the tenant's jobs, and which attempts, read or wrote the object at `uri`."""
+    _, _, key = uri.removeprefix("s3://").partition("/")
+    if len(key.encode()) > MAX_KEY_BYTES:
+        # No object has such a key; and DynamoDB would refuse it as a partition key (2,048 bytes).
+        raise InvalidRequest(
+            "not an S3 object's URI", [ErrorDetail("uri", f"an S3 key is at most {MAX_KEY_BYTES} bytes")]
+        )
     return ports.store.artifact_uses(tenant, uri, limit=limit, next_token=next_token)
 
 
