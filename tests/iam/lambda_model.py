@@ -60,7 +60,7 @@ def invoke_async(iam: IamStack, function: str, event: dict[str, Any]) -> Any:
     for _ in range(tries):
         try:
             return invoke(iam, function, event)
-        except Exception:
+        except Exception:  # Lambda counts any error as a failed try
             continue
     target = iam.function_property(function, "DeadLetterQueue")
     if target is not None:

@@ -98,10 +98,23 @@ def test_condition_keys_are_evaluated_or_reasoned_in_the_template(toured: Toured
     found = unreasoned_conditions(_running_roles(toured), toured.verdicts, toured.comments)
     assert found == [], "\n".join(found)
 
-    # and the buckets' TLS-only Deny was evaluated on the workers' requests, which carry the key
+    # and those the requests carry were evaluated: the buckets' TLS-only Deny on the workers' requests,
+    # the outbox's "batchplane events only" on its PutEvents
     evaluated = {pair for v in toured.verdicts for pair in v.decision.evaluated}
     for policy in ("IngestBucketPolicy", "ArtifactBucketPolicy"):
         assert (f"{policy}/bucket policy#DenyInsecureTransport", "aws:SecureTransport") in evaluated
+    assert ("OutboxFunctionRole/calls#JobEvents", "events:source") in evaluated
+
+
+def test_the_outbox_may_put_batchplane_events_on_the_job_bus_and_no_others(toured: Toured) -> None:
+    role, bus = toured.iam.roles["OutboxFunctionRole"], toured.iam.stack.attributes[("JobEventBus", "Arn")]
+
+    def put(source: str) -> Outcome:
+        request = Request("events:PutEvents", bus, {"events:source": (source,)})
+        return evaluate(request, role.identity, role.policies).outcome
+
+    assert put("batchplane") is Outcome.ALLOWED
+    assert put("aws.batch") is Outcome.IMPLICIT_DENY
 
 
 def _unrecorded_client(toured: Toured, role: str, service: str) -> Any:

@@ -35,18 +35,20 @@ class Tour:
         self.iam = iam
         self.outbox = Outbox(iam)
         self.ingest, self.artifacts = iam.env["INGEST_BUCKET"], iam.env["ARTIFACT_BUCKET"]
-        self.failures: dict[str, str] = {}  # flow -> what went wrong: the flows go on after one fails
+        self.failures: dict[str, str] = {}  # flow -> its traceback
         self.output = ""  # an output of the first job, read by the next as its input
 
     @contextmanager
     def flow(self, name: str) -> Iterator[None]:
-        self.iam.recorder.flow = name
+        """The calls inside are the flow `name`'s; a failure is kept, with its traceback, for the test
+        to show, and the tour goes on."""
+        outer, self.iam.recorder.flow = self.iam.recorder.flow, name
         try:
             yield
         except Exception:
             self.failures[name] = traceback.format_exc()
         finally:
-            self.iam.recorder.flow = "between flows"
+            self.iam.recorder.flow = outer
 
     # ---- helpers: what a client, S3, EventBridge and the harness do ------------------------------
 
@@ -73,7 +75,8 @@ class Tour:
 
     def batch_state(self, fixture: str, job_id: str) -> None:
         """Batch's state event for the job's current attempt, delivered by the rule, then the outbox."""
-        invoke_async(self.iam, "StateChangeFunction", batch_event(fixture, job=self.get(job_id)))
+        handled = invoke_async(self.iam, "StateChangeFunction", batch_event(fixture, job=self.get(job_id)))
+        assert handled is not None, f"the {fixture} event of job {job_id} went to the dead-letter queue"
         self.outbox.drain()
 
     def dispatch(self) -> None:
@@ -105,7 +108,7 @@ class Tour:
                 etag=version["ETag"].strip('"'),
                 **{"version-id": version["VersionId"]},
             )
-            invoke_async(self.iam, "ArtifactsFunction", event)
+            assert invoke_async(self.iam, "ArtifactsFunction", event) == {"recorded": 1, "skipped": 0}
             keys.append(version["Key"])
         return keys
 
@@ -123,7 +126,7 @@ class Tour:
             self.file_drop,
             self.spot_fallback_then_give_up,
             self.cancel_and_retry,
-            self.cancel_before_the_submission_is_recorded,
+            self.cancel_while_the_dispatcher_is_gone,
             self.redelivery_and_twin,
             self.sweeper_repairs,
             self.earlier_layout,
@@ -220,21 +223,26 @@ class Tour:
             assert self.api("POST", path, resource="/jobs/{job_id}/retry")[0] in (200, 202)
             self.dispatch()
 
-    def cancel_before_the_submission_is_recorded(self) -> None:
-        with self.flow("cancel finds a Batch job submitted but not yet recorded (ListJobs)"):
+    def cancel_while_the_dispatcher_is_gone(self) -> None:
+        with self.flow("cancel of a job whose dispatcher died after SubmitJob; the redelivery terminates it"):
             key = f"incoming/{TENANT}/manual/unrecorded.txt"
             self.upload(key, b"x\n")
             job = self.post("word-count", f"s3://{self.ingest}/{key}")
-            self._lose_dispatch_message(submitted_as=job)
+            self._lose_dispatch_message(submitted_as=job, delete=False)
             path = f"/jobs/{job['job_id']}/cancel"
             assert self.api("POST", path, resource="/jobs/{job_id}/cancel")[0] == 200
+            self.dispatch()  # adopts the Batch job by name, cannot record it, terminates it
+            assert self.get(job["job_id"])["status"] == "CANCELLED"
 
-    def _lose_dispatch_message(self, submitted_as: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The dispatch message taken off the queue (a dispatcher that died); with `submitted_as`, after
-        its SubmitJob went through."""
+    def _lose_dispatch_message(
+        self, submitted_as: dict[str, Any] | None = None, delete: bool = True
+    ) -> dict[str, Any]:
+        """The dispatch message taken by a dispatcher that died: deleted (lost), or left to come back;
+        with `submitted_as`, after its SubmitJob went through."""
         sqs, url = self.iam.client("sqs"), self.iam.env["DISPATCH_QUEUE_URL"]
-        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
-        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        [message] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"]
+        if delete:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
         if submitted_as is not None:
             self.iam.client("batch").submit_job(
                 jobName=f"bp-{submitted_as['job_id']}-1",
@@ -248,11 +256,10 @@ class Tour:
             key = f"incoming/{TENANT}/manual/twice.txt"
             self.upload(key, b"x\n")
             adopted = self.post("word-count", f"s3://{self.ingest}/{key}")
-            message = self._lose_dispatch_message(submitted_as=adopted)
-            sqs, url = self.iam.client("sqs"), self.iam.env["DISPATCH_QUEUE_URL"]
-            sqs.send_message(QueueUrl=url, MessageBody=message["Body"])
-            sqs.receive_message(QueueUrl=url, VisibilityTimeout=0)  # the first, failed, delivery
+            self._lose_dispatch_message(submitted_as=adopted, delete=False)
             self.dispatch()
+            assert self.get(adopted["job_id"])["status"] == "SUBMITTED"
+            sqs, url = self.iam.client("sqs"), self.iam.env["DISPATCH_QUEUE_URL"]
             twin = self.post("word-count", f"s3://{self.ingest}/{key}", headers={"Idempotency-Key": "twin"})
             body = self._lose_dispatch_message()["Body"]
             for _ in range(2):
@@ -311,7 +318,9 @@ class Tour:
                     }
                 ],
             }
-            invoke_async(self.iam, "StateChangeFunction", batch_event("succeeded", job=job))
+            assert (
+                invoke_async(self.iam, "StateChangeFunction", batch_event("succeeded", job=job)) is not None
+            )
             self.outbox.drain()
 
     def refused_submission(self) -> None:
@@ -336,7 +345,7 @@ class Tour:
         with self.flow("events a function cannot take go to its dead-letter queue"):
             broken = load_event("batch/succeeded.json")
             del broken["detail"]["jobName"]
-            invoke_async(self.iam, "StateChangeFunction", broken)
+            assert invoke_async(self.iam, "StateChangeFunction", broken) is None
             output = load_event("s3/eventbridge_output_created.json")
             del output["detail"]["object"]
-            invoke_async(self.iam, "ArtifactsFunction", output)
+            assert invoke_async(self.iam, "ArtifactsFunction", output) is None

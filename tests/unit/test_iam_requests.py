@@ -68,7 +68,7 @@ def test_submit_job_is_authorized_on_queue_and_definition_revision_and_tags_on_t
         ("batch:SubmitJob", "arn:aws:batch:us-east-1:123456789012:job-definition/wc:3"),
         ("batch:TagResource", "arn:aws:batch:us-east-1:123456789012:job/abc"),
     ]
-    assert made[2].context["batch:CreateAction"] == ("SubmitJob",)
+    assert made[2].context["aws:TagKeys"] == ("bp:job_id",)
     assert made[2].context["aws:RequestTag/bp:job_id"] == ("j",)
 
 

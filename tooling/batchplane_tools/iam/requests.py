@@ -150,7 +150,7 @@ def _put_events(_: RequestMapper, call: Call) -> list[Request]:
 
 def _submit_job(mapper: RequestMapper, call: Call) -> list[Request]:
     # SubmitJob is authorized on the job queue and on the job definition's revision; tags given at
-    # submission as batch:TagResource on the new job (batch:CreateAction = SubmitJob).
+    # submission as batch:TagResource on the new job, with the tags as aws:RequestTag and aws:TagKeys.
     queue = call.params["jobQueue"]
     queue_arn = queue if queue.startswith("arn:") else call.arn("batch", f"job-queue/{queue}")
     requests = [
@@ -161,7 +161,7 @@ def _submit_job(mapper: RequestMapper, call: Call) -> list[Request]:
     if tags:
         job = call.response.get("jobArn") or call.arn("batch", "job/not-created")
         keys: dict[str, tuple[str, ...]] = {f"aws:RequestTag/{k}": (v,) for k, v in tags.items()}
-        keys |= {"aws:TagKeys": tuple(tags), "batch:CreateAction": ("SubmitJob",)}
+        keys["aws:TagKeys"] = tuple(tags)
         requests.append(call.request("batch:TagResource", job, **keys))
     return requests
 
