@@ -85,6 +85,9 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BIN)/python bench/ingest_burst.py
 	$(BIN)/python bench/local_stack.py
 
+iam-report: $(STAMP) ## Per role: the actions granted and the requests of every flow each allowed
+	$(BIN)/python bench/iam_report.py
+
 build: $(STAMP) $(SAM_VENV)/.installed ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
 	$(SAM) build --template template.yaml
 	@# Ship bytecode: sam build ships none, /opt is read-only, so each cold start would compile every
@@ -100,4 +103,4 @@ deploy: build ## sam deploy --guided
 clean: ## Remove the virtual environment and build output
 	rm -rf $(VENV) $(BENCH_VENV) $(CHECKOV_VENV) $(SAM_VENV) .aws-sam .mypy_cache .ruff_cache
 
-.PHONY: help dev sam-env lint validate checkov unit test local bench build deploy clean
+.PHONY: help dev sam-env lint validate checkov unit test local bench iam-report build deploy clean
