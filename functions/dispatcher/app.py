@@ -12,7 +12,8 @@ from batchplane.service.dispatch import dispatch
 from batchplane.wiring import ports
 
 # Report every failed record, even when all failed, so SQS redelivers exactly those.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A failed record is logged at WARNING with its traceback: why it comes back, and why it ends in the DLQ.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
 
 
 def dispatch_record(record: SQSRecord) -> None:

@@ -16,7 +16,8 @@ from batchplane.observability import logger, metrics, trace_handler
 from batchplane.service.ingest import ingest_object
 from batchplane.wiring import ports
 
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+# A failed record is logged at WARNING with its traceback: why it comes back, and why it ends in the DLQ.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False, logger=logger)
 
 
 def ingest_record(record: SQSRecord) -> None:

@@ -20,7 +20,10 @@ from batchplane.wiring import ports
 
 # A batch whose every record fails is reported record by record too, never raised: Lambda then
 # retries from the first, as it does for a partial failure.
-processor = BatchProcessor(event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False)
+# A failed record is logged at WARNING with its traceback: why it comes back, and why it ends in the DLQ.
+processor = BatchProcessor(
+    event_type=EventType.DynamoDBStreams, raise_on_entire_batch_failure=False, logger=logger
+)
 
 
 def deliver_record(record: DynamoDBRecord) -> None:
