@@ -84,6 +84,7 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BIN)/python bench/state_events.py
 	$(BIN)/python bench/ingest_burst.py
 	$(BIN)/python bench/local_stack.py
+	$(BIN)/python bench/faults.py --every-call
 
 build: $(STAMP) $(SAM_VENV)/.installed ## sam build (needs python3.12 on PATH and a package index or wheelhouse)
 	$(SAM) build --template template.yaml
