@@ -38,7 +38,8 @@ class Case:
         return f"{self.flow}:{self.kind.value}:{self.index}"
 
     def describe(self) -> str:
-        return f"{self.id} ({self.call.where}{f' #{self.nth + 1}' if self.nth else ''})"
+        again = f"bench/faults.py --flow {self.flow} --fault {self.kind.value} --call {self.index}"
+        return f"{self.id} ({self.call.where}{f' #{self.nth + 1}' if self.nth else ''}): {again}"
 
 
 @dataclass
