@@ -84,6 +84,7 @@ bench: $(STAMP) $(BENCH_VENV)/.installed ## Run the benchmarks and print their f
 	$(BIN)/python bench/state_events.py
 	$(BIN)/python bench/ingest_burst.py
 	$(BIN)/python bench/local_stack.py
+	$(BIN)/python bench/faults.py --every-call
 
 iam-report: $(STAMP) ## Per role: the actions granted and the requests of every flow each allowed
 	$(BIN)/python bench/iam_report.py

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -41,6 +42,10 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Never reach AWS: fake credentials and one region for every test."""
+    fake_credentials(monkeypatch)
+
+
+def fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -101,13 +106,26 @@ class AwsStack:
     def outbox(self) -> StreamMapping:
         """The outbox function's DynamoDB event (template.yaml) as Lambda runs it, on the table's
         stream: `outbox.drain()` delivers what the stream holds since the last poll."""
+        handler = load_function("outbox").handler
+        return self.outbox_mapping(lambda event: handler(event, LambdaContext()))
+
+    def outbox_spec(self) -> dict[str, Any]:
+        """The outbox function's DynamoDB event, resolved (template.yaml)."""
         [spec] = [
             event["Properties"]
             for event in self.stack.template["Resources"]["OutboxFunction"]["Properties"]["Events"].values()
             if event["Type"] == "DynamoDB"
         ]
-        resolved = self.stack.resolve(spec)
-        handler = load_function("outbox").handler
+        return self.stack.resolve(spec)  # type: ignore[no-any-return]
+
+    def outbox_mapping(
+        self, invoke: Callable[[dict[str, Any]], Any], *, filtered: bool = True
+    ) -> StreamMapping:
+        """A mapping of the outbox function's DynamoDB event that hands its batches to `invoke`
+        (unfiltered: every record of the table's stream, for a test that sees them all)."""
+        resolved = self.outbox_spec()
+        if not filtered:
+            resolved = {k: v for k, v in resolved.items() if k != "FilterCriteria"}
         sqs, dlq = self.client("sqs"), self.stack.refs["OutboxDLQ"]
         # boto3 aims a call naming a stream ARN at the account's own endpoint (<account>.streams-ddb...),
         # which in-process moto does not serve: the regional one, as with an endpoint_url.
@@ -116,7 +134,7 @@ class AwsStack:
             resolved,
             streams=streams,
             stream_arn=resolved["Stream"],
-            invoke=lambda event: handler(event, LambdaContext()),
+            invoke=invoke,
             on_failure=lambda record: sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(record)),
             function_arn="arn:aws:lambda:us-east-1:123456789012:function:batchplane-test-OutboxFunction",
         )
@@ -161,9 +179,10 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
     serialize_dynamodb()
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
-    """template.yaml's resources on in-process moto, and the functions' environment pointing at them."""
+@contextmanager
+def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
+    """template.yaml's resources on in-process moto, and the functions' environment pointing at them;
+    `monkeypatch` undoes the environment and moto's patches afterwards."""
     _copy_transactions_as_the_local_stack_does(monkeypatch)
     with mock_aws(config={"batch": {"use_docker": False}}):
         session = boto3.session.Session()
@@ -173,8 +192,17 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
         monkeypatch.setenv("POLICY_PATH", str(POLICY_PATH))
         monkeypatch.setenv("SUBMIT_RATE_PER_SECOND", "1000")
         clear_caches()
-        yield AwsStack(stack=stack, session=session)
-        clear_caches()
+        try:
+            yield AwsStack(stack=stack, session=session)
+        finally:
+            clear_caches()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
+    """template.yaml's resources on in-process moto, and the functions' environment pointing at them."""
+    with aws_stack(monkeypatch) as stack:
+        yield stack
 
 
 @pytest.fixture
@@ -192,3 +220,19 @@ def api(aws: AwsStack):
         return response["statusCode"], body, headers
 
     return call
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault matrix's report (tests/faults/), once its tests ran: flows x call sites x fault kinds,
+    and each failure with the case that reproduces it."""
+    from tests.faults.matrix import render, report_of
+
+    rows = [
+        row
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if report.when == "call"
+        for row in report_of(report.user_properties)
+    ]
+    if rows:
+        terminalreporter.write_line(render(sorted(rows, key=lambda row: row["flow"])))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from botocore.exceptions import ClientError
 
+from batchplane.adapters.clients import client
 from batchplane_tools.fixtures import post_job
 from tests.support import api_event, load_event, tenant_input
 
@@ -256,3 +258,34 @@ def test_a_new_instance_makes_only_the_clients_its_first_request_uses(aws, api) 
     assert status == 202, job
     assert made_clients() == ["dynamodb", "sqs"]
     assert _session.cache_info().misses == 1
+
+
+def test_a_cancel_sent_again_after_terminate_job_failed_stops_the_batch_job(aws, api) -> None:
+    # Given a submitted job whose first cancel was written but whose TerminateJob Batch throttled
+    # past botocore's retries: the client got a 5xx
+    _, job, _ = api(post({"job_type": "word-count", "parameters": {"input": INPUT}}))
+    aws.run_dispatcher()
+    throttled: list[str] = []
+
+    def throttle_once(params: dict, **_: object) -> None:
+        if not throttled:
+            throttled.append(params["jobId"])
+            raise ClientError(
+                {"Error": {"Code": "TooManyRequestsException", "Message": "slow down"}}, "TerminateJob"
+            )
+
+    client("batch").meta.events.register("before-parameter-build.batch.TerminateJob", throttle_once)
+    cancel = api_event("POST", f"/jobs/{job['job_id']}/cancel", resource="/jobs/{job_id}/cancel")
+    first, _, _ = api(cancel)
+    calls = aws.record_calls("batch")
+
+    # When the client sends the cancel again
+    status, body, _ = api(cancel)
+
+    # Then it hears the job is already CANCELLED, and the Batch job is stopped this time
+    assert (first, status, body["error"]["code"]) == (500, 409, "invalid_state")
+    [summary] = aws.batch_jobs()
+    assert throttled == [summary["jobId"]]
+    assert [params["jobId"] for _, operation, params in calls if operation == "TerminateJob"] == [
+        summary["jobId"]
+    ]

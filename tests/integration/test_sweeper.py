@@ -146,3 +146,31 @@ def test_quiet_jobs_are_not_swept_before_the_threshold(aws, api) -> None:
     aws.dispatch_messages(delete=True)
 
     assert sweep()["checked"] == 0
+
+
+def test_a_retry_whose_dispatch_message_was_lost_is_dispatched_as_its_next_attempt(aws, api, later) -> None:
+    # Given a job reclaimed on Spot, decided as a retry on demand, whose dispatch message was lost
+    # (the state-change function died after writing the decision)
+    job = submit(api)
+    aws.run_dispatcher()
+    job = get_job(api, job["job_id"])
+    load_function("state_change").handler(batch_event("spot_interrupted", job=job), LambdaContext())
+    aws.dispatch_messages(delete=True)
+    calls = aws.record_calls("batch")
+
+    # When the sweeper runs after the quiet threshold, and the dispatcher gets its message
+    later(11 * 60)
+    assert sweep()["redispatched"] == 1
+    aws.run_dispatcher()
+
+    # Then attempt 2 is submitted on demand, and attempt 1's Batch job is neither submitted again
+    # nor terminated: the job item alone holds no finished attempt, so the sweeper reads the whole job
+    [(_, _, submitted)] = [c for c in calls if c[1] == "SubmitJob"]
+    assert submitted["jobName"] == f"bp-{job['job_id']}-2"
+    assert submitted["jobQueue"] == aws.env["ON_DEMAND_JOB_QUEUE"]
+    assert [op for _, op, _ in calls if op == "TerminateJob"] == []
+    stored = get_job(api, job["job_id"])
+    assert (stored["status"], [a["capacity"] for a in stored["attempts"]]) == (
+        "SUBMITTED",
+        ["SPOT", "ON_DEMAND"],
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.errors import ErrorDetail, IdempotencyConflict, InvalidRequest, JobNotFound
+from batchplane.errors import ErrorDetail, IdempotencyConflict, InvalidRequest, InvalidTransition, JobNotFound
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
@@ -120,24 +120,39 @@ def _change(
 
 def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
     """Mark the job CANCELLED (owing its "Job Cancelled" event), then stop its Batch job, if it has one,
-    so nothing runs on."""
+    so nothing runs on.
+
+    A cancel sent again finds the job CANCELLED (409): when the first was cut short between its write
+    and TerminateJob (it died, or Batch throttled it), the Batch job may still run, so it is stopped
+    before the 409 goes out. TerminateJob of a job that has ended changes nothing."""
     now = ports.clock()
 
     def cancel(job: Job) -> tuple[Job, int | None]:
         cancelled = transitions.cancel(job, now=now, requested_by=requested_by)
         return owing(cancelled, job_event=JobEventType.CANCELLED), None
 
-    before, cancelled = _change(ports, tenant, job_id, cancel)
-    attempt = before.current_attempt
-    if attempt is not None and not attempt.status.is_terminal:
-        batch_ids = (
-            [attempt.batch_job_id]
-            if attempt.batch_job_id
-            else [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
-        )
-        for batch_job_id in batch_ids:
-            ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
+    try:
+        before, cancelled = _change(ports, tenant, job_id, cancel)
+    except InvalidTransition:
+        job = get_job(ports, tenant, job_id)
+        if job.status is JobStatus.CANCELLED:
+            _stop_batch_job(ports, job, requested_by)
+        raise
+    _stop_batch_job(ports, before, requested_by)
     return cancelled
+
+
+def _stop_batch_job(ports: Ports, job: Job, requested_by: str) -> None:
+    attempt = job.current_attempt
+    if attempt is None or attempt.status.is_terminal:
+        return
+    batch_ids = (
+        [attempt.batch_job_id]
+        if attempt.batch_job_id
+        else [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
+    )
+    for batch_job_id in batch_ids:
+        ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
 
 
 def retry_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:

@@ -17,7 +17,7 @@ from batchplane.lifecycle.attempts import note_stuck_runnable
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
+from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
 from batchplane.observability import logger, metric
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 from batchplane.service.state_change import AttemptNotRecordedYet, handle_state_change
@@ -88,7 +88,12 @@ def _redispatch(ports: Ports, job: Job, now: datetime, report: SweepReport) -> N
     delay = max(0, int((due - now).total_seconds()))
     if delay > MAX_DISPATCH_DELAY_SECONDS:
         return  # not due yet; a later sweep sends it
-    ports.dispatch.send(DispatchMessage.next_attempt_of(job, look_first=True), delay)
+    # The index hands over the job item alone, which may hold only its latest attempts
+    # (adapters/job_items.py), and may be older than the job: read the whole job as it is now.
+    whole = ports.store.get(job.job_id)
+    if whole is None or whole.status not in DISPATCHABLE_STATUSES:
+        return  # it moved on since the index was read
+    ports.dispatch.send(DispatchMessage.next_attempt_of(whole, look_first=True), delay)
     report.redispatched.append(job.job_id)
 
 
