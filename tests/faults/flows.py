@@ -16,7 +16,7 @@ from typing import Any
 from moto.batch.models import batch_backends
 
 from tests.faults.world import World
-from tests.support import batch_event, load_event, s3_notification
+from tests.support import INGEST_BUCKET, batch_event, load_event, s3_notification
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -38,7 +38,8 @@ def tenant_of(tag: str) -> str:
 
 
 def input_of(tag: str) -> str:
-    return f"s3://batchplane-faults/in/{tag}.csv"
+    """An object in the tenant's own input area (the policy's default sources)."""
+    return f"s3://{INGEST_BUCKET}/incoming/{tenant_of(tag)}/{tag}.csv"
 
 
 # -- what the outside world does -------------------------------------------------------------------
@@ -193,7 +194,7 @@ def send_post(world: World, context: Context) -> object:
 
 
 def dropped(world: World, tag: str) -> Context:
-    drop(world, f"incoming/sort/{tag}.csv", version=f"v-{tag}")
+    drop(world, f"incoming/{tenant_of(tag)}/sort/{tag}.csv", version=f"v-{tag}")
     return {}
 
 

@@ -66,7 +66,9 @@ class _Lines(logging.Handler):
         self.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{self.function}: {self.format(record)}")
+        # A failed record's reason travels as a structured field (failed_records/), not in the message.
+        reason = getattr(record, "reason", None)
+        self.lines.append(f"{self.function}: {self.format(record)}" + (f" reason={reason}" if reason else ""))
 
 
 @dataclass
