@@ -195,3 +195,31 @@ def test_unknown_route_is_a_json_404(aws, api) -> None:
 
     assert status == 404
     assert body["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "InternalServerError"])
+def test_aws_busy_past_botocores_retries_is_a_503_to_retry_and_writes_nothing(aws, api, code: str) -> None:
+    # Given DynamoDB throttling (or failing) the job's write beyond what botocore's retries outlast
+    from botocore.exceptions import ClientError
+
+    from batchplane.adapters.clients import client
+
+    def busy(**_: object) -> None:
+        raise ClientError({"Error": {"Code": code, "Message": "injected"}}, "TransactWriteItems")
+
+    dynamodb = client("dynamodb")
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", busy)
+    try:
+        # When a job is posted
+        status, body, headers = api(
+            post({"job_type": "word-count", "parameters": {"input": INPUT}}, key="k-503")
+        )
+    finally:
+        dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", busy)
+
+    # Then the caller is told to try again shortly, in the error shape, and nothing was written
+    assert (status, body["error"]["code"], headers.get("Retry-After")) == (503, "unavailable", "1"), body
+    assert aws.table_items() == []
+
+    # And the same request, sent again once DynamoDB answers, makes the job
+    assert api(post({"job_type": "word-count", "parameters": {"input": INPUT}}, key="k-503"))[0] == 202

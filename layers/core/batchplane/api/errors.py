@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from botocore.exceptions import ClientError
 
 from batchplane.api.identity import Unauthenticated
 from batchplane.errors import (
@@ -36,6 +37,26 @@ _STATUS: list[tuple[type[BatchplaneError], int, str]] = [
     (InvalidTransition, 409, "invalid_state"),
     (ConcurrentUpdate, 409, "concurrent_update"),
 ]
+
+
+# What botocore's retries could not outlast: AWS throttling this caller, or failing for a moment.
+# The caller may try again: a refused write wrote nothing, and a POST's Idempotency-Key makes a
+# repeat safe.
+_BUSY_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
 
 
 def error_body(code: str, message: str, details: list[ErrorDetail] | None = None) -> dict[str, Any]:
@@ -127,6 +148,20 @@ def register(app: APIGatewayRestResolver) -> None:
     def _no_route(_: Exception) -> Response[Any]:
         event = app.current_event
         return error_response(404, "not_found", f"no route {event.http_method} {event.path}")
+
+    @app.exception_handler(ClientError)
+    def _aws_refused(exc: ClientError) -> Response[Any]:
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if code not in _BUSY_CODES and status < 500:
+            logger.exception("unhandled error")
+            return error_response(500, "internal_error", "internal error; it has been logged")
+        logger.warning(
+            "AWS busy after retries; answered 503", extra={"code": code, "operation": exc.operation_name}
+        )
+        busy = error_response(503, "unavailable", f"AWS is busy ({code}); try again shortly")
+        busy.headers["Retry-After"] = "1"
+        return busy
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:

@@ -43,11 +43,12 @@ ERRORS: dict[int, str] = {
     422: "invalid_request: a field, parameter, header or page token does not validate; details name each",
     429: "quota_exceeded: the tenant is at its in-flight limit; or API Gateway's throttling",
     500: "internal_error: a fault of batchplane's, logged with the request id",
+    503: "unavailable: AWS throttled or failed a call after retries; try again after Retry-After",
 }
 
 # Every route: a caller without a tenant, any body over the API's limit, a parameter that does not
-# validate, API Gateway's throttling, and a fault of ours.
-COMMON = (403, 413, 422, 429, 500)
+# validate, API Gateway's throttling, a fault of ours, and AWS busy past botocore's retries.
+COMMON = (403, 413, 422, 429, 500, 503)
 
 JOB_ID = "$response.body#/job_id"
 
