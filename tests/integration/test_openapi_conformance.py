@@ -177,7 +177,7 @@ def test_every_error_is_declared_in_the_one_error_shape_422_included(api) -> Non
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             declared = operation["responses"]
-            assert {"403", "413", "422", "429", "500"} <= set(declared), (method, path)
+            assert {"403", "413", "422", "429", "500", "503"} <= set(declared), (method, path)
             for status, response in declared.items():
                 if int(status) >= 400:
                     schema = response["content"]["application/json"]["schema"]
@@ -196,13 +196,13 @@ def test_each_operation_declares_what_its_use_case_can_answer(api) -> None:
     }
 
     assert declared == {
-        ("POST", "/jobs"): [202, 400, 403, 404, 409, 413, 415, 422, 429, 500],
-        ("GET", "/jobs"): [200, 403, 413, 422, 429, 500],
-        ("GET", "/jobs/{job_id}"): [200, 403, 404, 409, 413, 422, 429, 500],
-        ("GET", "/jobs/{job_id}/artifacts"): [200, 403, 404, 409, 413, 422, 429, 500],
-        ("POST", "/jobs/{job_id}/cancel"): [200, 403, 404, 409, 413, 422, 429, 500],
-        ("POST", "/jobs/{job_id}/retry"): [202, 403, 404, 409, 413, 422, 429, 500],
-        ("GET", "/artifacts"): [200, 403, 413, 422, 429, 500],
+        ("POST", "/jobs"): [202, 400, 403, 404, 409, 413, 415, 422, 429, 500, 503],
+        ("GET", "/jobs"): [200, 403, 413, 422, 429, 500, 503],
+        ("GET", "/jobs/{job_id}"): [200, 403, 404, 409, 413, 422, 429, 500, 503],
+        ("GET", "/jobs/{job_id}/artifacts"): [200, 403, 404, 409, 413, 422, 429, 500, 503],
+        ("POST", "/jobs/{job_id}/cancel"): [200, 403, 404, 409, 413, 422, 429, 500, 503],
+        ("POST", "/jobs/{job_id}/retry"): [202, 403, 404, 409, 413, 422, 429, 500, 503],
+        ("GET", "/artifacts"): [200, 403, 413, 422, 429, 500, 503],
     }
 
 
