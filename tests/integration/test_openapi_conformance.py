@@ -31,7 +31,7 @@ from tests.support import LambdaContext, api_event, load_function
 SEED = 20_251_201
 EXAMPLES_PER_OPERATION = 25  # for each generation mode (valid, invalid), for each operation
 SEQUENCES = 25  # stateful runs, each up to STEPS linked calls
-STEPS = 6
+STEPS = 10
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
