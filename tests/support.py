@@ -176,3 +176,23 @@ def watch_queues(session: Any, *, topic_arn: str, bus: str, name: str) -> tuple[
     events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps({"source": ["batchplane"]}))
     events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn(job_events)}])
     return alerts, job_events
+
+
+class BreaksOnce:
+    """A response body whose second read fails as a reset connection does."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+        self._reads = 0
+
+    def read(self, amount: int) -> bytes:
+        from botocore.exceptions import ResponseStreamingError
+
+        self._reads += 1
+        if self._reads == 2:
+            raise ResponseStreamingError(error="Connection reset by peer")
+        data: bytes = self._body.read(amount)
+        return data
+
+    def close(self) -> None:
+        self._body.close()

@@ -10,11 +10,11 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ResponseStreamingError
 from moto import mock_aws
 
 from batchplane.lifecycle.classify import INPUT_CHANGED_EXIT_CODE
 from batchplane.service.dispatch import INPUTS_VARIABLE
+from tests.support import BreaksOnce
 from workers import checksum_manifest, common, pins, sort_large, word_count
 from workers.common import MIB, Job, S3Location, StepLog
 
@@ -144,24 +144,6 @@ def test_an_input_the_job_did_not_pin_is_read_as_it_is(s3: Any, monkeypatch: pyt
     # When the worker runs on this one, Then it reads what is there
     assert word_count.main(["--input", f"s3://{UNVERSIONED}/{KEY}"]) == 0
     assert counts(s3)["bytes"] == len(SECOND)
-
-
-class BreaksOnce:
-    """A response body whose second read fails as a reset connection does."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-        self._reads = 0
-
-    def read(self, amount: int) -> bytes:
-        self._reads += 1
-        if self._reads == 2:
-            raise ResponseStreamingError(error="Connection reset by peer")
-        data: bytes = self._body.read(amount)
-        return data
-
-    def close(self) -> None:
-        self._body.close()
 
 
 def test_a_broken_stream_of_a_pinned_version_resumes_on_that_version(s3: Any) -> None:

@@ -15,13 +15,12 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ResponseStreamingError
 from botocore.stub import Stubber
 from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from tests.support import closed_port
+from tests.support import BreaksOnce, closed_port
 from workers import checksum_manifest, common, sort_large, word_count
 from workers.common import MIB, Job, S3Location, StepLog
 from workers.word_count import Counts
@@ -252,24 +251,6 @@ def test_checksum_manifest_of_an_empty_object_has_no_chunks(s3: Any) -> None:
 
 
 # ---- the input stream --------------------------------------------------------------------------
-
-
-class BreaksOnce:
-    """A response body whose connection resets after the first read."""
-
-    def __init__(self, body: Any) -> None:
-        self._body = body
-        self._reads = 0
-
-    def read(self, amount: int) -> bytes:
-        self._reads += 1
-        if self._reads == 2:
-            raise ResponseStreamingError(error="Connection reset by peer")
-        data: bytes = self._body.read(amount)
-        return data
-
-    def close(self) -> None:
-        self._body.close()
 
 
 def test_a_broken_input_stream_resumes_at_its_offset(s3: Any, capsys: pytest.CaptureFixture[str]) -> None:
