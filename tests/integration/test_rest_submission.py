@@ -282,8 +282,9 @@ def test_a_cancel_sent_again_after_terminate_job_failed_stops_the_batch_job(aws,
     # When the client sends the cancel again
     status, body, _ = api(cancel)
 
-    # Then it hears the job is already CANCELLED, and the Batch job is stopped this time
-    assert (first, status, body["error"]["code"]) == (500, 409, "invalid_state")
+    # Then the first cancel was answered 503 (Batch throttled it past botocore's retries: try again);
+    # the second hears the job is already CANCELLED, and the Batch job is stopped this time
+    assert (first, status, body["error"]["code"]) == (503, 409, "invalid_state")
     [summary] = aws.batch_jobs()
     assert throttled == [summary["jobId"]]
     assert [params["jobId"] for _, operation, params in calls if operation == "TerminateJob"] == [
