@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+    from batchplane.adapters.store import DynamoJobStore
+
+# A job under live traffic may be written again while it is moved: a few more tries than a request's.
+MIGRATE_TRIES = 5
+
 
 @dataclass
 class Migration:
@@ -57,13 +62,8 @@ def migrate_table(
     return report
 
 
-def _moved(store: Any, job_id: str, tries: int = 5) -> bool:
+def _moved(store: DynamoJobStore, job_id: str) -> bool:
     """Move one job; a live write that came first (ConcurrentUpdate) is read again and moved then."""
-    from batchplane.errors import ConcurrentUpdate
+    from batchplane.service.conflicts import retry_on_conflict
 
-    for _ in range(tries - 1):
-        try:
-            return bool(store.migrate(job_id))
-        except ConcurrentUpdate:
-            continue
-    return bool(store.migrate(job_id))
+    return retry_on_conflict(lambda: store.migrate(job_id), tries=MIGRATE_TRIES)

@@ -7,6 +7,7 @@ import base64
 import binascii
 import json
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -42,39 +43,41 @@ def is_cancelled_transaction(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") == "TransactionCanceledException"
 
 
+def _until_processed(send: Callable[[Any], Any], pending: Any, what: str) -> None:
+    """Call `send(pending)`, which returns what DynamoDB left unprocessed, until nothing is left,
+    backing off; ConcurrentUpdate (try again later) when DynamoDB still leaves some."""
+    for attempt in range(UNPROCESSED_TRIES):
+        pending = send(pending)
+        if not pending:
+            return
+        time.sleep(min(1.0, 0.05 * 2**attempt))
+    raise ConcurrentUpdate(f"DynamoDB left {what} unprocessed; try again")
+
+
 def put_all(client: DynamoDBClient, table: str, items: list[dict[str, Any]]) -> None:
     """BatchWriteItem, 25 puts a call; what DynamoDB leaves unprocessed is sent again, backing off."""
+
+    def send(pending: list[Any]) -> list[Any]:
+        response = client.batch_write_item(RequestItems={table: pending})
+        return list(response.get("UnprocessedItems", {}).get(table, []))
+
     for start in range(0, len(items), BATCH_WRITE_MAX):
-        pending: list[Any] = [
-            {"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]
-        ]
-        for attempt in range(UNPROCESSED_TRIES):
-            response = client.batch_write_item(RequestItems={table: pending})
-            pending = list(response.get("UnprocessedItems", {}).get(table, []))
-            if not pending:
-                break
-            time.sleep(min(1.0, 0.05 * 2**attempt))
-        if pending:
-            raise ConcurrentUpdate(f"DynamoDB left {len(pending)} writes unprocessed; try again")
+        chunk = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_MAX]]
+        _until_processed(send, chunk, "writes")
 
 
-def get_all(
-    client: DynamoDBClient, table: str, keys: list[dict[str, Any]], *, consistent: bool = False
-) -> list[dict[str, Any]]:
-    """BatchGetItem, 100 keys a call, in no particular order; what DynamoDB leaves unprocessed is asked
-    for again, backing off. An item that does not exist is simply not among them."""
+def get_all(client: DynamoDBClient, table: str, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """BatchGetItem, 100 keys a call, eventually consistent, in no particular order; what DynamoDB
+    leaves unprocessed is asked for again, backing off. An item that does not exist is not among them."""
     found: list[dict[str, Any]] = []
+
+    def send(pending: Any) -> Any:
+        response = client.batch_get_item(RequestItems=pending)
+        found.extend(response.get("Responses", {}).get(table, []))
+        return response.get("UnprocessedKeys") or {}
+
     for start in range(0, len(keys), BATCH_GET_MAX):
-        pending: Any = {table: {"Keys": keys[start : start + BATCH_GET_MAX], "ConsistentRead": consistent}}
-        for attempt in range(UNPROCESSED_TRIES):
-            response = client.batch_get_item(RequestItems=pending)
-            found.extend(response.get("Responses", {}).get(table, []))
-            pending = response.get("UnprocessedKeys") or {}
-            if not pending:
-                break
-            time.sleep(min(1.0, 0.05 * 2**attempt))
-        if pending:
-            raise ConcurrentUpdate("DynamoDB left reads unprocessed; try again")
+        _until_processed(send, {table: {"Keys": keys[start : start + BATCH_GET_MAX]}}, "reads")
     return found
 
 

@@ -47,10 +47,10 @@ def activity_shard(job_id: str) -> str:
     return f"{ACTIVE}#{zlib.crc32(job_id.encode()) % ACTIVITY_SHARDS}"
 
 
-def phase_partition(tenant: str, status: JobStatus | None) -> str:
+def phase_partition(tenant: str, status: JobStatus) -> str:
     """The by_tenant_status partition of a status: each finished status has its own; every unfinished
     job shares ACTIVE, so an event that moves a job between unfinished states moves no key."""
-    phase = status.value if status is not None and status.is_terminal else ACTIVE
+    phase = status.value if status.is_terminal else ACTIVE
     return f"TENANT#{tenant}#{phase}"
 
 
@@ -79,9 +79,9 @@ def put_index(table: str, job: Job, retention: timedelta) -> TransactWriteItemTy
     return {"Put": {"TableName": table, "Item": index_item(job, retention)}}
 
 
-def moves_index(before: Job | None, after: Job) -> bool:
+def moves_index(before: Job, after: Job) -> bool:
     """Whether a save changes the job's index entry: only finishing, or becoming unfinished again."""
-    return before is None or before.status.is_terminal != after.status.is_terminal
+    return before.status.is_terminal != after.status.is_terminal
 
 
 class IndexReader:
@@ -91,16 +91,11 @@ class IndexReader:
         self._client = client
         self._table = table
 
-    def jobs(self, entries: list[dict[str, Any]], *, consistent: bool = False) -> list[Job | None]:
+    def jobs(self, entries: list[dict[str, Any]]) -> list[Job | None]:
         """The job of each index entry, in order; None for one whose job is gone (expired just now).
         An entry of the earlier layout is its job item already."""
         wanted = [e["pk"] for e in entries if e["sk"]["S"] == INDEX_SK]
-        found = get_all(
-            self._client,
-            self._table,
-            [{"pk": pk, "sk": {"S": "JOB"}} for pk in wanted],
-            consistent=consistent,
-        )
+        found = get_all(self._client, self._table, [{"pk": pk, "sk": {"S": "JOB"}} for pk in wanted])
         by_pk = {item["pk"]["S"]: item for item in found}
         jobs: list[Job | None] = []
         for entry in entries:
@@ -161,22 +156,17 @@ class IndexReader:
         The index keeps no time of the last change (it would move on every event), so each unfinished
         job is read and looked at here."""
         found: list[Job] = []
+        pages = self._client.get_paginator("query")
         for shard in range(ACTIVITY_SHARDS):
-            query: dict[str, Any] = {
-                "TableName": self._table,
-                "IndexName": "by_activity",
-                "KeyConditionExpression": "gsi3pk = :shard",
-                "ExpressionAttributeValues": {":shard": {"S": f"{ACTIVE}#{shard}"}},
-            }
-            while True:
-                response = self._client.query(**query)
-                entries = response.get("Items", [])
+            for response in pages.paginate(
+                TableName=self._table,
+                IndexName="by_activity",
+                KeyConditionExpression="gsi3pk = :shard",
+                ExpressionAttributeValues={":shard": {"S": f"{ACTIVE}#{shard}"}},
+            ):
                 found.extend(
                     job
-                    for job in self.jobs(entries)
+                    for job in self.jobs(response.get("Items", []))
                     if job is not None and not job.status.is_terminal and job.updated_at < older_than
                 )
-                if "LastEvaluatedKey" not in response:
-                    break
-                query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
         return found

@@ -154,8 +154,7 @@ def register(app: APIGatewayRestResolver) -> None:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code not in _BUSY_CODES and status < 500:
-            logger.exception("unhandled error")
-            return error_response(500, "internal_error", "internal error; it has been logged")
+            return _internal_error()
         logger.warning(
             "AWS busy after retries; answered 503", extra={"code": code, "operation": exc.operation_name}
         )
@@ -165,8 +164,13 @@ def register(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response[Any]:
-        logger.exception("unhandled error")
-        return error_response(500, "internal_error", "internal error; it has been logged")
+        return _internal_error()
+
+
+def _internal_error() -> Response[Any]:
+    """A fault of ours: logged with its traceback (we are inside the exception handler), answered 500."""
+    logger.exception("unhandled error")
+    return error_response(500, "internal_error", "internal error; it has been logged")
 
 
 def _register_domain_error(

@@ -88,8 +88,8 @@ def _redispatch(ports: Ports, job: Job, now: datetime, report: SweepReport) -> N
     delay = max(0, int((due - now).total_seconds()))
     if delay > MAX_DISPATCH_DELAY_SECONDS:
         return  # not due yet; a later sweep sends it
-    # The index hands over the job item alone, which may hold only its latest attempts
-    # (adapters/job_items.py), and may be older than the job: read the whole job as it is now.
+    # What the index led to was read eventually consistent: read the job as it is now, so a job
+    # cancelled or dispatched meanwhile is not submitted again (and then terminated).
     whole = ports.store.get(job.job_id)
     if whole is None or whole.status not in DISPATCHABLE_STATUSES:
         return  # it moved on since the index was read
