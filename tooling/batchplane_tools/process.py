@@ -31,6 +31,8 @@ def spawn_local(
             "0",
             "--aws-port",
             "0",
+            "--console-port",
+            "0",
             "--state-file",
             str(state_file),
             *args,

@@ -29,6 +29,7 @@ class LocalInfo:
     """Where a running local stack's endpoints and resources are."""
 
     api_url: str
+    console_url: str | None = None  # the web console, proxying /api/* to api_url
     aws_endpoint_url: str | None = None
     batch_endpoint_url: str | None = None
     region: str = "us-east-1"

@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="batchplane", description=DESCRIPTION)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_local_command(subparsers)
+    add_console_command(subparsers)
     add_api_commands(subparsers)
     return parser
 
@@ -84,6 +85,9 @@ def add_local_command(subparsers: Subparsers) -> None:
     )
     local.add_argument("--api-port", type=int, default=8080, help="REST API port (default 8080; 0: any)")
     local.add_argument("--aws-port", type=int, default=5000, help="embedded AWS endpoint port (default 5000)")
+    local.add_argument(
+        "--console-port", type=int, default=8081, help="web console port (default 8081; 0: any)"
+    )
     local.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     local.add_argument("--policy", type=Path, help="policy document (default layers/core/policy.yaml)")
     local.add_argument(
@@ -118,6 +122,30 @@ def add_local_command(subparsers: Subparsers) -> None:
         type=Path,
         default=STATE_FILE,
         help="where the endpoints are written as JSON once ready (default .local/batchplane-local.json)",
+    )
+
+
+# --- console -----------------------------------------------------------------------------------------
+
+
+def add_console_command(subparsers: Subparsers) -> None:
+    console = subparsers.add_parser(
+        "console",
+        help="the web console on localhost, for a deployed API (--api) or the local stack",
+        description="Serve the web console on localhost. With --api, its pages read that deployed API, "
+        "each request signed with SigV4 with your default AWS credentials (the browser holds none); "
+        "without, the running local stack's API.",
+    )
+    console.add_argument(
+        "--api", help="a deployed API, e.g. https://abc.execute-api.eu-west-1.amazonaws.com/v1"
+    )
+    console.add_argument("--port", type=int, default=8081, help="port to serve on (default 8081; 0: any)")
+    console.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    console.add_argument("--region", help="AWS region for signing (default: from the URL)")
+    console.add_argument(
+        "--local-file",
+        type=Path,
+        help="without --api: the local stack's endpoints file (default .local/batchplane-local.json)",
     )
 
 
@@ -245,6 +273,17 @@ def _list_arguments(listing: argparse.ArgumentParser) -> None:
     listing.add_argument("--limit", type=_positive_int, help="jobs per page (default: the API's)")
     listing.add_argument("--next-token", help="the page after a previous listing's")
     listing.add_argument("--all", action="store_true", help="every page, following next_token")
+    _whose_arguments(listing)
+
+
+def _whose_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--tenant` (an API option) names whose jobs; this adds every tenant's (operators only)."""
+    parser.add_argument(
+        "--all-tenants",
+        action="store_true",
+        help="every tenant's unfinished jobs (the policy's api.operators only; the local caller is one); "
+        "--tenant T lists T's",
+    )
 
 
 def _drop_arguments(drop: argparse.ArgumentParser) -> None:
@@ -265,3 +304,4 @@ def _watch_arguments(watch: argparse.ArgumentParser) -> None:
     watch.add_argument("--job-type", help="only jobs of this type")
     watch.add_argument("--limit", type=_positive_int, default=50, help="newest jobs shown (default 50)")
     watch.add_argument("--once", action="store_true", help="print one frame and exit")
+    _whose_arguments(watch)

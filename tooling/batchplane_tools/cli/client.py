@@ -170,21 +170,45 @@ class ApiClient:
         job_type: str | None = None,
         limit: int | None = None,
         next_token: str | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> Page:
-        query = {"status": status, "job_type": job_type, "limit": limit, "next_token": next_token}
+        """A page of jobs: the caller's; with `tenant` that tenant's, with `all_tenants` every tenant's
+        unfinished ones (either, for another tenant than the caller, only for the policy's operators)."""
+        query = {
+            "status": status,
+            "job_type": job_type,
+            "limit": limit,
+            "next_token": next_token,
+            "tenant": tenant,
+            "all_tenants": "true" if all_tenants else None,
+        }
         page = self.request("GET", "/jobs", query=query)
         page.setdefault("jobs", [])
         page.setdefault("next_token", None)
         return page
 
     def iter_jobs(
-        self, *, status: str | None = None, job_type: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        job_type: str | None = None,
+        limit: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> Iterator[Job]:
         """Every job of every page, following `next_token`."""
         token: str | None = None
         seen: set[str] = set()
         while True:
-            page = self.list(status=status, job_type=job_type, limit=limit, next_token=token)
+            page = self.list(
+                status=status,
+                job_type=job_type,
+                limit=limit,
+                next_token=token,
+                tenant=tenant,
+                all_tenants=all_tenants,
+            )
             yield from page["jobs"]
             token = page.get("next_token")
             if not token or token in seen:
@@ -192,9 +216,19 @@ class ApiClient:
             seen.add(token)
 
     def list_all(
-        self, *, status: str | None = None, job_type: str | None = None, limit: int | None = None
+        self,
+        *,
+        status: str | None = None,
+        job_type: str | None = None,
+        limit: int | None = None,
+        tenant: str | None = None,
+        all_tenants: bool = False,
     ) -> Jobs:
-        return [*self.iter_jobs(status=status, job_type=job_type, limit=limit)]
+        return [
+            *self.iter_jobs(
+                status=status, job_type=job_type, limit=limit, tenant=tenant, all_tenants=all_tenants
+            )
+        ]
 
     def cancel(self, job_id: str) -> Job:
         return self.request("POST", f"/jobs/{_segment(job_id)}/cancel")

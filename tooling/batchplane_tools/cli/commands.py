@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from batchplane_tools.cli import watch
 from batchplane_tools.cli.arguments import DEFAULT_PREFIX
@@ -87,20 +88,29 @@ def _get(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whose(args: argparse.Namespace) -> dict[str, Any]:
+    """`--tenant T` (that tenant's jobs: locally it also acts as T) or `--all-tenants` (every tenant's
+    unfinished jobs); another tenant's only for the policy's operators."""
+    if args.all_tenants and args.tenant:
+        raise ConfigError("--all-tenants and --tenant exclude each other")
+    return {"tenant": args.tenant, "all_tenants": bool(args.all_tenants)}
+
+
 def _list(args: argparse.Namespace) -> int:
     client = resolve_target(args)
+    whose = _whose(args)
     token: str | None = None
     if args.all:
-        jobs = client.list_all(status=args.status, job_type=args.job_type, limit=args.limit)
+        jobs = client.list_all(status=args.status, job_type=args.job_type, limit=args.limit, **whose)
     else:
         page = client.list(
-            status=args.status, job_type=args.job_type, limit=args.limit, next_token=args.next_token
+            status=args.status, job_type=args.job_type, limit=args.limit, next_token=args.next_token, **whose
         )
         jobs, token = page["jobs"], page.get("next_token")
     if args.json:
         print_json({"jobs": jobs, "next_token": token})
         return 0
-    print(format_jobs(jobs) if jobs else "no jobs")
+    print(format_jobs(jobs, tenants=bool(args.tenant or args.all_tenants)) if jobs else "no jobs")
     if token:
         print(f"more jobs: pass --all, or --next-token {token}", file=sys.stderr)
     return 0
@@ -148,17 +158,19 @@ def _drop(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace) -> int:
     client = resolve_target(args)
+    whose = _whose(args)
+    every = bool(args.all_tenants)
 
     def fetch() -> Page:
-        return client.list(status=args.status, job_type=args.job_type, limit=args.limit)
+        return client.list(status=args.status, job_type=args.job_type, limit=args.limit, **whose)
 
     if not args.once:
-        return watch.live(client, fetch, interval=args.interval, as_json=args.json)
+        return watch.live(client, fetch, interval=args.interval, as_json=args.json, all_tenants=every)
     page = fetch()
     if args.json:
         print_json(page)
     else:
-        print(watch.frame(client, page))
+        print(watch.frame(client, page, all_tenants=every))
     return 0
 
 

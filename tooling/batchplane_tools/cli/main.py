@@ -23,6 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "local":
         return run_local(args)
+    if args.command == "console":
+        from batchplane_tools.console import command
+
+        return command.run(args, _stop_on_signals())
     return commands.run(args)
 
 
@@ -66,6 +70,7 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
 
     options = LocalOptions(
         api_port=args.api_port,
+        console_port=args.console_port,
         aws_port=args.aws_port,
         host=args.host,
         workers=args.workers,
@@ -98,6 +103,7 @@ def banner(info: LocalInfo, options: LocalOptions, ready: float) -> str:
     return f"""
 batchplane local is ready ({ready:.1f} s)
   REST API        {info.api_url}      (tenant from `Authorization: Tenant <name>`, default "local")
+  console         {info.console_url}     (jobs, attempts, logs, summary; every tenant: "local" is an operator)
   AWS endpoint    {info.aws_endpoint_url}      (moto: DynamoDB, S3, SQS, SNS, EventBridge)
   Batch endpoint  {info.batch_endpoint_url}  ({options.workers} job slots, Spot interruption rate \
 {options.spot_interruption_rate})

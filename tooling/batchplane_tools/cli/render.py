@@ -96,10 +96,25 @@ def job_columns(job: Job) -> tuple[object, ...]:
     )
 
 
-def format_jobs(jobs: Sequence[Job]) -> str:
-    """The `list` table: id, type, status, attempts, capacity of the last attempt, last update."""
+def format_jobs(jobs: Sequence[Job], *, tenants: bool = False) -> str:
+    """The `list` table: id, type, status, attempts, capacity of the last attempt, last update; with
+    `tenants`, each job's tenant after its id."""
     rows = [(*job_columns(job), when(job.get("updated_at"))) for job in jobs]
-    return table(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "UPDATED"), rows)
+    return table(
+        *with_tenants(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "UPDATED"), rows, jobs, tenants)
+    )
+
+
+def with_tenants(
+    headers: tuple[str, ...], rows: list[tuple[object, ...]], jobs: Sequence[Job], tenants: bool
+) -> tuple[tuple[str, ...], list[tuple[object, ...]]]:
+    """The table with a TENANT column after the job's id, when it lists more than the caller's jobs."""
+    if not tenants:
+        return headers, rows
+    return (
+        (headers[0], "TENANT", *headers[1:]),
+        [(row[0], job.get("tenant"), *row[1:]) for row, job in zip(rows, jobs, strict=True)],
+    )
 
 
 def format_job(job: Job) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from batchplane_tools.cli.client import ApiClient, Page
 from batchplane_tools.cli.errors import Unreachable
-from batchplane_tools.cli.render import cell, dicts, job_columns, last, mib, now, table
+from batchplane_tools.cli.render import cell, dicts, job_columns, last, mib, now, table, with_tenants
 from batchplane_tools.cli.statuses import STATUSES
 
 CLEAR_SCREEN = "\x1b[2J"
@@ -24,7 +24,9 @@ HIDE_CURSOR = "\x1b[?25l"
 SHOW_CURSOR = "\x1b[?25h"
 
 
-def live(client: ApiClient, fetch: Callable[[], Page], *, interval: float, as_json: bool) -> int:
+def live(
+    client: ApiClient, fetch: Callable[[], Page], *, interval: float, as_json: bool, all_tenants: bool = False
+) -> int:
     """Show `fetch()`'s page every `interval` seconds until Ctrl-C, then exit 0. With `as_json`, each
     page is one line of JSON."""
     on_screen = sys.stdout.isatty() and not as_json
@@ -32,7 +34,7 @@ def live(client: ApiClient, fetch: Callable[[], Page], *, interval: float, as_js
         sys.stdout.write(HIDE_CURSOR + CLEAR_SCREEN)
     try:
         while True:
-            text = _next_frame(client, fetch, interval, as_json)
+            text = _next_frame(client, fetch, interval, as_json, all_tenants)
             if on_screen:
                 _redraw(text)
             elif text:
@@ -46,18 +48,20 @@ def live(client: ApiClient, fetch: Callable[[], Page], *, interval: float, as_js
             sys.stdout.flush()
 
 
-def _next_frame(client: ApiClient, fetch: Callable[[], Page], interval: float, as_json: bool) -> str:
+def _next_frame(
+    client: ApiClient, fetch: Callable[[], Page], interval: float, as_json: bool, all_tenants: bool
+) -> str:
     """The frame to show next; with `as_json` the page is printed here and the frame is empty."""
     try:
         page = fetch()
     except Unreachable as error:  # keep watching through a restart of the stack
         if as_json:
             raise
-        return f"{title(client, interval)}\n\n{error}"
+        return f"{title(client, interval, all_tenants)}\n\n{error}"
     if as_json:
         print(json.dumps(page, ensure_ascii=False), flush=True)
         return ""
-    return frame(client, page, interval=interval)
+    return frame(client, page, interval=interval, all_tenants=all_tenants)
 
 
 def _redraw(text: str) -> None:
@@ -67,9 +71,11 @@ def _redraw(text: str) -> None:
     sys.stdout.flush()
 
 
-def title(client: ApiClient, interval: float | None) -> str:
+def title(client: ApiClient, interval: float | None, all_tenants: bool = False) -> str:
     parts = ["batchplane watch", client.base_url]
-    if client.tenant:
+    if all_tenants:
+        parts.append("all tenants, unfinished jobs")
+    elif client.tenant:
         parts.append(f"tenant {client.tenant}")
     parts.append(f"{now()} UTC")
     if interval is not None:
@@ -77,7 +83,7 @@ def title(client: ApiClient, interval: float | None) -> str:
     return "  ".join(parts)
 
 
-def frame(client: ApiClient, page: Page, *, interval: float | None = None) -> str:
+def frame(client: ApiClient, page: Page, *, interval: float | None = None, all_tenants: bool = False) -> str:
     """One screen of `watch`: a title, the count per status, and the jobs' table."""
     jobs = dicts(page.get("jobs"))
     counts = Counter(str(j.get("status")) for j in jobs)
@@ -86,7 +92,7 @@ def frame(client: ApiClient, page: Page, *, interval: float | None = None) -> st
     shown = (
         f"{len(jobs)}+ jobs" if page.get("next_token") else f"{len(jobs)} job{'' if len(jobs) == 1 else 's'}"
     )
-    lines = [title(client, interval), f"{shown}  ({summary})" if summary else shown, ""]
+    lines = [title(client, interval, all_tenants), f"{shown}  ({summary})" if summary else shown, ""]
     if not jobs:
         lines.append("no jobs yet")
         return "\n".join(lines)
@@ -98,7 +104,8 @@ def frame(client: ApiClient, page: Page, *, interval: float | None = None) -> st
         )
         for job in jobs
     ]
-    lines.append(table(("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "MEMORY", "LAST EVENT"), rows))
+    headers = ("JOB ID", "TYPE", "STATUS", "ATTEMPTS", "CAPACITY", "MEMORY", "LAST EVENT")
+    lines.append(table(*with_tenants(headers, rows, jobs, all_tenants)))
     return "\n".join(lines)
 
 

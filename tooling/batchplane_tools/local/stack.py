@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchplane_tools.console.server import ConsoleServer, Upstream
 from batchplane_tools.emulator import BatchEmulator
 from batchplane_tools.local.apigateway import LOCAL_TENANT, ApiGateway, ApiSpec
 from batchplane_tools.local.batch import batch_specs, put_batch_event
@@ -44,6 +45,7 @@ from batchplane_tools.state_file import LocalInfo
 @dataclass
 class LocalOptions:
     api_port: int = 8080
+    console_port: int = 8081  # the web console (0: any free port)
     aws_port: int = 5000
     host: str = "127.0.0.1"
     policy: Path = DEFAULT_POLICY
@@ -84,6 +86,7 @@ class LocalStack:
         self._moto: Any = None
         self._triggers: Triggers | None = None
         self._api: ApiGateway | None = None
+        self._console: ConsoleServer | None = None
         self.emulator: BatchEmulator | None = None
         self.stack: Stack | None = None
         self.info: LocalInfo | None = None
@@ -126,7 +129,11 @@ class LocalStack:
         self._api = ApiGateway(
             options.host, options.api_port, functools.partial(self._invoke, api_handler), ApiSpec.of(stack)
         )
-        self.info = _local_info(stack, environment, aws.url, batch_url, self._api.url)
+        # The console reads the local API as its default caller, `local`: an operator in policy.yaml.
+        self._console = ConsoleServer(options.host, options.console_port, Upstream(self._api.url))
+        self.info = _local_info(
+            stack, environment, aws.url, batch_url, api_url=self._api.url, console_url=self._console.url
+        )
         self.info.write(options.state_file)
         return self.info
 
@@ -135,6 +142,8 @@ class LocalStack:
         self._stop.set()
         if self.emulator is not None:
             self.emulator.stop()
+        if self._console is not None:
+            self._console.stop()
         if self._api is not None:
             self._api.stop()
         if self._triggers is not None:
@@ -162,10 +171,11 @@ class LocalStack:
 
 
 def _local_info(
-    stack: Stack, environment: dict[str, str], aws_url: str, batch_url: str, api_url: str
+    stack: Stack, environment: dict[str, str], aws_url: str, batch_url: str, *, api_url: str, console_url: str
 ) -> LocalInfo:
     return LocalInfo(
         api_url=api_url,
+        console_url=console_url,
         aws_endpoint_url=aws_url,
         batch_endpoint_url=batch_url,
         region=REGION,

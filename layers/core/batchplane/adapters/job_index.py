@@ -151,6 +151,99 @@ class IndexReader:
             if not start or len(jobs) == limit:
                 return Page(jobs=jobs, next_token=encode_token(start) if start else None)
 
+    def active_page(
+        self, *, limit: int, status: JobStatus | None, job_type: str | None, next_token: str | None
+    ) -> Page:
+        """Every tenant's unfinished jobs, newest first: the sparse by_activity index, its shards read
+        side by side and merged. The token is the sort key of the last job given."""
+        before = decode_token(next_token, "gsi3pk", ACTIVE)["gsi3sk"]["S"] if next_token else None
+        jobs: list[Job] = []
+        while True:
+            entries, boundary = self._active_entries(limit - len(jobs), job_type, before)
+            for entry, job in zip(entries, self.jobs(entries), strict=True):
+                before = entry["gsi3sk"]["S"]
+                if job is None or job.status.is_terminal or (status is not None and job.status is not status):
+                    continue
+                jobs.append(job)
+                if len(jobs) == limit:
+                    return Page(jobs=jobs, next_token=self._active_token(before))
+            if boundary is None:
+                return Page(jobs=jobs, next_token=None)
+            before = min(before, boundary) if before else boundary
+
+    def _active_entries(
+        self, count: int, job_type: str | None, before: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to `count` index entries of unfinished jobs older than `before`, newest first, and where
+        the next read must start (None: every shard is read to its end). Each shard gives its newest
+        `count`; of those, only what sorts at or after the oldest place a shard stopped reading is
+        surely newer than anything not yet read."""
+        condition = "gsi3pk = :shard" + (" AND gsi3sk < :before" if before else "")
+        values: dict[str, Any] = {":before": {"S": before}} if before else {}
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_activity",
+            "ScanIndexForward": False,
+            "Limit": max(count, 1),
+        }
+        if job_type is not None:
+            query["FilterExpression"] = "job_type = :job_type"
+            values[":job_type"] = {"S": job_type}
+        found: list[dict[str, Any]] = []
+        boundary: str | None = None
+        for shard in range(ACTIVITY_SHARDS):
+            response = self._client.query(
+                **query,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues={**values, ":shard": {"S": f"{ACTIVE}#{shard}"}},
+            )
+            found.extend(response.get("Items", []))
+            stopped = response.get("LastEvaluatedKey")
+            if stopped is not None:
+                boundary = max(boundary or "", stopped["gsi3sk"]["S"])
+        found.sort(key=lambda e: e["gsi3sk"]["S"], reverse=True)
+        sure = [e for e in found if boundary is None or e["gsi3sk"]["S"] >= boundary]
+        return sure[:count], boundary
+
+    @staticmethod
+    def _active_token(before: str) -> str:
+        return encode_token({"gsi3pk": {"S": ACTIVE}, "gsi3sk": {"S": before}})
+
+    def created_between(
+        self, tenant: str | None, since: datetime, until: datetime, *, most: int
+    ) -> tuple[list[Job], bool]:
+        """The jobs created in [since, until), newest first, at most `most` of them, and whether that
+        is all of them: a tenant's through by_tenant, every tenant's unfinished ones through
+        by_activity. Reads index entries (~250 bytes) and then the jobs: bounded by `most`."""
+        low, high = to_iso(since), to_iso(until)
+        if tenant is not None:
+            queries = [("by_tenant", "gsi1pk", "gsi1sk", f"TENANT#{tenant}")]
+        else:
+            queries = [("by_activity", "gsi3pk", "gsi3sk", f"{ACTIVE}#{s}") for s in range(ACTIVITY_SHARDS)]
+        entries: list[dict[str, Any]] = []
+        complete = True
+        for index, pk_name, sk_name, pk_value in queries:
+            response = self._client.query(
+                TableName=self._table,
+                IndexName=index,
+                KeyConditionExpression="#pk = :pk AND #sk BETWEEN :low AND :high",
+                ExpressionAttributeNames={"#pk": pk_name, "#sk": sk_name},
+                ExpressionAttributeValues={":pk": {"S": pk_value}, ":low": {"S": low}, ":high": {"S": high}},
+                ScanIndexForward=False,
+                Limit=most + 1,
+            )
+            items = response.get("Items", [])
+            # Limit is most + 1 (at most ~250 KB of entries, under a Query's 1 MB): one more says "more".
+            complete = complete and len(items) <= most
+            entries.extend(items)
+        sk_of = "gsi1sk" if tenant is not None else "gsi3sk"
+        entries.sort(key=lambda e: e[sk_of]["S"], reverse=True)
+        complete = complete and len(entries) <= most
+        jobs = [j for j in self.jobs(entries[:most]) if j is not None]
+        if tenant is None:
+            jobs = [j for j in jobs if not j.status.is_terminal]
+        return jobs, complete
+
     def unfinished_since(self, older_than: datetime) -> list[Job]:
         """Every unfinished job whose last change is older than `older_than`: all shards, all pages.
         The index keeps no time of the last change (it would move on every event), so each unfinished

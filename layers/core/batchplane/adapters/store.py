@@ -192,6 +192,25 @@ class DynamoJobStore:
         tenant and the status filter."""
         return self._index.page(tenant, limit=limit, status=status, job_type=job_type, next_token=next_token)
 
+    def list_active(
+        self,
+        *,
+        limit: int,
+        status: JobStatus | None = None,
+        job_type: str | None = None,
+        next_token: str | None = None,
+    ) -> Page:
+        """Every tenant's unfinished jobs, newest first (the sparse by_activity index): an operator's
+        view. Finished jobs are read per tenant: no index spans tenants' finished jobs."""
+        return self._index.active_page(limit=limit, status=status, job_type=job_type, next_token=next_token)
+
+    def created_between(
+        self, tenant: str | None, since: datetime, until: datetime, *, most: int
+    ) -> tuple[list[Job], bool]:
+        """A tenant's jobs created in [since, until), or every tenant's unfinished ones (None): at most
+        `most`, newest first, and whether that is all."""
+        return self._index.created_between(tenant, since, until, most=most)
+
     # -- the earlier layout -------------------------------------------------------------------------------
 
     def migrate(self, job_id: str) -> bool:

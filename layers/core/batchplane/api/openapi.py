@@ -30,8 +30,9 @@ def _within(areas: list[Area]) -> str:
 ERRORS: dict[int, str] = {
     400: "malformed_json: the body is not JSON, or is JSON deeper or with longer numbers than the API reads",
     403: (
-        "forbidden: no tenant in the caller's identity, or the policy does not let the tenant run the job "
-        "type; API Gateway's own refusals (an unsigned request, an unknown route or method) in this shape too"
+        "forbidden: no tenant in the caller's identity, the policy does not let the tenant run the job "
+        "type, or a caller not among the policy's api.operators asked for other tenants' jobs; API "
+        "Gateway's own refusals (an unsigned request, an unknown route or method) in this shape too"
     ),
     404: "not_found: no such job for this tenant",
     409: (

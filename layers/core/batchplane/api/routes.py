@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -22,11 +23,13 @@ from batchplane.api.schemas import (
     JobList,
     JobView,
     SubmitJobBody,
+    SummaryView,
 )
 from batchplane.errors import ErrorDetail, InvalidRequest
+from batchplane.models.inputs import TENANT_NAME
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.service import jobs
+from batchplane.service import jobs, overview
 from batchplane.wiring import page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
@@ -53,6 +56,21 @@ JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]
 NextToken = Annotated[
     str | None,
     Query(max_length=6144, pattern=TOKEN_PATTERN, description="the `next_token` of the previous page"),
+]
+
+
+# An operator's choice of whose jobs to read (service/overview.py::scope_of); others get 403.
+Tenant = Annotated[
+    str | None,
+    Query(
+        max_length=128,
+        pattern=TENANT_NAME.pattern,
+        description="another tenant's jobs: only for the policy's api.operators",
+    ),
+]
+AllTenants = Annotated[
+    bool,
+    Query(description="every tenant's unfinished jobs: only for the policy's api.operators"),
 ]
 
 
@@ -118,8 +136,10 @@ def post_job(
     operation_id="get_job",
     responses=responses(200, "The job", 404, 409),
 )
-def get_job(job_id: JobId) -> Response[JobView]:
-    tenant = _caller().tenant
+def get_job(job_id: JobId, tenant: Tenant = None) -> Response[JobView]:
+    caller = _caller()
+    # An operator may name the job's tenant (as the console does from a listing of every tenant).
+    tenant = overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
     return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
@@ -189,24 +209,71 @@ def _page_size(limit: int | None, most: int | None = None) -> int:
 
 @app.get(
     "/jobs",
-    summary="The caller's jobs, newest first",
+    summary="The caller's jobs, newest first (an operator's: one tenant's, or every tenant's unfinished)",
     operation_id="list_jobs",
     responses=responses(200, "A page of the caller's jobs"),
 )
-def list_jobs(
+def list_jobs(  # noqa: PLR0917 - the route's query parameters, passed by name
     status: Annotated[JobStatus | None, Query()] = None,
     job_type: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int | None, Query(ge=1)] = None,
     next_token: NextToken = None,
+    tenant: Tenant = None,
+    all_tenants: AllTenants = False,
 ) -> JobList:
-    tenant = _caller().tenant
-    # A token is good for the listing it came from: this tenant, these filters.
-    listing = ("jobs", tenant, status.value if status else "", job_type or "")
+    caller = _caller()
+    scope = overview.scope_of(
+        ports(), caller.tenant, caller.principal, tenant=tenant, all_tenants=all_tenants
+    )
+    # A token is good for the listing it came from: this tenant (or all: "*", never a tenant's
+    # name), these filters.
+    listing = ("jobs", scope or "*", status.value if status else "", job_type or "")
     start = tokens.open(listing, next_token)
-    page = jobs.list_jobs(
-        ports(), tenant, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
+    page = overview.list_jobs(
+        ports(), scope, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
     )
     return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=tokens.sign(listing, page.next_token))
+
+
+@app.get(
+    "/summary",
+    summary="Counts by state, retries by failure class and Spot fallbacks of the jobs made in a window",
+    operation_id="get_summary",
+    responses=responses(200, "The summary of the jobs created in [from, to)"),
+)
+def get_summary(
+    since: Annotated[
+        datetime | None, Query(alias="from", description="ISO 8601; default a day before `to`")
+    ] = None,
+    until: Annotated[datetime | None, Query(alias="to", description="ISO 8601; default now")] = None,
+    tenant: Tenant = None,
+    all_tenants: AllTenants = False,
+) -> SummaryView:
+    caller = _caller()
+    scope = overview.scope_of(
+        ports(), caller.tenant, caller.principal, tenant=tenant, all_tenants=all_tenants
+    )
+    window = overview.window_of(ports(), _aware(since, "from"), _aware(until, "to"))
+    found = overview.summary(ports(), scope, window)
+    summary = found.summary
+    return SummaryView(
+        tenant=scope,
+        all_tenants=scope is None,
+        since=window.since,
+        until=window.until,
+        jobs=summary.jobs,
+        complete=found.complete,
+        by_status=summary.by_status,
+        retries_by_failure_class=summary.retries_by_failure_class,
+        spot_fallbacks=summary.spot_fallbacks,
+        jobs_fallen_back=summary.jobs_fallen_back[:20],
+    )
+
+
+def _aware(value: datetime | None, field: str) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise InvalidRequest("a time without its zone", [ErrorDetail(field, "give a UTC offset, e.g. Z")])
+    return value
 
 
 @app.post(

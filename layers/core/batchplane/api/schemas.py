@@ -165,6 +165,25 @@ class ArtifactUses(Model):
     next_token: str | None
 
 
+class SummaryView(Model):
+    """GET /summary: the jobs created in [since, until), a tenant's or (all_tenants) every tenant's
+    unfinished ones."""
+
+    tenant: str | None = Field(description="whose jobs; null with all_tenants")
+    all_tenants: bool
+    since: UtcDatetime
+    until: UtcDatetime
+    jobs: int = Field(description="jobs counted: the newest 1,000 created in the window at most")
+    complete: bool = Field(description="false when more jobs than `jobs` were created in the window")
+    by_status: dict[JobStatus, int]
+    retries_by_failure_class: dict[FailureClass, int] = Field(
+        description="retries decided, by the failure class of the attempt retried "
+        "(each job's last 8 decisions)"
+    )
+    spot_fallbacks: int = Field(description="moves from Spot to on-demand")
+    jobs_fallen_back: list[str] = Field(description="the newest jobs that fell back from Spot, up to 20")
+
+
 class ErrorDetailView(Model):
     field: str = Field(description="the field, parameter or header at fault, e.g. `parameters.input`")
     reason: str

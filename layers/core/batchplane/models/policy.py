@@ -214,10 +214,40 @@ class FileDropRule(_Strict):
         return self.tenant if self.tenant is not None else match["tenant"]
 
 
+# An operator: a tenant name (the caller's role or user name), or a principal ARN in which `*` stands
+# for any run of characters (an STS session name, say).
+_OPERATOR_ARN = re.compile(r"^arn:aws[a-z-]*:(sts|iam)::\d{12}:[A-Za-z0-9_.@+=,/*-]+$")
+
+
 class Api(_Strict):
     max_body_bytes: int = Field(default=65_536, ge=1024, le=6 * 1024 * 1024)
     default_page_size: int = Field(default=50, ge=1, le=1000)
     max_page_size: int = Field(default=200, ge=1, le=1000)
+    operators: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="callers who may read every tenant's jobs (GET /jobs and /summary with tenant= or "
+        "all_tenants=true): tenant names, or principal ARNs with `*` wildcards",
+    )
+
+    @field_validator("operators")
+    @classmethod
+    def _operator_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not (TENANT_NAME.fullmatch(name) or _OPERATOR_ARN.fullmatch(name)):
+                raise ValueError(f"operator {name!r} is neither a tenant name nor an IAM principal ARN")
+        return value
+
+    def is_operator(self, tenant: str, principal: str) -> bool:
+        """Whether the caller is one of `operators`: by tenant name, or its principal by ARN pattern."""
+        for name in self.operators:
+            if name.startswith("arn:"):
+                pattern = ".*".join(re.escape(part) for part in name.split("*"))
+                if re.fullmatch(pattern, principal):
+                    return True
+            elif name == tenant:
+                return True
+        return False
 
 
 class PolicyDocument(_Strict):

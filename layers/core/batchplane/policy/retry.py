@@ -117,3 +117,18 @@ def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
         fell_back=fell_back,
         reason=f"{what}; retrying on {capacity.value}{extra} in {delay} s",
     )
+
+
+def failure_class_in(reason: str) -> FailureClass | None:
+    """The failure class a decision's reason (`_what`'s words: "attempt 2 ran out of memory (...)")
+    speaks of; None for a reason `_what` did not write. Read back from `_what` itself, so a class it
+    learns to name is read back too."""
+    head = reason.partition(" (")[0]
+    number, _, said = head.removeprefix("attempt ").partition(" ")
+    if not number.isdigit():
+        return None
+    for failure_class in FailureClass:
+        for capacity in Capacity:
+            if _what(failure_class, 0, capacity, "").partition(" (")[0] == f"attempt 0 {said}":
+                return failure_class
+    return None
