@@ -6,7 +6,7 @@
 
 const POLL_MS = 2000;
 const SUMMARY_EVERY = 5; // polls between summaries: a summary reads up to 1,000 jobs
-const STATUSES = ["QUEUED", "SUBMITTED", "RUNNABLE", "STARTING", "RUNNING", "RETRY_WAIT", "SUCCEEDED", "FAILED", "CANCELLED"];
+const STATUSES = ["QUEUED", "SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "RETRY_WAIT", "SUCCEEDED", "FAILED", "CANCELLED"];
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
 let timer = null; // the current page's poll
@@ -174,7 +174,7 @@ function jobRow(job) {
   const last = attempts[attempts.length - 1] || {};
   return el("tr", { "data-job-id": job.job_id, "data-updated": job.updated_at },
     el("td", {}, jobLink(job)), el("td", {}, job.tenant), el("td", {}, job.job_type), el("td", {}, status(job.status)),
-    el("td", {}, last.number || 0), el("td", {}, last.capacity || job.capacity || ""), el("td", {}, when(job.created_at)),
+    el("td", {}, last.number || 0), el("td", {}, last.capacity || ""), el("td", {}, when(job.created_at)),
     el("td", {}, when(job.updated_at)), el("td", { class: "mono" }, inputOf(job)));
 }
 
@@ -208,14 +208,16 @@ async function jobsPage(page) {
     ["job", "tenant", "type", "status", "attempts", "capacity", "created", "updated", "input"].map((h) => el("th", {}, h)))), tbody);
   const note = el("p", { class: "muted", id: "jobs-note" });
   let polls = 0;
+  let asked = 0; // an answer to an earlier question (the filters since changed) is dropped
 
   async function refresh(full) {
+    const mine = ++asked;
     const [listing, summary] = await Promise.all([
       jobsMatching(),
       full || polls % SUMMARY_EVERY === 0 ? api("/summary", summaryQuery()).catch(() => undefined) : Promise.resolve(undefined),
     ]);
     polls += 1;
-    if (page !== generation) return;
+    if (page !== generation || mine !== asked) return;
     if (summary !== undefined) document.getElementById("summary").replaceWith(summaryBox(summary));
     // Redraw only the rows that changed, in the listing's order.
     const existing = new Map([...tbody.children].map((row) => [row.dataset.jobId, row]));
@@ -300,8 +302,8 @@ function jobFields(job) {
   return el("dl", { class: "fields" },
     row("status", status(job.status)), row("tenant", job.tenant), row("type", job.job_type),
     row("created", when(job.created_at)), row("updated", when(job.updated_at)),
-    row("resources", `${job.vcpus} vCPU, ${job.memory_mib} MiB, next on ${job.capacity || "–"}`),
-    Object.entries(job.parameters).map(([k, v]) => row(`parameters.${k}`, String(v).startsWith("s3://") ? lineageLink(v) : v)),
+    row("resources", `${job.vcpus} vCPU, ${job.memory_mib} MiB`),
+    Object.entries(job.parameters).flatMap(([k, v]) => row(`parameters.${k}`, String(v).startsWith("s3://") ? lineageLink(v) : v)),
     row("output prefix", el("span", { class: "mono" }, job.output_prefix)));
 }
 
@@ -330,11 +332,11 @@ function logPane(jobId) {
     try {
       body = await api(`/jobs/${encodeURIComponent(jobId)}/attempts/${number}/log`, { next_token: more ? state.token : null });
     } catch (error) {
-      if (error.status === 404) {
-        if (!more) out.replaceChildren(el("span", { class: "muted", id: "no-log" }, "no log yet"));
-        return;
-      }
-      throw error;
+      if (more) return; // read on at the next poll
+      out.replaceChildren(error.status === 404
+        ? el("span", { class: "muted", id: "no-log" }, "no log yet")
+        : el("span", { class: "muted" }, `log unavailable: ${error.message}`));
+      return;
     }
     if (number !== state.attempt) return;
     if (!more) { out.replaceChildren(); where.textContent = body.where || ""; }
