@@ -15,8 +15,10 @@ import pytest
 from batchplane_tools.cli.client import SigV4Signer
 from batchplane_tools.console import command
 from batchplane_tools.console.server import ConsoleServer, Upstream, static_files
+from tests.unit import test_cli
 from tests.unit.test_cli import Stub, cli, job, local_file, parse
-from tests.unit.test_cli import stub  # noqa: F401 - the stub API server fixture
+
+stub = test_cli.stub  # the stub API server fixture, shared with the CLI's tests
 
 
 def fetch(url: str, method: str = "GET", host: str | None = None) -> tuple[int, dict[str, str], bytes]:
