@@ -50,6 +50,39 @@ def test_an_operator_lists_every_tenants_unfinished_jobs_page_by_page(aws, api) 
     assert {j["tenant"] for j in seen} == {"analytics", "research"}
 
 
+def test_every_tenants_listing_pages_through_filters_that_drop_entries(aws, api) -> None:
+    # Given two dispatched jobs, then queued jobs of two types and two tenants, interleaved
+    _submit(api, "analytics", "sort-large")
+    _submit(api, "research", "sort-large")
+    aws.run_dispatcher()
+    queued = [
+        _submit(api, tenant, job_type)["job_id"]
+        for tenant, job_type in (
+            ("analytics", "sort-large"),
+            ("research", "word-count"),
+            ("research", "sort-large"),
+            ("analytics", "word-count"),
+        )
+    ]
+
+    def every_page(**query: str) -> list[str]:
+        seen: list[str] = []
+        query = {"all_tenants": "true", "limit": "1", **query}
+        while True:
+            status, page = _list(api, OPERATOR, **query)
+            assert status == 200, page
+            seen.extend(j["job_id"] for j in page["jobs"])
+            if not page["next_token"]:
+                return seen
+            query["next_token"] = page["next_token"]
+
+    # When the operator pages one job at a time through the queued ones, and through one type's
+    # Then each filter gives each of its jobs once, newest first
+    assert every_page(status="QUEUED") == queued[::-1]
+    assert every_page(job_type="word-count") == [queued[3], queued[1]]
+    assert len(every_page(job_type="sort-large")) == 4
+
+
 def test_an_operator_reads_one_tenants_jobs_finished_ones_too(aws, api, engine) -> None:
     # Given a finished job of analytics and an unfinished one of research
     done = engine.run(engine.submit(), "succeeded")

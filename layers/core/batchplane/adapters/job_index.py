@@ -159,7 +159,8 @@ class IndexReader:
         before = decode_token(next_token, "gsi3pk", ACTIVE)["gsi3sk"]["S"] if next_token else None
         jobs: list[Job] = []
         while True:
-            entries, boundary = self._active_entries(limit - len(jobs), job_type, before)
+            wanted = limit - len(jobs)
+            entries, boundary = self._active_entries(wanted, job_type, before)
             for entry, job in zip(entries, self.jobs(entries), strict=True):
                 before = entry["gsi3sk"]["S"]
                 if job is None or job.status.is_terminal or (status is not None and job.status is not status):
@@ -167,9 +168,11 @@ class IndexReader:
                 jobs.append(job)
                 if len(jobs) == limit:
                     return Page(jobs=jobs, next_token=self._active_token(before))
+            if len(entries) == wanted:
+                continue  # cut short at what was wanted: go on after the last one looked at
             if boundary is None:
                 return Page(jobs=jobs, next_token=None)
-            before = min(before, boundary) if before else boundary
+            before = boundary  # every entry newer than where a shard stopped was looked at
 
     def _active_entries(
         self, count: int, job_type: str | None, before: str | None
