@@ -52,8 +52,10 @@ class Tour:
 
     # ---- helpers: what a client, S3, EventBridge and the harness do ------------------------------
 
-    def api(self, method: str, path: str, resource: str | None = None, **fields: Any) -> tuple[int, Any]:
-        event = api_event(method, path, resource=resource, tenant=TENANT, **fields)
+    def api(
+        self, method: str, path: str, resource: str | None = None, caller: str = TENANT, **fields: Any
+    ) -> tuple[int, Any]:
+        event = api_event(method, path, resource=resource, tenant=caller, **fields)
         response = invoke(self.iam, "ApiFunction", event)
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
@@ -168,6 +170,13 @@ class Tour:
             assert self.api("GET", path, resource="/jobs/{job_id}/artifacts")[0] == 200
             assert self.api("GET", "/artifacts", query={"uri": uri})[0] == 200
             assert self.api("GET", "/openapi.json")[0] == 200
+            assert self.api("GET", "/summary")[0] == 200
+        with self.flow("REST reads of an operator: every tenant's jobs and summary"):
+            every = {"all_tenants": "true"}
+            operator = "local"  # policy.yaml's api.operators: the local stack's role `local`
+            assert self.api("GET", "/jobs", query=every, caller=operator)[0] == 200
+            assert self.api("GET", "/summary", query=every, caller=operator)[0] == 200
+            assert self.api("GET", "/jobs", query={"tenant": TENANT}, caller=operator)[0] == 200
         self.output = f"s3://{self.artifacts}/{outputs[0]}"
 
     def chained_output_as_input(self) -> None:
