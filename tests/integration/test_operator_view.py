@@ -98,6 +98,22 @@ def test_an_operator_reads_one_tenants_jobs_finished_ones_too(aws, api, engine) 
     assert [j["status"] for j in succeeded["jobs"]] == ["SUCCEEDED"]
 
 
+def test_an_operator_opens_another_tenants_job_by_naming_its_tenant(aws, api) -> None:
+    # Given a job of research
+    job_id = _submit(api, "research")["job_id"]
+    path, resource = f"/jobs/{job_id}", "/jobs/{job_id}"
+
+    # When the operator opens it naming research, or without; and analytics names research
+    named = api(api_event("GET", path, resource=resource, query={"tenant": "research"}, tenant=OPERATOR))
+    unnamed = api(api_event("GET", path, resource=resource, tenant=OPERATOR))
+    other = api(api_event("GET", path, resource=resource, query={"tenant": "research"}, tenant="analytics"))
+
+    # Then only the operator naming its tenant sees it; without the name it is not the operator's job
+    assert (named[0], named[1]["job_id"], named[1]["tenant"]) == (200, job_id, "research")
+    assert unnamed[0] == 404
+    assert (other[0], other[1]["error"]["details"][0]["field"]) == (403, "tenant")
+
+
 def test_a_tenant_that_is_not_an_operator_reads_only_its_own_jobs(aws, api) -> None:
     # Given a job of research
     _submit(api, "research")
