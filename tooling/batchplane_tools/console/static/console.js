@@ -317,7 +317,7 @@ function artifactsTable(job) {
     job.more_artifacts ? el("caption", { class: "muted" }, "more outputs: GET /jobs/{id}/artifacts") : null);
 }
 
-function logPane(jobId) {
+function logPane(jobId, tenant) {
   // GET /jobs/{id}/attempts/{n}/log: {"lines": [{"at", "message"}], "next_token"}; 404 until the
   // attempt has a log. A running attempt's log is read on from its next_token at each poll.
   const out = el("div", { id: "log" }, el("span", { class: "muted" }, "choose an attempt"));
@@ -330,7 +330,9 @@ function logPane(jobId) {
     const number = state.attempt;
     let body;
     try {
-      body = await api(`/jobs/${encodeURIComponent(jobId)}/attempts/${number}/log`, { next_token: more ? state.token : null });
+      // `tenant` as on GET /jobs/{id}: an operator reading another tenant's job names its tenant.
+      const query = { tenant, next_token: more ? state.token : null };
+      body = await api(`/jobs/${encodeURIComponent(jobId)}/attempts/${number}/log`, query);
     } catch (error) {
       if (more) return; // read on at the next poll
       out.replaceChildren(error.status === 404
@@ -382,7 +384,7 @@ async function jobPage(page, jobId, tenant) {
     return;
   }
   if (page !== generation) return;
-  const log = logPane(jobId);
+  const log = logPane(jobId, tenant);
   const parts = { fields: jobFields(job), timeline: timeline(job), artifacts: artifactsTable(job) };
   const history = () => el("ol", { id: "history" }, job.history.map((h) => el("li", {}, el("b", {}, h.event), ` ${when(h.at)} — ${h.reason}`)));
   parts.history = history();
