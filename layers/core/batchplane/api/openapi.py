@@ -33,7 +33,7 @@ ERRORS: dict[int, str] = {
         "forbidden: no tenant in the caller's identity, or the policy does not let the tenant run the job "
         "type; API Gateway's own refusals (an unsigned request, an unknown route or method) in this shape too"
     ),
-    404: "not_found: no such job for this tenant",
+    404: "not_found: no such job for this tenant (or attempt, or log: details name which)",
     409: (
         "idempotency_conflict, invalid_state (the job's state does not allow it) or concurrent_update "
         "(another writer came first: try again)"
@@ -61,6 +61,11 @@ def _link(operation_id: str, description: str) -> dict[str, Any]:
 LINKS_OF_A_JOB: dict[str, Any] = {
     "GetJob": _link("get_job", "the job, with its attempts, history and artifacts"),
     "GetJobArtifacts": _link("get_job_artifacts", "every artifact of the job"),
+    "GetAttemptLog": {
+        "operationId": "get_attempt_log",
+        "parameters": {"job_id": JOB_ID, "attempt": 1},
+        "description": "the first attempt's log, once it runs",
+    },
     "CancelJob": _link("cancel_job", "cancel the job"),
     "RetryJob": _link("retry_job", "a new attempt of the job, once it failed or was cancelled"),
 }
