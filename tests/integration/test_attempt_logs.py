@@ -3,6 +3,7 @@ Batch events, read from CloudWatch Logs page by page, within the tenant's own jo
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -38,14 +39,10 @@ def _write(aws: Any, stream: str, messages: list[str], first_ms: int | None = No
     """Lines written now (CloudWatch Logs takes no event older than 14 days), a millisecond apart."""
     first_ms = first_ms or int(time.time() * 1000)
     logs = aws.client("logs")
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=LOG_GROUP)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=stream)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     logs.put_log_events(
         logGroupName=LOG_GROUP,
         logStreamName=stream,
