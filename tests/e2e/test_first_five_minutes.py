@@ -34,7 +34,12 @@ def fresh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
 
 def sourced(env_file: Path) -> dict[str, str]:
     """What `. aws.env` leaves in a shell that had another region and a profile configured."""
-    shell = {**os.environ, "AWS_DEFAULT_REGION": "eu-west-1", "AWS_REGION": "eu-west-1", "AWS_PROFILE": "work"}
+    shell = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_REGION": "eu-west-1",
+        "AWS_PROFILE": "work",
+    }
     shell = {k: v for k, v in shell.items() if not k.startswith("AWS_ENDPOINT_URL")}
     shell.pop("BATCHPLANE_LOCAL_FILE", None)
     printed = subprocess.run(
@@ -72,13 +77,17 @@ def aws_cli(env: dict[str, str], command: str, monkeypatch: pytest.MonkeyPatch) 
     session = boto3.session.Session()
     if words[:3] == ["aws", "s3", "ls"]:
         bucket, _, prefix = words[3].removeprefix("s3://").partition("/")
-        return [o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]]
+        return [
+            o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
+        ]
     if words[:3] == ["aws", "batch", "describe-job-queues"]:
         return [q["jobQueueName"] for q in session.client("batch").describe_job_queues()["jobQueues"]]
     raise AssertionError(f"the test does not know how to make {command!r}")
 
 
-def test_every_command_of_the_banner_succeeds_as_written(fresh: Local, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_command_of_the_banner_succeeds_as_written(
+    fresh: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Given a fresh stack and its banner's commands, the first of which sources its aws.env
     info = LocalInfo.load(Path(fresh.info["env_file"]).parent.with_suffix(".json"))
     source, *commands = try_commands(info)
@@ -106,7 +115,10 @@ def test_every_command_of_the_banner_succeeds_as_written(fresh: Local, monkeypat
     assert outputs["drop"].strip() == f"s3://{info.ingest_bucket}/incoming/local/word-count/readme.txt"
     assert len(outputs["curl"]["jobs"]) >= 1
     assert any(key.endswith("/counts.json") for key in outputs["aws s3 ls"])
-    assert sorted(outputs["aws batch describe-job-queues"]) == ["batchplane-local-on-demand", "batchplane-local-spot"]
+    assert sorted(outputs["aws batch describe-job-queues"]) == [
+        "batchplane-local-on-demand",
+        "batchplane-local-spot",
+    ]
 
 
 def test_batch_answers_on_the_one_aws_endpoint_with_the_emulators_jobs(fresh: Local) -> None:
@@ -136,7 +148,10 @@ def test_a_failed_jobs_own_words_are_its_attempts_log(fresh: Local) -> None:
 
     # When its log is read over REST, and with `batchplane logs`, and the job with `batchplane get`
     status, page = fresh.request("GET", f"/jobs/{job['job_id']}/attempts/1/log")
-    env = {**os.environ, "BATCHPLANE_LOCAL_FILE": str(Path(fresh.info["env_file"]).parent.with_suffix(".json"))}
+    env = {
+        **os.environ,
+        "BATCHPLANE_LOCAL_FILE": str(Path(fresh.info["env_file"]).parent.with_suffix(".json")),
+    }
     logs = batchplane(env, "logs", job["job_id"])
     shown = batchplane(env, "get", job["job_id"])
 
