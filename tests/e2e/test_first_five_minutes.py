@@ -60,6 +60,7 @@ def batchplane(env: dict[str, str], *args: str, timeout: float = 120) -> subproc
         capture_output=True,
         text=True,
         timeout=timeout,
+        check=False,  # the caller asserts on the exit status, with the output
     )
 
 

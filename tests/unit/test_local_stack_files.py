@@ -41,7 +41,7 @@ def test_a_stack_takes_the_file_asked_for_unless_a_running_stack_holds_it(tmp_pa
     _info(_dead_pid()).write(stale)
     taken_over = StackFiles.claim(stale, pid=4242)
 
-    # Then the first takes <name>-<pid>.json beside it, with its own directory; the stale file is taken as asked
+    # Then the first takes <name>-<pid>.json beside it, with its own directory; the stale one is taken
     assert beside.state_file == tmp_path / "batchplane-local-4242.json"
     assert beside.jobs == tmp_path / "batchplane-local-4242" / "jobs"
     assert beside.env_file == tmp_path / "batchplane-local-4242" / "aws.env"
