@@ -61,11 +61,6 @@ def _link(operation_id: str, description: str) -> dict[str, Any]:
 LINKS_OF_A_JOB: dict[str, Any] = {
     "GetJob": _link("get_job", "the job, with its attempts, history and artifacts"),
     "GetJobArtifacts": _link("get_job_artifacts", "every artifact of the job"),
-    "GetAttemptLog": {
-        "operationId": "get_attempt_log",
-        "parameters": {"job_id": JOB_ID, "attempt": 1},
-        "description": "the first attempt's log, once it runs",
-    },
     "CancelJob": _link("cancel_job", "cancel the job"),
     "RetryJob": _link("retry_job", "a new attempt of the job, once it failed or was cancelled"),
 }
