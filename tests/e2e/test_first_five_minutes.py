@@ -74,15 +74,21 @@ def aws_cli(env: dict[str, str], command: str, monkeypatch: pytest.MonkeyPatch) 
     for name, value in env.items():
         if name.startswith("AWS_"):
             monkeypatch.setenv(name, value)
-    words = shlex.split(command)
+    words = shlex.split(command, comments=True)
     session = boto3.session.Session()
     if words[:3] == ["aws", "s3", "ls"]:
         bucket, _, prefix = words[3].removeprefix("s3://").partition("/")
         return [
             o["Key"] for o in session.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]
         ]
+    if words[:3] == ["aws", "s3", "cp"]:
+        bucket, _, key = words[4].removeprefix("s3://").partition("/")
+        return session.client("s3").upload_file(words[3], bucket, key)
     if words[:3] == ["aws", "batch", "describe-job-queues"]:
         return [q["jobQueueName"] for q in session.client("batch").describe_job_queues()["jobQueues"]]
+    if words[:3] == ["aws", "batch", "list-jobs"]:
+        queue, status = words[words.index("--job-queue") + 1], words[words.index("--job-status") + 1]
+        return session.client("batch").list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]
     raise AssertionError(f"the test does not know how to make {command!r}")
 
 
@@ -221,3 +227,67 @@ def test_two_stacks_keep_their_own_files_and_each_removes_only_its_own(tmp_path:
         # When the first stops too, then nothing of either is left
         _stop(first)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["first.log", "second.log"]
+
+
+def _readme_blocks() -> tuple[list[str], list[str]]:
+    """The README's "Five minutes" commands: the second terminal's, and the AWS CLI's."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Five minutes with `batchplane local`", 1)[1].split(
+        "### `batchplane local` flags", 1
+    )[0]
+    blocks = [block.split("```", 1)[0] for block in section.split("```bash\n")[1:]]
+    lines = [
+        [line for line in block.splitlines() if line.strip() and not line.startswith("#")] for block in blocks
+    ]
+    return lines[0], lines[1]
+
+
+def test_every_command_of_the_readme_succeeds_as_written(
+    fresh: Local, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the README's commands, the first of which sources the stack's aws.env (here the fixture's)
+    terminal, aws_block = _readme_blocks()
+    assert terminal[0].startswith(". .local/batchplane-local/aws.env")
+    env = sourced(Path(fresh.info["env_file"]))
+    variables = {"bp": ".venv/bin/batchplane", "bucket": env["BATCHPLANE_INGEST_BUCKET"]}
+    job_id = ""
+
+    # When each runs in turn (<job-id>: the job the command before made; `watch` once, not until Ctrl-C)
+    for line in terminal[1:]:
+        name, equals, value = line.partition("=")
+        if equals and " " not in name:
+            variables[name] = value.replace("$BATCHPLANE_INGEST_BUCKET", env["BATCHPLANE_INGEST_BUCKET"])
+            continue
+        command = line.replace("<job-id>", job_id)
+        for name, value in variables.items():
+            command = command.replace(f"${name}", value)
+        if command.startswith("printf "):  # the input file the next commands name
+            subprocess.run(["bash", "-c", command], check=True)
+            continue
+        words = shlex.split(command, comments=True)
+        assert words[0] == ".venv/bin/batchplane", line
+        words += ["--once"] if words[1] == "watch" else []
+        done = batchplane(env, *words[1:])
+
+        # Then each succeeds, but for the one shown to be refused (another tenant's data) and the one
+        # shown to fail (a missing input), which fail as the README says
+        if "--tenant" in words:
+            assert done.returncode == 1 and "parameters.input" in done.stderr, done.stderr
+        elif "missing.txt" in line:
+            assert done.returncode == 1 and "FAILED" in done.stdout, done.stdout
+        else:
+            assert done.returncode == 0, (line, done.stdout, done.stderr)
+        if words[1] == "submit" and "--tenant" not in words:
+            job_id = done.stdout.split()[0]
+        if words[1] == "logs":
+            assert "missing.txt" in done.stdout, done.stdout
+
+    # And the AWS CLI's commands work against the stack with nothing but aws.env
+    answers = {}
+    for command in aws_block:
+        expanded = command.replace("$BATCHPLANE_INGEST_BUCKET", env["BATCHPLANE_INGEST_BUCKET"]).replace(
+            "$BATCHPLANE_ARTIFACT_BUCKET", env["BATCHPLANE_ARTIFACT_BUCKET"]
+        )
+        answers[" ".join(command.split()[:3])] = aws_cli(env, expanded, monkeypatch)
+    assert len(answers["aws batch describe-job-queues"]) == 2
+    assert answers["aws batch list-jobs"], "the jobs above ran on the emulator's on-demand queue"
