@@ -59,6 +59,7 @@ def test_a_job_that_only_is_runnable_has_no_stream_and_other_streams_are_left_al
     shipper = LogShipper(logs, lambda: [(STREAM, output, False), ("other/default/def", output, False)])
 
     shipper.before_event({"status": "RUNNABLE", "container": {}})
+    shipper.before_event({"status": "FAILED", "container": {}})  # cancelled before it ran
     assert logs.describe_log_streams(logGroupName=LOG_GROUP)["logStreams"] == []
     shipper.before_event({"status": "RUNNING", "container": {"logStreamName": STREAM}})
 

@@ -61,8 +61,9 @@ class LogShipper:
     def before_event(self, detail: dict[str, Any]) -> None:
         """Called with each Batch state change before it goes to the bus: a job running or ended has
         its stream, and an ended job its whole output, in CloudWatch Logs first."""
-        if detail.get("status") in ("RUNNING", "SUCCEEDED", "FAILED"):
-            self.ship(only=detail.get("container", {}).get("logStreamName"))
+        stream = (detail.get("container") or {}).get("logStreamName")
+        if stream and detail.get("status") in ("RUNNING", "SUCCEEDED", "FAILED"):
+            self.ship(only=stream)  # a job ended before it ran has no stream, and nothing to ship
 
     def ship(self, only: str | None = None) -> None:
         """Ships what each job (or the job of stream `only`) wrote since the last call."""
