@@ -155,3 +155,21 @@ def test_another_tenants_job_log_and_token_are_refused(aws, api, engine) -> None
     assert status == 404 and "secret" not in str(other)
     assert [d["field"] for d in other["error"]["details"]] == ["job_id"]
     assert moved_status == 422 and [d["field"] for d in moved["error"]["details"]] == ["next_token"]
+
+
+def test_the_log_group_read_is_the_one_the_templates_job_definitions_write() -> None:
+    # Given the template's job definitions and the API's settings default
+    from batchplane.settings import Settings
+    from batchplane_tools.local.template import load_template
+    from tests.support import TEMPLATE
+
+    template = load_template(TEMPLATE)
+    definitions = [r for r in template["Resources"].values() if r["Type"] == "AWS::Batch::JobDefinition"]
+
+    # Then each writes with awslogs to Batch's default group (none names another), the group the API reads
+    assert definitions
+    for definition in definitions:
+        logging = definition["Properties"]["ContainerProperties"]["LogConfiguration"]
+        assert logging["LogDriver"] == "awslogs"
+        assert logging.get("Options", {}).get("awslogs-group", LOG_GROUP) == LOG_GROUP
+    assert Settings.model_fields["JOB_LOG_GROUP"].default == LOG_GROUP
