@@ -8,7 +8,9 @@ Each flow names itself on the recorder, so a call a role may not make fails nami
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -114,6 +116,21 @@ class Tour:
             keys.append(version["Key"])
         return keys
 
+    def read_log(self, job_id: str) -> None:
+        """The attempt's awslogs stream (written by the ECS agent: the harness here), read over REST."""
+        stream = self.get(job_id)["attempts"][-1]["log_stream"]
+        logs = self.iam.client("logs")
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_group(logGroupName="/aws/batch/job")
+        logs.create_log_stream(logGroupName="/aws/batch/job", logStreamName=stream)
+        event = {"timestamp": int(time.time() * 1000), "message": "word_count: done"}
+        logs.put_log_events(logGroupName="/aws/batch/job", logStreamName=stream, logEvents=[event])
+        status, page = self.api(
+            "GET", f"/jobs/{job_id}/attempts/1/log", resource="/jobs/{job_id}/attempts/{attempt}/log"
+        )
+        assert status == 200, page
+        assert [line["message"] for line in page["lines"]] == ["word_count: done"]
+
     def later(self, seconds: int) -> None:
         """The handlers' clock, `seconds` on (past the sweeper's quiet threshold)."""
         real = ports().clock
@@ -171,6 +188,7 @@ class Tour:
             assert self.api("GET", "/artifacts", query={"uri": uri})[0] == 200
             assert self.api("GET", "/openapi.json")[0] == 200
             assert self.api("GET", "/summary")[0] == 200
+            self.read_log(job["job_id"])
         with self.flow("REST reads of an operator: every tenant's jobs and summary"):
             every = {"all_tenants": "true"}
             operator = "local"  # policy.yaml's api.operators: the local stack's role `local`

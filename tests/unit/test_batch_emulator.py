@@ -547,3 +547,43 @@ def test_stop_leaves_no_process_behind(harness: Harness) -> None:
         lambda: not any(alive(pid) for pid in pids), what="the job's processes to end", timeout=2, every=0.01
     )
     assert not Path(f"/proc/{pids[0]}").exists()  # the job itself is reaped, not a zombie
+
+
+def test_describe_job_queues_lists_the_emulators_queues_by_name_or_arn(harness: Harness) -> None:
+    # When the job queues are described: all of them, then one by ARN and an unknown one by name
+    every = harness.batch.describe_job_queues()["jobQueues"]
+    asked = harness.batch.describe_job_queues(jobQueues=[SPOT.arn, "no-such-queue"])["jobQueues"]
+
+    # Then each queue is there as Batch shows it, and an unknown one is simply not answered
+    assert [(q["jobQueueName"], q["jobQueueArn"], q["state"], q["status"]) for q in every] == [
+        (SPOT.name, SPOT.arn, "ENABLED", "VALID"),
+        (ON_DEMAND.name, ON_DEMAND.arn, "ENABLED", "VALID"),
+    ]
+    assert [q["jobQueueName"] for q in asked] == [SPOT.name]
+    assert every[0]["computeEnvironmentOrder"][0]["computeEnvironment"].endswith(
+        ":compute-environment/local-spot"
+    )
+
+
+def test_an_ended_jobs_output_is_kept_up_to_the_cap_in_the_directory_given(
+    make: Callable[..., Harness], tmp_path: Path
+) -> None:
+    # Given an emulator writing job output under a directory of its owner's, keeping one ended job's
+    harness = make(log_dir=tmp_path / "jobs", keep_logs=1)
+
+    # When two jobs run to their end, one after the other
+    first = harness.submit()
+    harness.wait_for(first, "SUCCEEDED")
+    first_log = harness.emulator.log_path(first)
+    second = harness.submit()
+    harness.wait_for(second, "SUCCEEDED")
+
+    # Then both wrote there, and only the newer one's output is kept
+    second_log = harness.emulator.log_path(second)
+    assert first_log is not None and second_log is not None
+    assert second_log.is_relative_to(tmp_path / "jobs") and second_log.is_file()
+    assert not first_log.exists()
+    assert [(s, ended) for s, _, ended in harness.emulator.log_streams()] == [
+        (harness.describe(first)["container"]["logStreamName"], True),
+        (harness.describe(second)["container"]["logStreamName"], True),
+    ]

@@ -40,6 +40,9 @@ class LocalInfo:
     alert_topic_arn: str | None = None
     event_bus_name: str | None = None
     pid: int | None = None
+    # This stack's own files: the AWS CLI/SDK environment to source, and the jobs' output files.
+    env_file: str | None = None
+    jobs_dir: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     # The environment every function runs with there, so `batchplane_tools.invoke` can run one.
     function_environment: dict[str, str] = field(default_factory=dict)

@@ -43,6 +43,9 @@ class Settings(Model):
     SUBMIT_RATE_PER_SECOND: float = Field(
         default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"
     )
+    JOB_LOG_GROUP: str = Field(
+        default="/aws/batch/job", description="the Batch jobs' awslogs log group (awslogs' default on Batch)"
+    )
     PAGE_TOKEN_SECRET_ARN: str = Field(
         default="", description="the secret the API signs its page tokens with (read at first use)"
     )

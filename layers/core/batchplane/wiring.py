@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING, cast
 from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
+from batchplane.adapters.job_logs import CloudWatchJobLogs
 from batchplane.adapters.notify import Notifier
 from batchplane.adapters.secrets import SecretKey
 from batchplane.adapters.store import DynamoJobStore
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
-from batchplane.service.ports import Ports
+from batchplane.service.ports import JobLogs, Ports
 from batchplane.settings import get_settings
 
 if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it will make
@@ -61,3 +62,9 @@ def page_token_key() -> SecretKey:
     """The key of the API's page tokens: read from Secrets Manager at its first use in a process."""
     client = cast("SecretsManagerClient", LazyClient("secretsmanager"))
     return SecretKey(client, get_settings().PAGE_TOKEN_SECRET_ARN)
+
+
+@lru_cache(maxsize=1)
+def job_logs() -> JobLogs:
+    """The Batch jobs' logs (CloudWatch Logs): only the API reads them, so not one of the ports."""
+    return CloudWatchJobLogs(LazyClient("logs"), get_settings().JOB_LOG_GROUP)

@@ -121,7 +121,17 @@ def add_local_command(subparsers: Subparsers) -> None:
         "--state-file",
         type=Path,
         default=STATE_FILE,
-        help="where the endpoints are written as JSON once ready (default .local/batchplane-local.json)",
+        help="where the endpoints are written as JSON once ready (default .local/batchplane-local.json; "
+        "<name>-<pid>.json beside it while another running stack holds it); the stack's own files go in "
+        "the directory of the same name without .json, removed on stop",
+    )
+    local.add_argument(
+        "--keep-job-logs",
+        type=_positive_int,
+        default=200,
+        metavar="N",
+        help="ended jobs whose output files stay in the state directory (default 200; their lines "
+        "stay in the local CloudWatch Logs)",
     )
 
 
@@ -174,7 +184,7 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_api_commands(subparsers: Subparsers) -> None:
-    """Add submit, get, list, cancel, retry, drop and watch, in the order `--help` lists them."""
+    """Add submit, get, list, logs, cancel, retry, drop and watch, in the order `--help` lists them."""
     common = argparse.ArgumentParser(add_help=False)
     add_global_options(common)
 
@@ -195,6 +205,14 @@ def add_api_commands(subparsers: Subparsers) -> None:
         "job_id", metavar="JOB_ID"
     )
     _list_arguments(command("list", "list your jobs, newest first"))
+    _logs_arguments(
+        command(
+            "logs",
+            "print an attempt's output (its log)",
+            "Print the log of a job's attempt (default: its latest that ran), oldest line first, each "
+            "with its time (UTC). With --follow, keep printing new lines until the attempt ends.",
+        )
+    )
     command("cancel", "cancel a job; a submitted Batch job is terminated").add_argument(
         "job_id", metavar="JOB_ID"
     )
@@ -283,6 +301,15 @@ def _whose_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="every tenant's unfinished jobs (the policy's api.operators only; the local caller is one); "
         "--tenant T lists T's",
+    )
+
+
+def _logs_arguments(logs: argparse.ArgumentParser) -> None:
+    logs.add_argument("job_id", metavar="JOB_ID")
+    logs.add_argument("--attempt", type=_positive_int, help="the attempt (default: the latest that ran)")
+    logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the attempt ends")
+    logs.add_argument(
+        "--interval", type=_positive_float, default=1.0, help="with --follow: seconds between polls"
     )
 
 

@@ -230,6 +230,13 @@ class ApiClient:
             )
         ]
 
+    def log(
+        self, job_id: str, attempt: int, *, next_token: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
+        """A page of an attempt's log: {"job_id", "attempt", "where", "lines", "next_token"}."""
+        path = f"/jobs/{_segment(job_id)}/attempts/{attempt}/log"
+        return self.request("GET", path, query={"next_token": next_token, "limit": limit})
+
     def cancel(self, job_id: str) -> Job:
         return self.request("POST", f"/jobs/{_segment(job_id)}/cancel")
 

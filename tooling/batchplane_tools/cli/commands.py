@@ -1,4 +1,4 @@
-"""The API's subcommands of `batchplane`: submit, get, list, cancel, retry, drop and watch.
+"""The API's subcommands of `batchplane`: submit, get, list, logs, cancel, retry, drop and watch.
 
 `run(args)` carries out the one `arguments.py` parsed. Output is plain text with aligned columns, or
 the API's JSON with `--json`. Errors are one line on stderr: exit 1 when the API refused, 2 when it
@@ -8,6 +8,7 @@ could not be reached or the command cannot be carried out.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from batchplane_tools.cli.arguments import DEFAULT_PREFIX
 from batchplane_tools.cli.client import ApiClient, Job, Page
 from batchplane_tools.cli.errors import CliError, ConfigError
 from batchplane_tools.cli.ingest import resolve_ingest
-from batchplane_tools.cli.render import format_job, format_jobs, now, print_json
+from batchplane_tools.cli.render import format_job, format_jobs, format_log_line, now, print_json
 from batchplane_tools.cli.statuses import TERMINAL
 from batchplane_tools.cli.targets import resolve_table, resolve_target
 
@@ -116,6 +117,37 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _logs(args: argparse.Namespace) -> int:
+    """Page through the attempt's log; with --follow, ask again every --interval until the API says
+    the attempt has ended and its log is read (next_token null)."""
+    client = resolve_target(args)
+    attempt: int | None = args.attempt
+    if attempt is None:
+        ran = [a for a in client.get(args.job_id).get("attempts") or [] if a.get("log_stream")]
+        if not ran:
+            raise ConfigError(f"job {args.job_id} has no attempt that ran yet: no log")
+        attempt = int(ran[-1]["number"])
+    token: str | None = None
+    first = True
+    while True:
+        page = client.log(args.job_id, attempt, next_token=token)
+        if first and not args.json:
+            print(
+                f"# {page.get('job_id')} attempt {page.get('attempt')}: {page.get('where')}", file=sys.stderr
+            )
+        first = False
+        for line in page.get("lines") or []:
+            print(json.dumps(line) if args.json else format_log_line(line), flush=True)
+        following = page.get("next_token")
+        if following is None:
+            return 0
+        if not page.get("lines"):
+            if not args.follow:
+                return 0
+            time.sleep(args.interval)
+        token = following
+
+
 def _cancel(args: argparse.Namespace) -> int:
     return _act(args, ApiClient.cancel)
 
@@ -191,6 +223,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "submit": _submit,
     "get": _get,
     "list": _list,
+    "logs": _logs,
     "cancel": _cancel,
     "retry": _retry,
     "drop": _drop,

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -55,7 +56,7 @@ def run_local(args: argparse.Namespace) -> int:
         stack.stop()
         print(f"batchplane: cannot start the local stack: {error}", file=sys.stderr)
         return 1
-    print(banner(info, options, time.perf_counter() - started), flush=True)
+    print(banner(info, options, time.perf_counter() - started, stack.files.state_file), flush=True)
     try:
         while not stopping.wait(0.5):
             pass
@@ -80,6 +81,7 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
         state_file=args.state_file,
         sweep_interval=args.sweep_interval,
         concurrency=args.concurrency,
+        keep_job_logs=args.keep_job_logs,
     )
     if args.policy:
         options.policy = args.policy.resolve()
@@ -98,25 +100,41 @@ def _stop_on_signals() -> threading.Event:
     return stopping
 
 
-def banner(info: LocalInfo, options: LocalOptions, ready: float) -> str:
-    """What `batchplane local` prints once ready: its endpoints, and commands to try."""
+def try_commands(info: LocalInfo) -> list[str]:
+    """The commands the banner suggests, each of which works as written on a fresh stack, from the
+    checkout's root (tests/e2e runs them): the sample object they name is the stack's own."""
+    bp = ".venv/bin/batchplane"
+    sample = f"s3://{info.ingest_bucket}/incoming/{info.tenant}/manual/hamlet.txt"
+    return [
+        f". {info.env_file}",
+        f"{bp} submit word-count -p input={sample} --wait",
+        f"{bp} drop README.md --key incoming/{info.tenant}/word-count/readme.txt",
+        f"{bp} list",
+        f"curl -s -H 'Authorization: Tenant {info.tenant}' {info.api_url}/jobs",
+        f"aws s3 ls s3://{info.artifact_bucket}/outputs/ --recursive",
+        "aws batch describe-job-queues --query 'jobQueues[].jobQueueName'",
+    ]
+
+
+def banner(info: LocalInfo, options: LocalOptions, ready: float, state_file: Path) -> str:
+    """What `batchplane local` prints once ready: its endpoints, its files, and commands to try."""
+    commands = "\n".join(f"  {command}" for command in try_commands(info))
     return f"""
 batchplane local is ready ({ready:.1f} s)
   REST API        {info.api_url}      (tenant from `Authorization: Tenant <name>`, default "local")
   console         {info.console_url}     (jobs, attempts, logs, summary; every tenant: "local" is an operator)
-  AWS endpoint    {info.aws_endpoint_url}      (moto: DynamoDB, S3, SQS, SNS, EventBridge)
-  Batch endpoint  {info.batch_endpoint_url}  ({options.workers} job slots, Spot interruption rate \
+  AWS endpoint    {info.aws_endpoint_url}      (every service: DynamoDB, S3, SQS, SNS, EventBridge, \
+CloudWatch Logs, and Batch)
+  Batch emulator  {info.batch_endpoint_url}  ({options.workers} job slots, Spot interruption rate \
 {options.spot_interruption_rate})
   concurrency     {options.concurrency} (invocations of one function at once)
   ingest bucket   {info.ingest_bucket}
-  endpoints JSON  {options.state_file}
+  state file      {state_file}
+  jobs' output    {info.jobs_dir}  (the newest {options.keep_job_logs} ended jobs'; removed on stop)
+  AWS env file    {info.env_file}  (source it: endpoint, credentials and region for the AWS CLI and SDKs)
 
-Try, in another terminal:
-  .venv/bin/batchplane drop README.md --key incoming/{info.tenant}/word-count/readme.txt
-  .venv/bin/batchplane submit sort-large -p input=s3://{info.ingest_bucket}/incoming/{info.tenant}/word-count/readme.txt
-  .venv/bin/batchplane watch
-  curl -s -H 'Authorization: Tenant local' {info.api_url}/jobs
-  aws --endpoint-url {info.aws_endpoint_url} s3 ls s3://{info.artifact_bucket}/outputs/ --recursive
+Try, in another terminal, from this checkout (a job's output: .venv/bin/batchplane logs JOB_ID):
+{commands}
 
 Ctrl-C stops everything."""
 

@@ -141,6 +141,10 @@ def format_job(job: Job) -> str:
     lines += _section("history", ("AT", "EVENT", "REASON"), history)
     artifacts = [(a.get("role"), a.get("uri"), size(a.get("size"))) for a in dicts(job.get("artifacts"))]
     lines += _section("artifacts", ("ROLE", "URI", "SIZE"), artifacts)
+    logged = [a for a in dicts(job.get("attempts")) if a.get("log_stream")]
+    if job.get("status") == "FAILED" and logged:
+        # Why it failed is in the worker's own words: its output.
+        lines += ["", f"its output: batchplane logs {job.get('job_id')} --attempt {logged[-1].get('number')}"]
     return "\n".join(lines)
 
 
@@ -171,3 +175,12 @@ def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]
     if rows:
         lines.append(table(headers, rows, "  "))
     return lines
+
+
+def format_log_line(line: object) -> str:
+    """One line of an attempt's log: its time (UTC, to the millisecond) and its message."""
+    if not isinstance(line, dict):
+        return cell(line)
+    at = line.get("at")
+    stamp = at[11:23] if isinstance(at, str) and len(at) >= 23 else "-"
+    return f"{stamp}  {line.get('message', '')}"

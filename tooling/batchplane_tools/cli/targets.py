@@ -56,8 +56,22 @@ def api_url_of(args: argparse.Namespace) -> str | None:
 
 
 def local_file_of(args: argparse.Namespace) -> Path:
+    """`--local-file`, `BATCHPLANE_LOCAL_FILE` (a stack's aws.env sets it), else the default file;
+    when that is missing, the one other running stack's (`<name>-<pid>.json` beside it)."""
     given = args.local_file or os.environ.get("BATCHPLANE_LOCAL_FILE")
-    return Path(given) if given else STATE_FILE
+    if given:
+        return Path(given)
+    if STATE_FILE.exists():
+        return STATE_FILE
+    from batchplane_tools.local.stack_files import running_stacks
+
+    others = running_stacks(STATE_FILE)
+    if len(others) > 1:
+        names = ", ".join(str(path) for path in others)
+        raise ConfigError(
+            f"several local stacks are running ({names}): pass --local-file, or source one's aws.env"
+        )
+    return others[0] if others else STATE_FILE
 
 
 def region_of(url: str) -> str | None:

@@ -26,8 +26,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from batchplane_tools.emulator import shapes
 from batchplane_tools.emulator.events import EventPump
-from batchplane_tools.emulator.requests import parse_describe, parse_end, parse_list, parse_submit
+from batchplane_tools.emulator.requests import (
+    Reply,
+    parse_describe,
+    parse_describe_queues,
+    parse_end,
+    parse_list,
+    parse_submit,
+)
 from batchplane_tools.emulator.scheduler import Scheduler
 from batchplane_tools.emulator.server import BatchServer, Operations
 from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec, check_specs
@@ -52,9 +60,21 @@ class BatchEmulator:
         region: str = "us-east-1",
         account: str = "123456789012",
         spot_interruption_after: tuple[float, float] = (0.2, 1.0),
+        log_dir: Path | None = None,
+        keep_logs: int | None = None,
     ) -> None:
+        """`log_dir`: where the jobs' output files go (default: a temporary directory, removed on
+        stop); `keep_logs`: how many ended jobs' files are kept there (default: all)."""
+        if keep_logs is not None and keep_logs < 1:
+            raise ValueError("keep_logs must be 1 or more")
         # First, so that elsewhere than Linux the one error is that this runs on Linux only.
-        self._supervisor = Supervisor(python=python, cwd=cwd, job_environment=job_environment or {})
+        self._supervisor = Supervisor(
+            python=python,
+            cwd=cwd,
+            job_environment=job_environment or {},
+            log_dir=log_dir,
+            keep_logs=keep_logs,
+        )
         check_specs(queues, definitions)
         if workers < 0:
             raise ValueError("workers must be 0 or more")
@@ -110,6 +130,7 @@ class BatchEmulator:
             return
         self._server.stop()
         self._events.close()
+        self._supervisor.remove_log_dir()
 
     @property
     def log_dir(self) -> Path | None:
@@ -119,6 +140,15 @@ class BatchEmulator:
     def log_path(self, job_id: str) -> Path | None:
         """The file holding a job's stdout and stderr, once it has started."""
         return self._scheduler.log_path(job_id)
+
+    def log_streams(self) -> list[tuple[str, Path, bool]]:
+        """Each started job's log stream name, the file holding its output, and whether it ended."""
+        return self._scheduler.log_streams()
+
+    def answer(self, path: str, raw: bytes) -> Reply:
+        """A Batch API request (a POST to `path` with the body `raw`) answered as the HTTP endpoint
+        answers it: for a front that serves Batch beside other services on one port."""
+        return self._operations().answer(path, raw)
 
     def jobs(self) -> list[dict[str, Any]]:
         """Every job, in submission order, as DescribeJobs details."""
@@ -137,6 +167,7 @@ class BatchEmulator:
             list_jobs=self._list_jobs,
             terminate_job=self._terminate_job,
             cancel_job=self._cancel_job,
+            describe_job_queues=self._describe_job_queues,
         )
 
     def _submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +187,9 @@ class BatchEmulator:
     def _terminate_job(self, body: dict[str, Any]) -> dict[str, Any]:
         self._scheduler.end(*parse_end(body), started_too=True)
         return {}
+
+    def _describe_job_queues(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"jobQueues": [shapes.job_queue(q) for q in parse_describe_queues(body, self._queues)]}
 
     def _cancel_job(self, body: dict[str, Any]) -> dict[str, Any]:
         self._scheduler.end(*parse_end(body), started_too=False)

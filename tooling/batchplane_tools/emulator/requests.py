@@ -185,6 +185,15 @@ def find_definition(definitions: list[DefinitionSpec], ref: Any) -> DefinitionSp
     raise ClientException(f"Job definition {ref} does not exist")
 
 
+def parse_describe_queues(body: dict[str, Any], queues: list[QueueSpec]) -> list[QueueSpec]:
+    """The queues asked for by name or ARN (all when none are; unknown ones are not answered, as
+    Batch does)."""
+    refs = body.get("jobQueues") or []
+    if not isinstance(refs, list):
+        raise ClientException("jobQueues must be a list of job queue names or ARNs")
+    return [q for q in queues if not refs or q.name in refs or q.arn in refs]
+
+
 def parse_describe(body: dict[str, Any]) -> list[Any]:
     """The job ids asked for (unknown ones are simply not answered, as Batch does)."""
     ids = body.get("jobs") or []

@@ -135,6 +135,15 @@ class Scheduler:
             job = self._jobs.get(job_id)
             return job.log_path if job is not None else None
 
+    def log_streams(self) -> list[tuple[str, Path, bool]]:
+        """Each started job's log stream, its file and whether the job has ended, in submission order."""
+        with self._cond:
+            return [
+                (job.log_stream_name, job.log_path, job.status in ENDED)
+                for job in self._order
+                if job.log_stream_name is not None and job.log_path is not None
+            ]
+
     def end(self, job_id: str, reason: str, *, started_too: bool) -> None:
         """TerminateJob (started_too) or CancelJob: jobs not started yet fail at once."""
         with self._cond:
@@ -185,6 +194,8 @@ class Scheduler:
         if job in self._live:
             self._live.remove(job)
         self._move(job, status)
+        if job.log_path is not None:
+            self._supervisor.retire_log(job.log_path)
 
     def _interrupt(self, job: Job) -> None:
         """The Spot instance is reclaimed: the whole task dies at once, with no exit code to report."""

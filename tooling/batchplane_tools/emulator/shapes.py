@@ -10,6 +10,7 @@ import copy
 from typing import Any
 
 from batchplane_tools.emulator.job import Job, now_ms
+from batchplane_tools.emulator.specs import QueueSpec
 
 
 def exit_fields(job: Job) -> dict[str, Any]:
@@ -122,3 +123,22 @@ def attempt(job: Job, status_reason: str) -> dict[str, Any]:
     found["stoppedAt"] = now_ms()
     found["statusReason"] = status_reason
     return found
+
+
+def job_queue(queue: QueueSpec) -> dict[str, Any]:
+    """A job queue as DescribeJobQueues returns it; its compute environment is the emulator's own."""
+    environment = "local-spot" if queue.capacity == "SPOT" else "local-on-demand"
+    arn_prefix = queue.arn.split(":job-queue/", 1)[0]
+    return {
+        "jobQueueName": queue.name,
+        "jobQueueArn": queue.arn,
+        "state": "ENABLED",
+        "status": "VALID",
+        "statusReason": "JobQueue Healthy",
+        "priority": 1,
+        "computeEnvironmentOrder": [
+            {"order": 1, "computeEnvironment": f"{arn_prefix}:compute-environment/{environment}"}
+        ],
+        "tags": {},
+        "jobStateTimeLimitActions": [],
+    }

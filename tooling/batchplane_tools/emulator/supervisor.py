@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 
 from batchplane_tools.emulator.job import Job
@@ -38,7 +40,15 @@ class Supervisor:
     """Starts, watches, signals and reaps the jobs' process groups (each group is named by its
     leader's pid, the job's main process)."""
 
-    def __init__(self, *, python: str, cwd: Path | None, job_environment: dict[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        python: str,
+        cwd: Path | None,
+        job_environment: dict[str, str],
+        log_dir: Path | None = None,
+        keep_logs: int | None = None,
+    ) -> None:
         check_platform()
         try:
             with open("/proc/self/cmdline", "rb") as handle:
@@ -50,12 +60,38 @@ class Supervisor:
         self._python = python
         self._cwd = cwd
         self._job_environment = dict(job_environment)
+        self._given_log_dir = log_dir
+        self._keep_logs = keep_logs
+        self._ended_logs: deque[Path] = deque()
         self.log_dir: Path | None = None
 
     def make_log_dir(self) -> Path:
-        """Where the jobs' output goes, one file per log stream."""
-        self.log_dir = Path(tempfile.mkdtemp(prefix="batchplane-batch-"))
+        """Where the jobs' output goes, one file per log stream: the directory given, or a temporary
+        one of the emulator's own, removed by `remove_log_dir`."""
+        if self._given_log_dir is not None:
+            self._given_log_dir.mkdir(parents=True, exist_ok=True)
+            self.log_dir = self._given_log_dir
+        else:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="batchplane-batch-"))
         return self.log_dir
+
+    def remove_log_dir(self) -> None:
+        """Removes the temporary log directory made by `make_log_dir`; a given one is its owner's."""
+        if self.log_dir is not None and self._given_log_dir is None:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def retire_log(self, log_path: Path) -> None:
+        """An ended job's log: kept among the newest `keep_logs`, the oldest beyond them removed."""
+        if self._keep_logs is None:
+            return
+        self._ended_logs.append(log_path)
+        while len(self._ended_logs) > self._keep_logs:
+            oldest = self._ended_logs.popleft()
+            oldest.unlink(missing_ok=True)
+            # The stream's directories (<definition>/default/) go once empty.
+            with contextlib.suppress(OSError):
+                oldest.parent.rmdir()
+                oldest.parent.parent.rmdir()
 
     def spawn(self, job: Job, stream: str) -> tuple[subprocess.Popen[bytes], Path]:
         """Starts the job's command in its own process group (the container) with a clean environment,

@@ -270,6 +270,7 @@ _RULES: dict[tuple[str, str], Rule] = {
     ("s3", "ListObjects"): _list_bucket,
     ("logs", "CreateLogStream"): _log_stream,
     ("logs", "PutLogEvents"): _log_stream,
+    ("logs", "GetLogEvents"): _log_stream,
     ("ecr", "GetAuthorizationToken"): _no_resource("ecr"),
     **{
         ("ecr", op): _repository

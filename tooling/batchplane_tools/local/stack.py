@@ -32,10 +32,13 @@ from batchplane_tools.local.environment import (
     function_environment,
     recorded_environment,
 )
+from batchplane_tools.local.front import FrontedMotoServer
 from batchplane_tools.local.invoker import Concurrency, Invoker
+from batchplane_tools.local.job_logs import LogShipper
 from batchplane_tools.local.moto_atomic import serialize_dynamodb
 from batchplane_tools.local.moto_speedups import keep_moto_fast
 from batchplane_tools.local.s3_events import add_versions_and_sequencers
+from batchplane_tools.local.stack_files import StackFiles
 from batchplane_tools.local.template import REGION, Stack, provision
 from batchplane_tools.local.triggers import Triggers
 from batchplane_tools.paths import DEFAULT_POLICY, ROOT, STATE_FILE, TEMPLATE
@@ -58,6 +61,14 @@ class LocalOptions:
     stack_name: str = "batchplane-local"
     sweep_interval: float | None = None  # seconds; None: the template's schedule
     concurrency: Concurrency = 1  # invocations of one function at once; "template": its reserved
+    keep_job_logs: int = 200  # ended jobs whose output files stay in the state directory
+
+
+# What a fresh stack holds for the commands its banner and the README suggest to work as written:
+# (key under the local tenant's prefix, content). manual/ is under no file-drop rule: no job is made.
+SAMPLE_OBJECTS = {
+    "incoming/local/manual/hamlet.txt": b"to be or not to be\nthat is the question\n",
+}
 
 
 class _EmbeddedAws:
@@ -87,18 +98,19 @@ class LocalStack:
         self._triggers: Triggers | None = None
         self._api: ApiGateway | None = None
         self._console: ConsoleServer | None = None
+        self._shipper: LogShipper | None = None
         self.emulator: BatchEmulator | None = None
         self.stack: Stack | None = None
         self.info: LocalInfo | None = None
+        self.files = StackFiles.claim(options.state_file)
 
     def start(self) -> LocalInfo:
         """Each step needs the one before: moto, the template on it, the emulator (its queues come
         from the template), the environment (the emulator's URL is in it), the triggers (loading the
         handlers, which read the environment), the API, and last the state file, which says "ready"."""
-        from moto.server import ThreadedMotoServer
-
         options = self.options
-        self._moto = ThreadedMotoServer(ip_address=options.host, port=options.aws_port, verbose=False)
+        # One endpoint for every service: moto, with Batch's requests going to the emulator (front.py).
+        self._moto = FrontedMotoServer(options.host, options.aws_port)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         aws = _EmbeddedAws(f"http://{host}:{port}")
@@ -109,7 +121,12 @@ class LocalStack:
         keep_moto_fast()
         serialize_dynamodb()  # the functions run side by side (--concurrency): DynamoDB's atomicity
         add_versions_and_sequencers()
+        self._shipper = LogShipper(aws.client("logs"), self._log_streams)
         batch_url = self._start_emulator(stack, aws.url, events)
+        assert self._moto.front is not None
+        assert self.emulator is not None
+        self._moto.front.batch = self.emulator.answer
+        self._shipper.start()
         environment = function_environment(
             stack, policy=options.policy, aws_url=aws.url, batch_url=batch_url, inherited=os.environ
         )
@@ -124,6 +141,9 @@ class LocalStack:
             concurrency=options.concurrency,
         )
         api_handler = self._triggers.wire(stack)
+        s3 = aws.client("s3")
+        for key, body in SAMPLE_OBJECTS.items():
+            s3.put_object(Bucket=environment["INGEST_BUCKET"], Key=key, Body=body)
         if api_handler is None:
             raise RuntimeError("template.yaml has no function with an Api event")
         self._api = ApiGateway(
@@ -132,25 +152,43 @@ class LocalStack:
         # The console reads the local API as its default caller, `local`: an operator in policy.yaml.
         self._console = ConsoleServer(options.host, options.console_port, Upstream(self._api.url))
         self.info = _local_info(
-            stack, environment, aws.url, batch_url, api_url=self._api.url, console_url=self._console.url
+            stack,
+            environment,
+            aws.url,
+            batch_url,
+            api_url=self._api.url,
+            console_url=self._console.url,
+            files=self.files,
         )
-        self.info.write(options.state_file)
+        self.files.write_env_file(self.info)
+        self.info.write(self.files.state_file)
         return self.info
 
     def stop(self) -> None:
-        """Stops whatever has started (also after a failed start); the state file goes last."""
+        """Stops whatever has started (also after a failed start); the stack's own files go last."""
         self._stop.set()
         if self.emulator is not None:
             self.emulator.stop()
         if self._console is not None:
             self._console.stop()
+        if self._shipper is not None:
+            self._shipper.stop()
         if self._api is not None:
             self._api.stop()
         if self._triggers is not None:
             self._triggers.join(timeout=5)
         if self._moto is not None:
             self._moto.stop()
-        self.options.state_file.unlink(missing_ok=True)
+        self.files.release()
+
+    def _log_streams(self) -> list[tuple[str, Path, bool]]:
+        return self.emulator.log_streams() if self.emulator is not None else []
+
+    def _emit(self, events: Any, detail: dict[str, Any]) -> None:
+        """A Batch state change to the bus, the job's output shipped to its log stream first."""
+        if self._shipper is not None:
+            self._shipper.before_event(detail)
+        put_batch_event(events, detail)
 
     def _start_emulator(self, stack: Stack, aws_url: str, events: Any) -> str:
         """The Batch emulator with the template's job queues and definitions, serving; its URL."""
@@ -159,19 +197,28 @@ class LocalStack:
         self.emulator = BatchEmulator(
             queues=queues,
             definitions=definitions,
-            emit=functools.partial(put_batch_event, events),
+            emit=functools.partial(self._emit, events),
             workers=options.workers,
             spot_interruption_rate=options.spot_interruption_rate,
             spot_interruption_after=(options.spot_interruption_after / 4, options.spot_interruption_after),
             seed=options.seed,
             job_environment=aws_access(aws_url),
             cwd=ROOT,
+            log_dir=self.files.jobs,
+            keep_logs=options.keep_job_logs,
         )
         return self.emulator.serve(options.host, 0)
 
 
 def _local_info(
-    stack: Stack, environment: dict[str, str], aws_url: str, batch_url: str, *, api_url: str, console_url: str
+    stack: Stack,
+    environment: dict[str, str],
+    aws_url: str,
+    batch_url: str,
+    *,
+    api_url: str,
+    console_url: str,
+    files: StackFiles,
 ) -> LocalInfo:
     return LocalInfo(
         api_url=api_url,
@@ -186,6 +233,8 @@ def _local_info(
         alert_topic_arn=environment["ALERT_TOPIC_ARN"],
         event_bus_name=environment["EVENT_BUS_NAME"],
         pid=os.getpid(),
+        env_file=str(files.env_file),
+        jobs_dir=str(files.jobs),
         outputs=stack.outputs(),
         function_environment=recorded_environment(environment, stack),
     )

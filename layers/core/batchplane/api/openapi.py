@@ -34,7 +34,7 @@ ERRORS: dict[int, str] = {
         "type, or a caller not among the policy's api.operators asked for other tenants' jobs; API "
         "Gateway's own refusals (an unsigned request, an unknown route or method) in this shape too"
     ),
-    404: "not_found: no such job for this tenant",
+    404: "not_found: no such job for this tenant (or attempt, or log: details name which)",
     409: (
         "idempotency_conflict, invalid_state (the job's state does not allow it) or concurrent_update "
         "(another writer came first: try again)"

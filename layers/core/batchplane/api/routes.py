@@ -20,8 +20,10 @@ from batchplane.api.schemas import (
     ArtifactUses,
     ArtifactUseView,
     ArtifactView,
+    AttemptLogView,
     JobList,
     JobView,
+    LogLineView,
     SubmitJobBody,
     SummaryView,
 )
@@ -30,7 +32,8 @@ from batchplane.models.inputs import TENANT_NAME
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs, overview
-from batchplane.wiring import page_token_key, ports
+from batchplane.service.job_logs import attempt_log
+from batchplane.wiring import job_logs, page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
 app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=loads)
@@ -51,6 +54,9 @@ BODY_ROUTES = {("POST", "/jobs")}
 JOB_VIEW_ARTIFACTS = 20
 # Artifact items are small (~300 bytes): a page of 1,000 is one DynamoDB Query of under 1 MB.
 ARTIFACT_PAGE_MAX = 1000
+# Log lines: GetLogEvents' own most (10,000 events or 1 MB, whichever comes first), and a default page.
+LOG_PAGE_MAX = 10_000
+LOG_PAGE_DEFAULT = 1000
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 NextToken = Annotated[
@@ -165,6 +171,36 @@ def get_job_artifacts(
     )
     return ArtifactList(
         artifacts=[ArtifactView.model_validate(a.model_dump()) for a in page.artifacts],
+        next_token=tokens.sign(listing, page.next_token),
+    )
+
+
+@app.get(
+    "/jobs/<job_id>/attempts/<attempt>/log",
+    summary="An attempt's log (its container's output), page by page",
+    operation_id="get_attempt_log",
+    responses=responses(200, "A page of the attempt's log, oldest line first", 404, 409),
+)
+def get_attempt_log(
+    job_id: JobId,
+    attempt: Annotated[int, Path(ge=1, le=10_000)],
+    limit: Annotated[int | None, Query(ge=1, le=LOG_PAGE_MAX)] = None,
+    next_token: NextToken = None,
+    tenant: Tenant = None,
+) -> AttemptLogView:
+    caller = _caller()
+    # An operator may name the job's tenant, as on GET /jobs/{job_id} (the console's log pane does).
+    tenant = overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
+    listing = ("log", tenant, job_id, str(attempt))
+    start = tokens.open(listing, next_token)
+    page = attempt_log(
+        ports(), job_logs(), tenant, job_id, attempt, limit=limit or LOG_PAGE_DEFAULT, next_token=start
+    )
+    return AttemptLogView(
+        job_id=page.job_id,
+        attempt=page.attempt,
+        where=page.where,
+        lines=[LogLineView(at=line.at, message=line.message) for line in page.lines],
         next_token=tokens.sign(listing, page.next_token),
     )
 

@@ -141,6 +141,23 @@ class JobList(Model):
     next_token: str | None
 
 
+class LogLineView(Model):
+    at: UtcDatetime
+    message: str
+
+
+class AttemptLogView(Model):
+    """GET /jobs/{job_id}/attempts/{attempt}/log: a page of the attempt's log, oldest line first."""
+
+    job_id: str
+    attempt: int
+    where: str = Field(description="the log group and stream, <group>/<stream>")
+    lines: list[LogLineView]
+    next_token: str | None = Field(
+        description="the lines after these; null once the attempt has ended and its log is read to the end"
+    )
+
+
 class ArtifactList(Model):
     """GET /jobs/{job_id}/artifacts: the outputs each attempt wrote, by attempt, role and URI."""
 

@@ -93,6 +93,35 @@ class BatchRefused(Exception):
     """Batch refused the request itself (queue, definition): trying again won't help."""
 
 
+@dataclass(frozen=True)
+class LogLine:
+    """One line of an attempt's log, as the log service stored it."""
+
+    at: datetime
+    message: str
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """Lines of one log stream, oldest first; the token that reads on after them; and whether the
+    stream held nothing more when read (a running job's stream may still grow)."""
+
+    lines: list[LogLine]
+    next_token: str
+    at_end: bool
+
+
+class LogNotFound(Exception):
+    """The log stream does not exist (not written yet, or expired)."""
+
+
+class JobLogs(Protocol):
+    """Where Batch jobs' logs are (CloudWatch Logs, awslogs' log group) and reading them."""
+
+    def where(self, stream: str) -> str: ...
+    def read(self, stream: str, *, limit: int, next_token: str | None = None) -> LogPage: ...
+
+
 class JobStore(Protocol):
     def create(
         self, job: Job, *, fingerprint: str, in_flight_limit: int, latest_object: ObjectVersion | None = None
