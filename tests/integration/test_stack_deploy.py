@@ -17,7 +17,8 @@ What moto's CloudFormation cannot do is handled in the open, never silently:
   ServiceRole), given the value AWS uses when it is left out.
 - create_secrets: moto's CloudFormation has no model of a Secrets Manager secret; each is created
   with CreateSecret (a value as its GenerateSecretString makes one), and every Ref to it, as
-  CloudFormation resolves it, becomes its ARN.
+  CloudFormation resolves it, becomes its ARN. Batch scheduling policies alike (CreateSchedulingPolicy);
+  the queues' SchedulingPolicyArn, which moto's CloudFormation ignores, is applied with UpdateJobQueue.
 - MOTO_REF_FIXES: resources whose Ref moto's CloudFormation resolves to its internal object
   instead of the documented value (an event bus's name, a layer version's ARN).
 - apply_what_moto_drops: properties moto accepts and then ignores (the table's TTL, the buckets'
@@ -56,7 +57,13 @@ from moto.events.models import EventBus
 from batchplane.policy.document import load_policy
 from batchplane.settings import load_settings
 from batchplane_tools.local.streams import StreamMapping
-from batchplane_tools.local.template import Stack, bucket_notifications, generated_secret, load_template
+from batchplane_tools.local.template import (
+    Stack,
+    bucket_notifications,
+    fairshare_policy,
+    generated_secret,
+    load_template,
+)
 from tests.support import (
     POLICY_PATH,
     ROOT,
@@ -324,6 +331,23 @@ def create_secrets(template: dict[str, Any], secretsmanager: Any) -> dict[str, s
     return secrets
 
 
+def create_scheduling_policies(template: dict[str, Any], batch: Any) -> dict[str, str]:
+    """Create the template's Batch scheduling policies with the service API and put their ARNs where
+    they are Ref'd, as CloudFormation's Ref of one is (moto's CloudFormation has no model of them).
+    Returns logical id -> ARN."""
+    policies = {
+        logical: batch.create_scheduling_policy(
+            name=f"{STACK_NAME}-{logical}", fairsharePolicy=fairshare_policy(resource["Properties"])
+        )["arn"]
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Batch::SchedulingPolicy"
+    }
+    for logical in policies:
+        del template["Resources"][logical]
+    template["Resources"] = _replace_refs(template["Resources"], policies)
+    return policies
+
+
 def _resolver(template: dict[str, Any], stack: DeployedStack) -> Stack:
     """Resolves Ref / Fn::GetAtt / Fn::Sub against what the stack created (physical ids, ARNs)."""
     resolver = Stack(name=STACK_NAME, template=template, refs=dict(stack.resources))
@@ -372,6 +396,12 @@ def apply_what_moto_drops(stack: DeployedStack) -> None:
                 s3.put_bucket_notification_configuration(
                     Bucket=bucket, NotificationConfiguration=notifications
                 )
+        elif kind == "AWS::Batch::JobQueue" and "SchedulingPolicyArn" in properties:
+            # moto's CloudFormation creates the queue without it
+            stack.client("batch").update_job_queue(
+                jobQueue=stack.resources[logical],
+                schedulingPolicyArn=resolve(properties["SchedulingPolicyArn"]),
+            )
         elif kind == "AWS::SQS::QueuePolicy":
             for url in resolve(properties["Queues"]):
                 sqs.set_queue_attributes(
@@ -425,6 +455,7 @@ def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     removed, dropped_outputs = remove_unsupported(template)
     adapt_for_moto(template, session.client("iam"))
     secrets = create_secrets(template, session.client("secretsmanager"))
+    secrets |= create_scheduling_policies(template, session.client("batch"))
 
     cloudformation = session.client("cloudformation")
     with warnings.catch_warnings(record=True) as caught:
@@ -608,6 +639,14 @@ def test_the_stacks_batch_queues_definitions_and_triggers_are_the_ones_the_code_
         stack.resources["SpotComputeEnvironment"],
         stack.resources["OnDemandComputeEnvironment"],
     }
+    # and both are fair share, under one scheduling policy weighing the policy document's shares
+    [arn] = {q["schedulingPolicyArn"] for q in queues}
+    [scheduling] = batch.describe_scheduling_policies(arns=[arn])["schedulingPolicies"]
+    fairshare = scheduling["fairsharePolicy"]
+    assert fairshare["shareDecaySeconds"] == policy.scheduling.share_decay_seconds
+    assert [(s["shareIdentifier"], s["weightFactor"]) for s in fairshare["shareDistribution"]] == (
+        policy.scheduling.share_distribution()
+    )
     sqs, events = stack.client("sqs"), stack.client("events")
 
     def queue(url: str, attribute: str) -> str:

@@ -326,6 +326,16 @@ def fair_share_spec(props: dict[str, Any]) -> FairShareSpec:
     )
 
 
+def fairshare_policy(props: dict[str, Any]) -> dict[str, Any]:
+    """An AWS::Batch::SchedulingPolicy's FairsharePolicy as CreateSchedulingPolicy takes it."""
+    spec = fair_share_spec(props)
+    return {
+        "shareDecaySeconds": spec.share_decay_seconds,
+        "computeReservation": spec.compute_reservation,
+        "shareDistribution": [{"shareIdentifier": s, "weightFactor": w} for s, w in spec.weights.items()],
+    }
+
+
 def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
     # Compute environments become UNMANAGED ones: moto would otherwise need real subnets and
     # instances. What matters to batchplane, the queues and their capacity, is kept.
@@ -340,17 +350,9 @@ def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
         )["computeEnvironmentArn"]
         stack.refs[logical] = arn
     for logical, props in stack.resources("AWS::Batch::SchedulingPolicy"):
-        spec = fair_share_spec(props)
-        stack.refs[logical] = batch.create_scheduling_policy(
-            name=stack.resolve(props.get("Name")) or _physical_name(stack.name, logical),
-            fairsharePolicy={
-                "shareDecaySeconds": spec.share_decay_seconds,
-                "computeReservation": spec.compute_reservation,
-                "shareDistribution": [
-                    {"shareIdentifier": s, "weightFactor": w} for s, w in spec.weights.items()
-                ],
-            },
-        )["arn"]
+        name = stack.resolve(props.get("Name")) or _physical_name(stack.name, logical)
+        policy = batch.create_scheduling_policy(name=name, fairsharePolicy=fairshare_policy(props))
+        stack.refs[logical] = policy["arn"]
     for logical, props in stack.resources("AWS::Batch::JobQueue"):
         name = stack.resolve(props["JobQueueName"])
         scheduling = (
