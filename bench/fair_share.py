@@ -39,20 +39,10 @@ QUEUES = {
 }
 
 
-def definition(name: str, command: list[str]) -> DefinitionSpec:
-    return DefinitionSpec(
-        name=name,
-        arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/{name}:1",
-        command=command,
-        parameters={},
-        vcpus=1,
-        memory_mib=64,
-        timeout_seconds=0,
-        environment={},
-    )
-
-
-DEFINITIONS = [definition("quick", ["true"]), definition("hold", ["sleep", "600"])]
+DEFINITIONS = [
+    DefinitionSpec.running("quick", ["true"], memory_mib=64),
+    DefinitionSpec.running("hold", ["sleep", "600"]),
+]
 
 
 def wait_until(check: Any, what: str, timeout: float = 600.0) -> None:

@@ -43,16 +43,8 @@ def batch(aws: AwsStack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     """The Batch emulator with this template's queues (fair share included) and 2 slots; the word-count
     definition sleeps 2 s, so a flood stays queued while the test looks."""
     queues, _ = batch_specs(aws.stack)
-    name = f"{aws.stack.name}-word-count"
-    definition = DefinitionSpec(
-        name=name,
-        arn=f"arn:aws:batch:us-east-1:123456789012:job-definition/{name}:1",
-        command=["python", "-c", "import time; time.sleep(2)"],
-        parameters={},
-        vcpus=1,
-        memory_mib=256,
-        timeout_seconds=0,
-        environment={},
+    definition = DefinitionSpec.running(
+        f"{aws.stack.name}-word-count", ["python", "-c", "import time; time.sleep(2)"]
     )
     events: list[dict[str, Any]] = []
     emulator = BatchEmulator(

@@ -15,7 +15,7 @@ What moto's CloudFormation cannot do is handled in the open, never silently:
   warning fails the deployment here instead.
 - adapt_for_moto: the one property moto insists on that AWS does not (a compute environment's
   ServiceRole), given the value AWS uses when it is left out.
-- create_secrets: moto's CloudFormation has no model of a Secrets Manager secret; each is created
+- create_with_api: moto's CloudFormation has no model of a Secrets Manager secret; each is created
   with CreateSecret (a value as its GenerateSecretString makes one), and every Ref to it, as
   CloudFormation resolves it, becomes its ARN. Batch scheduling policies alike (CreateSchedulingPolicy);
   the queues' SchedulingPolicyArn, which moto's CloudFormation ignores, is applied with UpdateJobQueue.
@@ -40,7 +40,7 @@ import re
 import subprocess
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -315,37 +315,21 @@ def _replace_refs(value: Any, refs: dict[str, str]) -> Any:
     return value
 
 
-def create_secrets(template: dict[str, Any], secretsmanager: Any) -> dict[str, str]:
-    """Create the template's secrets with the service API and put their ARNs where they are Ref'd
-    (moto's CloudFormation has no model of them). Returns logical id -> ARN."""
-    secrets = {
-        logical: secretsmanager.create_secret(
-            Name=f"{STACK_NAME}-{logical}", SecretString=generated_secret(resource["Properties"])
-        )["ARN"]
+def create_with_api(
+    template: dict[str, Any], kind: str, create: Callable[[str, dict[str, Any]], str]
+) -> dict[str, str]:
+    """Create the template's resources of a type moto's CloudFormation has no model of with the
+    service API (`create(logical id, properties)` returns what CloudFormation's Ref of it is: an
+    ARN), and put that where they are Ref'd. Returns logical id -> ARN."""
+    made = {
+        logical: create(logical, resource["Properties"])
         for logical, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::SecretsManager::Secret"
+        if resource["Type"] == kind
     }
-    for logical in secrets:
+    for logical in made:
         del template["Resources"][logical]
-    template["Resources"] = _replace_refs(template["Resources"], secrets)
-    return secrets
-
-
-def create_scheduling_policies(template: dict[str, Any], batch: Any) -> dict[str, str]:
-    """Create the template's Batch scheduling policies with the service API and put their ARNs where
-    they are Ref'd, as CloudFormation's Ref of one is (moto's CloudFormation has no model of them).
-    Returns logical id -> ARN."""
-    policies = {
-        logical: batch.create_scheduling_policy(
-            name=f"{STACK_NAME}-{logical}", fairsharePolicy=fairshare_policy(resource["Properties"])
-        )["arn"]
-        for logical, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Batch::SchedulingPolicy"
-    }
-    for logical in policies:
-        del template["Resources"][logical]
-    template["Resources"] = _replace_refs(template["Resources"], policies)
-    return policies
+    template["Resources"] = _replace_refs(template["Resources"], made)
+    return made
 
 
 def _resolver(template: dict[str, Any], stack: DeployedStack) -> Stack:
@@ -454,8 +438,20 @@ def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     template = copy.deepcopy(translated)
     removed, dropped_outputs = remove_unsupported(template)
     adapt_for_moto(template, session.client("iam"))
-    secrets = create_secrets(template, session.client("secretsmanager"))
-    secrets |= create_scheduling_policies(template, session.client("batch"))
+    secretsmanager, batch = session.client("secretsmanager"), session.client("batch")
+    made = {
+        "AWS::SecretsManager::Secret": lambda logical, properties: secretsmanager.create_secret(
+            Name=f"{STACK_NAME}-{logical}", SecretString=generated_secret(properties)
+        )["ARN"],
+        "AWS::Batch::SchedulingPolicy": lambda logical, properties: batch.create_scheduling_policy(
+            name=f"{STACK_NAME}-{logical}", fairsharePolicy=fairshare_policy(properties)
+        )["arn"],
+    }
+    secrets = {
+        logical: arn
+        for kind, create in made.items()
+        for logical, arn in create_with_api(template, kind, create).items()
+    }
 
     cloudformation = session.client("cloudformation")
     with warnings.catch_warnings(record=True) as caught:

@@ -9,15 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from batchplane_tools.emulator import BatchEmulator, DefinitionSpec
 from batchplane_tools.emulator.fairshare import FairShare
 from batchplane_tools.emulator.specs import FairShareSpec, QueueSpec
-from tests.support import eventually
+from tests.support import emulator_client, eventually
 
 FAIR = QueueSpec(
     name="fair", arn="arn:q/fair", capacity="ON_DEMAND", fair_share=FairShareSpec(share_decay_seconds=3600)
@@ -124,16 +122,7 @@ FAIR_QUEUE = QueueSpec(
 FIFO_QUEUE = QueueSpec(
     name="local-fifo", arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/local-fifo", capacity="SPOT"
 )
-QUICK = DefinitionSpec(
-    name="quick",
-    arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-definition/quick:1",
-    command=["python", "-c", "import time; time.sleep(0.05)"],
-    parameters={},
-    vcpus=1,
-    memory_mib=256,
-    timeout_seconds=0,
-    environment={},
-)
+QUICK = DefinitionSpec.running("quick", ["python", "-c", "import time; time.sleep(0.05)"])
 
 
 @dataclass
@@ -170,14 +159,7 @@ def local(tmp_path: Path) -> Iterator[Callable[[int], Local]]:
             workers=workers,
         )
         made.append(emulator)
-        batch = boto3.client(
-            "batch",
-            endpoint_url=emulator.serve(),
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        batch = emulator_client(emulator.serve())
         return Local(batch=batch, events=events)
 
     yield factory

@@ -45,6 +45,20 @@ class DefinitionSpec:
     environment: dict[str, str]
     scheduling_priority: int | None = None  # a fair-share queue's default priority for its jobs
 
+    @classmethod
+    def running(cls, name: str, command: list[str], *, memory_mib: int = 256) -> DefinitionSpec:
+        """A definition that runs `command` on 1 vCPU, without parameters, environment or timeout."""
+        return cls(
+            name=name,
+            arn=f"arn:aws:batch:us-east-1:123456789012:job-definition/{name}:1",
+            command=command,
+            parameters={},
+            vcpus=1,
+            memory_mib=memory_mib,
+            timeout_seconds=0,
+            environment={},
+        )
+
     @property
     def revision(self) -> int:
         return int(self.arn.rsplit(":", 1)[1])
