@@ -3,6 +3,7 @@ priority range, and template.yaml's SchedulingPolicy rendered from it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,18 @@ import pytest
 import yaml
 
 from batchplane.errors import PolicyError
+from batchplane.models.s3_event import DroppedObject
 from batchplane.models.scheduling import Scheduling, tenant_share
+from batchplane.policy.admission import admit
 from batchplane.policy.document import load_policy, parse_policy
+from batchplane.policy.file_drop import first_match, request_for
+from batchplane.policy.inputs import StackBuckets
 from batchplane_tools.local.template import load_template
 from batchplane_tools.scheduling import BEGIN, END, main, rendered
 from tests.support import POLICY_PATH, TEMPLATE
 
 POLICY_DATA = yaml.safe_load(POLICY_PATH.read_text())
+NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
 
 
 def policy_with(scheduling: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -124,6 +130,23 @@ def test_a_file_drop_priority_outside_a_served_tenants_range_does_not_load() -> 
 
     # Then the policy names the rule and the tenant whose range it leaves
     assert refusal(data) == [("file_drop.0.priority", "80 is outside 0..10, the range of tenant analytics")]
+
+
+def test_a_file_drop_rules_priority_reaches_the_job() -> None:
+    # Given a rule whose drops run at priority 80, within the default range 0..100
+    rules = [{**POLICY_DATA["file_drop"][0], "priority": 80}]
+    policy = parse_policy(policy_with({}, file_drop=rules))
+    dropped = DroppedObject(bucket="ingest", key="incoming/analytics/word-count/notes.txt", size=10, etag="e")
+
+    # When a file is dropped under it
+    match = first_match(policy, dropped.key)
+    assert match is not None
+    job = admit(
+        policy, request_for(match, dropped), job_id="j", now=NOW, buckets=StackBuckets("ingest", "out")
+    )
+
+    # Then the job runs under its tenant's share at the rule's priority
+    assert (job.share, job.priority) == ("analytics", 80)
 
 
 def test_template_scheduling_policy_is_the_policy_documents() -> None:
