@@ -196,3 +196,18 @@ class BreaksOnce:
 
     def close(self) -> None:
         self._body.close()
+
+
+def emulator_client(endpoint_url: str) -> Any:
+    """boto3's batch client on the local Batch emulator; one attempt a call, so a refusal shows as is."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "batch",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1}),
+    )

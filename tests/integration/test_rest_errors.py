@@ -74,6 +74,9 @@ def assert_error(response, status: int, code: str, field: str, reason: str = "")
             "over 4096",
         ),
         ({**VALID, "inputs": [{"uri": "not-s3"}]}, 422, "invalid_request", "inputs.0.uri", "pattern"),
+        ({**VALID, "priority": 101}, 422, "invalid_request", "priority", "outside 0..100"),
+        ({**VALID, "priority": 10000}, 422, "invalid_request", "priority", "less than or equal to 9999"),
+        ({**VALID, "priority": "high"}, 422, "invalid_request", "priority", "integer"),
     ],
 )
 def test_bad_submission_is_refused_naming_the_field_and_writes_nothing(

@@ -15,9 +15,10 @@ What moto's CloudFormation cannot do is handled in the open, never silently:
   warning fails the deployment here instead.
 - adapt_for_moto: the one property moto insists on that AWS does not (a compute environment's
   ServiceRole), given the value AWS uses when it is left out.
-- create_secrets: moto's CloudFormation has no model of a Secrets Manager secret; each is created
+- create_with_api: moto's CloudFormation has no model of a Secrets Manager secret; each is created
   with CreateSecret (a value as its GenerateSecretString makes one), and every Ref to it, as
-  CloudFormation resolves it, becomes its ARN.
+  CloudFormation resolves it, becomes its ARN. Batch scheduling policies alike (CreateSchedulingPolicy);
+  the queues' SchedulingPolicyArn, which moto's CloudFormation ignores, is applied with UpdateJobQueue.
 - MOTO_REF_FIXES: resources whose Ref moto's CloudFormation resolves to its internal object
   instead of the documented value (an event bus's name, a layer version's ARN).
 - apply_what_moto_drops: properties moto accepts and then ignores (the table's TTL, the buckets'
@@ -39,7 +40,7 @@ import re
 import subprocess
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,13 @@ from moto.events.models import EventBus
 from batchplane.policy.document import load_policy
 from batchplane.settings import load_settings
 from batchplane_tools.local.streams import StreamMapping
-from batchplane_tools.local.template import Stack, bucket_notifications, generated_secret, load_template
+from batchplane_tools.local.template import (
+    Stack,
+    bucket_notifications,
+    fairshare_policy,
+    generated_secret,
+    load_template,
+)
 from tests.support import (
     POLICY_PATH,
     ROOT,
@@ -308,20 +315,21 @@ def _replace_refs(value: Any, refs: dict[str, str]) -> Any:
     return value
 
 
-def create_secrets(template: dict[str, Any], secretsmanager: Any) -> dict[str, str]:
-    """Create the template's secrets with the service API and put their ARNs where they are Ref'd
-    (moto's CloudFormation has no model of them). Returns logical id -> ARN."""
-    secrets = {
-        logical: secretsmanager.create_secret(
-            Name=f"{STACK_NAME}-{logical}", SecretString=generated_secret(resource["Properties"])
-        )["ARN"]
+def create_with_api(
+    template: dict[str, Any], kind: str, create: Callable[[str, dict[str, Any]], str]
+) -> dict[str, str]:
+    """Create the template's resources of a type moto's CloudFormation has no model of with the
+    service API (`create(logical id, properties)` returns what CloudFormation's Ref of it is: an
+    ARN), and put that where they are Ref'd. Returns logical id -> ARN."""
+    made = {
+        logical: create(logical, resource["Properties"])
         for logical, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::SecretsManager::Secret"
+        if resource["Type"] == kind
     }
-    for logical in secrets:
+    for logical in made:
         del template["Resources"][logical]
-    template["Resources"] = _replace_refs(template["Resources"], secrets)
-    return secrets
+    template["Resources"] = _replace_refs(template["Resources"], made)
+    return made
 
 
 def _resolver(template: dict[str, Any], stack: DeployedStack) -> Stack:
@@ -372,6 +380,12 @@ def apply_what_moto_drops(stack: DeployedStack) -> None:
                 s3.put_bucket_notification_configuration(
                     Bucket=bucket, NotificationConfiguration=notifications
                 )
+        elif kind == "AWS::Batch::JobQueue" and "SchedulingPolicyArn" in properties:
+            # moto's CloudFormation creates the queue without it
+            stack.client("batch").update_job_queue(
+                jobQueue=stack.resources[logical],
+                schedulingPolicyArn=resolve(properties["SchedulingPolicyArn"]),
+            )
         elif kind == "AWS::SQS::QueuePolicy":
             for url in resolve(properties["Queues"]):
                 sqs.set_queue_attributes(
@@ -424,7 +438,20 @@ def deploy(session: Any, monkeypatch: pytest.MonkeyPatch) -> DeployedStack:
     template = copy.deepcopy(translated)
     removed, dropped_outputs = remove_unsupported(template)
     adapt_for_moto(template, session.client("iam"))
-    secrets = create_secrets(template, session.client("secretsmanager"))
+    secretsmanager, batch = session.client("secretsmanager"), session.client("batch")
+    made = {
+        "AWS::SecretsManager::Secret": lambda logical, properties: secretsmanager.create_secret(
+            Name=f"{STACK_NAME}-{logical}", SecretString=generated_secret(properties)
+        )["ARN"],
+        "AWS::Batch::SchedulingPolicy": lambda logical, properties: batch.create_scheduling_policy(
+            name=f"{STACK_NAME}-{logical}", fairsharePolicy=fairshare_policy(properties)
+        )["arn"],
+    }
+    secrets = {
+        logical: arn
+        for kind, create in made.items()
+        for logical, arn in create_with_api(template, kind, create).items()
+    }
 
     cloudformation = session.client("cloudformation")
     with warnings.catch_warnings(record=True) as caught:
@@ -608,6 +635,14 @@ def test_the_stacks_batch_queues_definitions_and_triggers_are_the_ones_the_code_
         stack.resources["SpotComputeEnvironment"],
         stack.resources["OnDemandComputeEnvironment"],
     }
+    # and both are fair share, under one scheduling policy weighing the policy document's shares
+    [arn] = {q["schedulingPolicyArn"] for q in queues}
+    [scheduling] = batch.describe_scheduling_policies(arns=[arn])["schedulingPolicies"]
+    fairshare = scheduling["fairsharePolicy"]
+    assert fairshare["shareDecaySeconds"] == policy.scheduling.share_decay_seconds
+    assert [(s["shareIdentifier"], s["weightFactor"]) for s in fairshare["shareDistribution"]] == (
+        policy.scheduling.share_distribution()
+    )
     sqs, events = stack.client("sqs"), stack.client("events")
 
     def queue(url: str, attribute: str) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from batchplane.errors import InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.dispatch import DispatchMessage
@@ -14,6 +15,7 @@ from batchplane.models.request import JobRequest
 from batchplane.policy.admission import MAX_PINNED_INPUTS_BYTES, admit
 from batchplane.policy.document import load_policy, parse_policy
 from batchplane.policy.inputs import StackBuckets
+from tests.support import POLICY_PATH
 
 POLICY = load_policy(Path(__file__).parents[2] / "layers" / "core" / "policy.yaml")
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -162,3 +164,44 @@ def test_a_pinned_version_is_part_of_a_rest_requests_fingerprint() -> None:
     second = request(inputs=[Artifact(uri=INPUT, role=ArtifactRole.INPUT, version_id="v2")])
 
     assert len({unpinned.fingerprint(), first.fingerprint(), second.fingerprint()}) == 3
+
+
+def test_a_job_records_its_tenants_share_and_the_default_priority_when_it_asks_for_none() -> None:
+    job = run(request())
+
+    assert (job.share, job.priority) == ("analytics", 50)
+    assert "share analytics at priority 50" in job.history[0].reason
+
+
+def test_a_priority_within_the_tenants_range_is_recorded_and_carried_to_dispatch() -> None:
+    job = run(request(priority=90))
+
+    message = DispatchMessage.next_attempt_of(job)
+    assert (job.priority, message.share, message.priority) == (90, "analytics", 90)
+
+
+def test_a_priority_outside_the_tenants_range_is_refused_naming_priority_and_the_range() -> None:
+    # Given a policy allowing tenant analytics 10..200
+    data = yaml.safe_load(POLICY_PATH.read_text())
+    data["scheduling"] = {"tenants": {"analytics": {"priority": {"min": 10, "max": 200, "default": 20}}}}
+    policy = parse_policy(data)
+
+    # When it asks for 201
+    with pytest.raises(InvalidRequest) as refused:
+        run(request(priority=201), policy)
+
+    # Then 422 names the field and the range; another tenant's default range does not apply to it
+    [detail] = refused.value.details
+    assert detail.field == "priority"
+    assert "outside 10..200" in detail.reason and "analytics" in detail.reason
+    assert run(request(priority=150), policy).priority == 150
+    marketing = {"input": "s3://batchplane-dev-ingest/incoming/marketing/notes.txt"}
+    with pytest.raises(InvalidRequest):
+        run(request(tenant="marketing", priority=150, parameters=marketing), policy)
+
+
+def test_a_priority_changes_an_idempotency_fingerprint_and_none_keeps_the_earlier_one() -> None:
+    plain = request()
+
+    assert request(priority=None).fingerprint() == plain.fingerprint()
+    assert request(priority=7).fingerprint() != plain.fingerprint()

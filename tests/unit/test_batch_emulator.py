@@ -13,14 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec
-from tests.support import eventually, load_event
+from tests.support import emulator_client, eventually, load_event
 
 T = TypeVar("T")
 
@@ -164,14 +162,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         )
         harness.emulator = emulator
         made.append(harness)
-        harness.batch = boto3.client(
-            "batch",
-            endpoint_url=emulator.serve(),
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1}),
-        )
+        harness.batch = emulator_client(emulator.serve())
         return harness
 
     yield factory

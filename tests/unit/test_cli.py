@@ -167,7 +167,7 @@ def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
     path = local_file(tmp_path, stub.url)
     stub.reply("POST", "/jobs", 202, job("01ABC"))
 
-    # When a job is submitted with parameters, resources and an idempotency key
+    # When a job is submitted with parameters, resources, a priority and an idempotency key
     code = cli(
         "submit",
         "word-count",
@@ -179,6 +179,8 @@ def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
         "2",
         "--memory-mib",
         "1024",
+        "--priority",
+        "70",
         "--idempotency-key",
         "key-1",
         "--local-file",
@@ -194,6 +196,7 @@ def test_submit_sends_the_body_tenant_and_idempotency_key_and_prints_the_id(
         "parameters": {"input": "s3://ingest/incoming/local/word-count/notes.txt", "mode": "a=b"},
         "vcpus": 2,
         "memory_mib": 1024,
+        "priority": 70,
     }
     assert request.headers["Authorization"] == "Tenant local"
     assert request.headers["Idempotency-Key"] == "key-1"

@@ -23,6 +23,8 @@ def test_spot_capacity_routes_to_the_spot_queue_with_the_prefixed_definition() -
         memory_mib=1024,
         queues=QUEUES,
         definition_prefix="batchplane-dev-",
+        share="analytics",
+        priority=50,
     )
 
     assert (r.queue, r.job_definition, r.capacity) == (
@@ -41,6 +43,8 @@ def test_on_demand_only_job_type_never_lands_on_spot() -> None:
         memory_mib=512,
         queues=QUEUES,
         definition_prefix="",
+        share="analytics",
+        priority=50,
     )
 
     assert (r.queue, r.capacity) == ("arn:q/on-demand", Capacity.ON_DEMAND)
@@ -54,6 +58,8 @@ def test_resources_are_capped_at_the_job_types_maximum() -> None:
         memory_mib=99999,
         queues=QUEUES,
         definition_prefix="",
+        share="analytics",
+        priority=50,
     )
 
     assert (r.vcpus, r.memory_mib) == (4, 8192)

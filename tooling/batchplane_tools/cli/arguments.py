@@ -278,6 +278,9 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
     )
     submit.add_argument("--vcpus", type=_positive_int, help="vCPUs (default: the job type's)")
     submit.add_argument("--memory-mib", type=_positive_int, help="memory, MiB (default: the job type's)")
+    submit.add_argument(
+        "--priority", type=int, help="scheduling priority within the tenant's share (default: its range's)"
+    )
     submit.add_argument("--idempotency-key", help="the same key and body return the same job")
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument(

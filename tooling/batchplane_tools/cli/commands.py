@@ -51,6 +51,7 @@ def _submit(args: argparse.Namespace) -> int:
         memory_mib=args.memory_mib,
         inputs=args.inputs,
         idempotency_key=args.idempotency_key,
+        priority=args.priority,
     )
     if not args.json:
         print(f"{job.get('job_id')}  {job.get('status')}", flush=True)

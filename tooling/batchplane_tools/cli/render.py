@@ -158,6 +158,7 @@ def _job_fields(job: Job) -> list[tuple[str, object]]:
         ("type", job.get("job_type")),
         ("tenant", job.get("tenant")),
         ("resources", f"{cell(job.get('vcpus'))} vCPU, {mib(job.get('memory_mib'))}"),
+        ("share", f"{job.get('share')} at priority {job.get('priority')}" if job.get("share") else None),
         (
             "parameters",
             ", ".join(f"{k}={v}" for k, v in parameters.items()) if isinstance(parameters, dict) else None,

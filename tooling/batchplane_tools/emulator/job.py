@@ -37,6 +37,8 @@ class SubmitRequest:
     retry_strategy: dict[str, Any] | None
     tags: dict[str, str]
     propagate_tags: bool
+    share_identifier: str | None  # a fair-share queue's jobs have one; a FIFO queue's none
+    scheduling_priority: int  # within its share, higher starts first (fair-share queues only)
 
 
 @dataclass

@@ -19,6 +19,9 @@ DESCRIBE_MAX = 100
 LIST_MAX_WITH_FILTER = 100
 LIST_MAX_WITH_STATUS = 1000
 JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+# SubmitJob's shareIdentifier: up to 255 letters and digits, which may be followed by an asterisk.
+SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}\*?$")
+MAX_SCHEDULING_PRIORITY = 9999
 UNSUPPORTED_SUBMIT_MEMBERS = (
     "dependsOn",
     "arrayProperties",
@@ -94,6 +97,7 @@ def parse_submit(
     tags = body.get("tags") or {}
     if not isinstance(tags, dict):
         raise ClientException("tags must be an object")
+    share, priority = _fair_share(body, job_queue, definition)
     return SubmitRequest(
         name=name,
         queue=job_queue,
@@ -107,7 +111,39 @@ def parse_submit(
         retry_strategy=retry_strategy,
         tags={str(k): str(v) for k, v in tags.items()},
         propagate_tags=bool(body.get("propagateTags", False)),
+        share_identifier=share,
+        scheduling_priority=priority,
     )
+
+
+def _fair_share(body: dict[str, Any], queue: QueueSpec, definition: DefinitionSpec) -> tuple[str | None, int]:
+    """The job's share and scheduling priority: a fair-share queue requires a share identifier, a
+    FIFO queue takes neither (nor a definition with a scheduling priority), as Batch answers."""
+    share = body.get("shareIdentifier")
+    override = body.get("schedulingPriorityOverride")
+    if queue.fair_share is None:
+        if share is not None or override is not None or definition.scheduling_priority is not None:
+            raise ClientException(
+                "Job with shareIdentifier or schedulingPriority can only be submitted to job queue with "
+                "fair share scheduling policy"
+            )
+        return None, 0
+    if share is None:
+        raise ClientException(
+            f"shareIdentifier is required for job queue {queue.name} with a fair share policy"
+        )
+    if not isinstance(share, str) or not SHARE_IDENTIFIER.match(share):
+        raise ClientException(
+            "shareIdentifier must be up to 255 letters and digits, optionally followed by *"
+        )
+    if override is not None and (
+        not isinstance(override, int)
+        or isinstance(override, bool)
+        or not 0 <= override <= MAX_SCHEDULING_PRIORITY
+    ):
+        raise ClientException(f"schedulingPriorityOverride must be between 0 and {MAX_SCHEDULING_PRIORITY}")
+    priority = override if override is not None else definition.scheduling_priority
+    return share, priority or 0
 
 
 def _environment(definition: DefinitionSpec, overrides: dict[str, Any]) -> dict[str, str]:

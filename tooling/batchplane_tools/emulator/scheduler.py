@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from batchplane_tools.emulator import shapes
+from batchplane_tools.emulator.fairshare import FairShare
 from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
 from batchplane_tools.emulator.requests import ClientException, ListRequest
 from batchplane_tools.emulator.specs import CAPACITIES
@@ -63,6 +64,7 @@ class Scheduler:
         self._region = region
         self._account = account
         self._clusters = {capacity: str(uuid.uuid4()) for capacity in CAPACITIES}
+        self._fair_share = FairShare()
 
         self._cond = threading.Condition(threading.Lock())
         self._jobs: dict[str, Job] = {}
@@ -191,6 +193,8 @@ class Scheduler:
         job.stopped_at = job.attempts[-1]["stoppedAt"] if job.attempts else now_ms()
         job.process = None
         job.timeout_at = job.spot_at = job.kill_at = None
+        if job.started_at is not None:  # its share used what it ran
+            self._fair_share.ran(job, (job.stopped_at - job.started_at) / 1000, time.monotonic())
         if job in self._live:
             self._live.remove(job)
         self._move(job, status)
@@ -281,8 +285,10 @@ class Scheduler:
             self._kill_all()
 
     def _step(self, now: float) -> None:
-        """Moves each job that is due one state on; a RUNNABLE job starts only on a free slot."""
-        active = sum(1 for job in self._live if job.status in ("STARTING", "RUNNING"))
+        """Moves each job that is due one state on; a RUNNABLE job starts only on a free slot, the
+        one its queue's rule picks (fairshare.py: FIFO, or fair share by usage, weight, priority)."""
+        active = [job for job in self._live if job.status in ("STARTING", "RUNNING")]
+        waiting: list[Job] = []
         for job in list(self._live):
             if now < job.due:
                 continue
@@ -292,11 +298,15 @@ class Scheduler:
             elif job.status == "PENDING":
                 job.due = now + STATE_STEP_SECONDS
                 self._move(job, "RUNNABLE")
-            elif job.status == "RUNNABLE" and active < self._workers:
-                active += 1
-                self._start(job)
+            elif job.status == "RUNNABLE":
+                waiting.append(job)
             elif job.status == "STARTING" and job.process is None:
                 self._spawn(job)
+        while waiting and len(active) < self._workers:
+            job = self._fair_share.pick(waiting, active, now)
+            waiting.remove(job)
+            active.append(job)
+            self._start(job)
 
     def _supervise(self, now: float) -> None:
         """Reaps the ended main processes; signals the ones past their grace, timeout or Spot time."""

@@ -31,8 +31,11 @@ def detail(job: Job) -> dict[str, Any]:
         "jobId": job.job_id,
         "jobQueue": job.queue.arn,
         "status": job.status,
-        "attempts": copy.deepcopy(job.attempts),
     }
+    if job.share_identifier is not None:  # fair-share queues' jobs only, as Batch shows them
+        found["shareIdentifier"] = job.share_identifier
+        found["schedulingPriority"] = job.scheduling_priority
+    found["attempts"] = copy.deepcopy(job.attempts)
     if job.status_reason is not None:
         found["statusReason"] = job.status_reason
     found["createdAt"] = job.created_at

@@ -158,9 +158,12 @@ def _submit_job(mapper: RequestMapper, call: Call) -> list[Request]:
     # submission as batch:TagResource on the new job, with the tags as aws:RequestTag and aws:TagKeys.
     queue = call.params["jobQueue"]
     queue_arn = queue if queue.startswith("arn:") else call.arn("batch", f"job-queue/{queue}")
+    # A fair-share queue's job names its share: the request carries it as batch:ShareIdentifier.
+    share = call.params.get("shareIdentifier")
+    context: dict[str, tuple[str, ...]] = {"batch:ShareIdentifier": (share,)} if share else {}
     requests = [
-        call.request("batch:SubmitJob", queue_arn),
-        call.request("batch:SubmitJob", mapper.job_definition_arn(call.params["jobDefinition"])),
+        call.request("batch:SubmitJob", queue_arn, **context),
+        call.request("batch:SubmitJob", mapper.job_definition_arn(call.params["jobDefinition"]), **context),
     ]
     tags: Mapping[str, str] = call.params.get("tags") or {}
     if tags:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from batchplane_tools.emulator import DefinitionSpec, QueueSpec
-from batchplane_tools.local.template import ACCOUNT, REGION, Stack, job_definition
+from batchplane_tools.local.template import ACCOUNT, REGION, Stack, fair_share_spec, job_definition
 
 
 def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
@@ -18,13 +18,21 @@ def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
         kind = str(props.get("ComputeResources", {}).get("Type", "EC2"))
         capacity_of[logical] = "SPOT" if "SPOT" in kind else "ON_DEMAND"
         stack.refs[logical] = f"arn:aws:batch:{REGION}:{ACCOUNT}:compute-environment/{logical}"
+    policies = {
+        logical: fair_share_spec(props) for logical, props in stack.resources("AWS::Batch::SchedulingPolicy")
+    }
     queues = []
     for logical, props in stack.resources("AWS::Batch::JobQueue"):
         name = str(stack.resolve(props["JobQueueName"]))
         arn = f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/{name}"
         first = sorted(props["ComputeEnvironmentOrder"], key=lambda o: int(o["Order"]))[0]
         environment = first["ComputeEnvironment"].get("Ref", "")
-        queues.append(QueueSpec(name=name, arn=arn, capacity=capacity_of.get(environment, "ON_DEMAND")))
+        policy = policies[props["SchedulingPolicyArn"]["Ref"]] if "SchedulingPolicyArn" in props else None
+        queues.append(
+            QueueSpec(
+                name=name, arn=arn, capacity=capacity_of.get(environment, "ON_DEMAND"), fair_share=policy
+            )
+        )
         stack.refs[logical] = arn
     definitions = []
     for logical, props in stack.resources("AWS::Batch::JobDefinition"):
@@ -40,6 +48,7 @@ def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
                 memory_mib=definition.resources.get("MEMORY", 512),
                 timeout_seconds=definition.timeout_seconds,
                 environment=definition.environment,
+                scheduling_priority=props.get("SchedulingPriority"),
             )
         )
         stack.refs[logical] = arn

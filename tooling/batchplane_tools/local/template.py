@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from batchplane_tools.emulator.specs import FairShareSpec
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 
@@ -311,6 +313,29 @@ def job_definition(stack: Stack, props: dict[str, Any]) -> JobDefinition:
     )
 
 
+def fair_share_spec(props: dict[str, Any]) -> FairShareSpec:
+    """An AWS::Batch::SchedulingPolicy's FairsharePolicy, as the emulator applies it."""
+    policy = props.get("FairsharePolicy") or {}
+    return FairShareSpec(
+        share_decay_seconds=int(policy.get("ShareDecaySeconds", 0)),
+        compute_reservation=int(policy.get("ComputeReservation", 0)),
+        weights={
+            str(entry["ShareIdentifier"]): float(entry.get("WeightFactor", 1.0))
+            for entry in policy.get("ShareDistribution") or []
+        },
+    )
+
+
+def fairshare_policy(props: dict[str, Any]) -> dict[str, Any]:
+    """An AWS::Batch::SchedulingPolicy's FairsharePolicy as CreateSchedulingPolicy takes it."""
+    spec = fair_share_spec(props)
+    return {
+        "shareDecaySeconds": spec.share_decay_seconds,
+        "computeReservation": spec.compute_reservation,
+        "shareDistribution": [{"shareIdentifier": s, "weightFactor": w} for s, w in spec.weights.items()],
+    }
+
+
 def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
     # Compute environments become UNMANAGED ones: moto would otherwise need real subnets and
     # instances. What matters to batchplane, the queues and their capacity, is kept.
@@ -324,9 +349,19 @@ def _provision_batch(stack: Stack, batch: Any, iam: Any) -> None:
             computeEnvironmentName=name, type="UNMANAGED", state="ENABLED", serviceRole=role_arn
         )["computeEnvironmentArn"]
         stack.refs[logical] = arn
+    for logical, props in stack.resources("AWS::Batch::SchedulingPolicy"):
+        name = stack.resolve(props.get("Name")) or _physical_name(stack.name, logical)
+        policy = batch.create_scheduling_policy(name=name, fairsharePolicy=fairshare_policy(props))
+        stack.refs[logical] = policy["arn"]
     for logical, props in stack.resources("AWS::Batch::JobQueue"):
         name = stack.resolve(props["JobQueueName"])
+        scheduling = (
+            {"schedulingPolicyArn": stack.resolve(props["SchedulingPolicyArn"])}
+            if "SchedulingPolicyArn" in props
+            else {}
+        )
         arn = batch.create_job_queue(
+            **scheduling,
             jobQueueName=name,
             state="ENABLED",
             priority=int(props.get("Priority", 1)),

@@ -79,6 +79,9 @@ class BatchGateway:
                 jobName=name,
                 jobQueue=route.queue,
                 jobDefinition=route.job_definition,
+                # Both queues are fair share (template.yaml, SchedulingPolicy): these are required.
+                shareIdentifier=route.share,
+                schedulingPriorityOverride=route.priority,
                 parameters=parameters,
                 containerOverrides={
                     "resourceRequirements": [

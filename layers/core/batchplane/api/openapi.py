@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from batchplane.api.schemas import ErrorBody
 from batchplane.models.inputs import Area
 from batchplane.models.policy import JobType, PolicyDocument
+from batchplane.models.scheduling import PriorityRange
 
 # A key's path under an input area, as admission takes it (models/s3_uri.py::path_problem): segments
 # of plain characters, none "." or "..", no "//", no percent-escape. Narrower than what admission
@@ -97,10 +98,13 @@ def responses(
     return declared
 
 
-def _submission(name: str, job_type: JobType, areas: list[Area]) -> dict[str, Any]:
+def _submission(
+    name: str, job_type: JobType, areas: list[Area], priority: PriorityRange | None
+) -> dict[str, Any]:
     """POST /jobs's body for one job type, as admission checks it (policy/admission.py): the generic
     body, narrowed to the type's parameters, their patterns and its resources' maximums; a parameter
-    that names an object (its pattern starts with s3://) also to the caller's input sources."""
+    that names an object (its pattern starts with s3://) also to the caller's input sources; the
+    priority to the caller's range."""
     resources = job_type.resources
     parameters = {
         "type": "object",
@@ -119,7 +123,19 @@ def _submission(name: str, job_type: JobType, areas: list[Area]) -> dict[str, An
             "parameters": parameters,
             "vcpus": {"type": "integer", "minimum": 1, "maximum": resources.vcpus.max},
             "memory_mib": {"type": "integer", "minimum": 1, "maximum": resources.memory_mib.max},
-        },
+        }
+        | (
+            {}
+            if priority is None
+            else {
+                "priority": {
+                    "type": "integer",
+                    "minimum": priority.min,
+                    "maximum": priority.max,
+                    "default": priority.default,
+                }
+            }
+        ),
         "required": ["job_type", "parameters"] if parameters["required"] else ["job_type"],
     }
     return {
@@ -129,13 +145,18 @@ def _submission(name: str, job_type: JobType, areas: list[Area]) -> dict[str, An
     }
 
 
-def with_job_types(document: dict[str, Any], policy: PolicyDocument, areas: list[Area]) -> dict[str, Any]:
+def with_job_types(
+    document: dict[str, Any],
+    policy: PolicyDocument,
+    areas: list[Area],
+    priority: PriorityRange | None = None,
+) -> dict[str, Any]:
     """POST /jobs's body as one of the policy's job types, each with its parameters' patterns and
-    its resources' maximums, objects within the caller's input `areas`: what the deployment admits
-    for this caller, not just what parses."""
+    its resources' maximums, objects within the caller's input `areas`, `priority` within the
+    caller's range: what the deployment admits for this caller, not just what parses."""
     schemas = document["components"]["schemas"]
     for name, job_type in policy.job_types.items():
-        schemas[f"SubmitJob_{name}"] = _submission(name, job_type, areas)
+        schemas[f"SubmitJob_{name}"] = _submission(name, job_type, areas, priority)
     body = document["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
     body["schema"] = {
         "oneOf": [{"$ref": f"#/components/schemas/SubmitJob_{name}"} for name in policy.job_types],

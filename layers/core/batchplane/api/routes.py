@@ -126,6 +126,7 @@ def post_job(
             for i in body.inputs
         ],
         idempotency_key=idempotency_key,
+        priority=body.priority,
         source="api",
         size_bytes=len((app.current_event.body or "").encode()),  # as sent: `resolve` decoded base64
     )
@@ -342,13 +343,21 @@ def retry_job(job_id: JobId) -> Response[JobView]:
 
 @app.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[dict[str, Any]]:
+    tenant = _caller().tenant
     document = app.get_openapi_schema(title="batchplane", version=__version__).model_dump(
         mode="json", by_alias=True, exclude_none=True
     )
     return Response(
         status_code=200,
         content_type="application/json",
-        body=pruned(with_job_types(document, ports().policy, jobs.input_areas(ports(), _caller().tenant))),
+        body=pruned(
+            with_job_types(
+                document,
+                ports().policy,
+                jobs.input_areas(ports(), tenant),
+                ports().policy.scheduling.placement(tenant).priority,
+            )
+        ),
     )
 
 

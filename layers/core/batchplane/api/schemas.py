@@ -14,6 +14,7 @@ from batchplane.models.job import (
     Job,
     JobStatus,
 )
+from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY
 from batchplane.models.time import UtcDatetime
 
 
@@ -61,6 +62,13 @@ class SubmitJobBody(Model):
     memory_mib: int | None = Field(default=None, ge=1, le=1_048_576)
     inputs: list[InputObject] = Field(
         default_factory=list, max_length=100, json_schema_extra={"uniqueItems": True}
+    )
+    priority: int | None = Field(
+        default=None,
+        ge=MIN_PRIORITY,
+        le=MAX_PRIORITY,
+        description="Batch scheduling priority within the tenant's share (higher starts first), within "
+        "the range the policy allows the tenant (`scheduling`); default: the range's default",
     )
 
     @field_validator("inputs")
@@ -125,6 +133,10 @@ class JobView(Model):
         description="its inputs and the first of its outputs; GET /jobs/{job_id}/artifacts has them all"
     )
     more_artifacts: bool = Field(default=False, description="more outputs than `artifacts` shows")
+    share: str | None = Field(
+        default=None, description="Batch share identifier of its attempts; none: admitted before fair share"
+    )
+    priority: int | None = Field(default=None, description="its scheduling priority within the share")
 
     @classmethod
     def of(cls, job: Job, recorded: list[Artifact] | None = None, *, more: bool = False) -> Self:

@@ -24,6 +24,9 @@ class DispatchMessage(Model):
     # What each input was made for (its version, or its ETag), so the worker reads exactly that.
     # A message from before pins has none: its attempt reads the inputs as they are.
     inputs: list[InputPin] = Field(default_factory=list)
+    # The job's fair share; a message from before fair share has neither (dispatch derives them).
+    share: str | None = None
+    priority: int | None = None
     # Set by the sweeper: a Batch job of this attempt's name may exist already; look before submitting.
     look_first: bool = False
 
@@ -43,4 +46,6 @@ class DispatchMessage(Model):
             capacity=job.capacity,
             output_prefix=job.output_prefix,
             inputs=pins_of(job.artifacts),
+            share=job.share,
+            priority=job.priority,
         )

@@ -151,6 +151,9 @@ class Job(Model):
     artifacts: list[Artifact] = Field(default_factory=list)
     idempotency_key: str | None = None
     source: str = Field(default="api", description="api or file-drop")
+    # Fair share (models/scheduling.py): a job admitted before it has neither; dispatch derives them.
+    share: str | None = Field(default=None, description="Batch share identifier its attempts go under")
+    priority: int | None = Field(default=None, description="scheduling priority within its share")
     next_dispatch_at: UtcDatetime | None = Field(default=None, description="when a RETRY_WAIT job is due")
     version: int = 1
     outbox: list[OwedEvent] = Field(

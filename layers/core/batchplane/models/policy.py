@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from batchplane.models.base import Model
 from batchplane.models.inputs import INGEST, TENANT, TENANT_NAME, InputSources, prefix_template_problem
 from batchplane.models.job import FailureClass
+from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY, Scheduling
 
 _NAME = r"^[a-z][a-z0-9-]{0,62}$"
 
@@ -166,6 +167,9 @@ class FileDropRule(_Strict):
     min_bytes: int = Field(
         default=1, ge=0, description="smaller objects (by default: empty ones) are rejected"
     )
+    priority: int | None = Field(
+        default=None, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="the jobs' scheduling priority"
+    )
 
     @field_validator("prefix")
     @classmethod
@@ -256,6 +260,7 @@ class PolicyDocument(_Strict):
     job_types: dict[str, JobType] = Field(min_length=1)
     inputs: InputSources = Field(default_factory=InputSources)
     file_drop: list[FileDropRule] = Field(default_factory=list)
+    scheduling: Scheduling = Field(default_factory=Scheduling)
 
     @field_validator("job_types")
     @classmethod
@@ -272,6 +277,29 @@ class PolicyDocument(_Strict):
             for index, rule in enumerate(self.file_drop)
             if rule.job_type not in self.job_types
         ]
+
+    def priorities_out_of_range(self) -> list[tuple[str, str]]:
+        """(field path, reason) for each file-drop rule whose priority a tenant it serves may not ask for:
+        its every drop would be rejected. A {tenant} rule serves the default and every named tenant."""
+        scheduling = self.scheduling
+        problems = []
+        for index, rule in enumerate(self.file_drop):
+            if rule.priority is None:
+                continue
+            served = [rule.tenant] if rule.tenant else list(scheduling.tenants)
+            ranges = [(f"tenant {t}", scheduling.placement(t).priority) for t in served]
+            if not rule.tenant:
+                ranges.insert(0, ("the default", scheduling.default.priority))
+            outside = [(whose, r) for whose, r in ranges if not r.allows(rule.priority)]
+            if outside:
+                whose, allowed = outside[0]
+                problems.append(
+                    (
+                        f"file_drop.{index}.priority",
+                        f"{rule.priority} is outside {allowed.min}..{allowed.max}, the range of {whose}",
+                    )
+                )
+        return problems
 
     def boundary_breaches(self) -> list[tuple[str, str]]:
         """(field path, reason) for each file-drop rule whose prefix is not inside its tenant's input

@@ -23,6 +23,7 @@ class JobRequest(Model):
     idempotency_key: str | None = None
     source: str = "api"
     size_bytes: int = Field(default=0, ge=0, description="size of the request as received")
+    priority: int | None = Field(default=None, description="scheduling priority within the tenant's share")
 
     def fingerprint(self) -> str:
         """Hash of what the caller asked for, so a reused idempotency key can be told apart."""
@@ -41,4 +42,6 @@ class JobRequest(Model):
         )
         if pinned and self.source == "api":
             body["pinned"] = pinned
+        if self.priority is not None:  # left out when not asked for: fingerprints from before stay
+            body["priority"] = self.priority
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

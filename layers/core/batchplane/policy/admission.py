@@ -137,6 +137,27 @@ def _resources(request: JobRequest, job_type: JobType) -> tuple[int, int]:
     return vcpus, memory
 
 
+def placed(policy: PolicyDocument, request: JobRequest) -> tuple[str, int]:
+    """The job's fair share and scheduling priority: the tenant's share, and the priority asked for
+    within the tenant's range (policy `scheduling`), or the range's default."""
+    placement = policy.scheduling.placement(request.tenant)
+    allowed = placement.priority
+    if request.priority is None:
+        return placement.share, allowed.default
+    if not allowed.allows(request.priority):
+        raise InvalidRequest(
+            "priority out of range",
+            [
+                ErrorDetail(
+                    "priority",
+                    f"{request.priority} is outside {allowed.min}..{allowed.max}, the priorities tenant "
+                    f"{request.tenant} may ask for",
+                )
+            ],
+        )
+    return placement.share, request.priority
+
+
 def check_inputs(
     policy: PolicyDocument, tenant: str, parameters: dict[str, str], uris: list[str], buckets: StackBuckets
 ) -> None:
@@ -164,6 +185,7 @@ def admit(
     # Defaults too: a job reads what its resolved parameters say, whoever wrote them.
     check_inputs(policy, request.tenant, parameters, [a.uri for a in request.inputs], buckets)
     vcpus, memory = _resources(request, job_type)
+    share, priority = placed(policy, request)
     capacity = Capacity.SPOT if job_type.capacity is CapacityPreference.SPOT_FIRST else Capacity.ON_DEMAND
     return Job(
         job_id=job_id,
@@ -184,9 +206,11 @@ def admit(
                 at=now,
                 event="admitted",
                 reason=f"admitted from {request.source} as {request.job_type}: {vcpus} vCPU, {memory} MiB, "
-                f"{capacity.value}",
+                f"{capacity.value}, share {share} at priority {priority}",
             )
         ],
         idempotency_key=request.idempotency_key,
         source=request.source,
+        share=share,
+        priority=priority,
     )

@@ -26,7 +26,7 @@ def parse_policy(data: Any, source: str = "policy") -> PolicyDocument:
             for err in exc.errors()
         ]
         raise _invalid(source, details) from exc
-    dangling = policy.dangling_references() + policy.boundary_breaches()
+    dangling = policy.dangling_references() + policy.boundary_breaches() + policy.priorities_out_of_range()
     if dangling:
         raise _invalid(source, [ErrorDetail(field, reason) for field, reason in dangling])
     return policy

@@ -65,5 +65,6 @@ def request_for(match: Match, obj: DroppedObject) -> JobRequest:
             )
         ],
         idempotency_key=obj.idempotency_key(),
+        priority=rule.priority,
         source="file-drop",
     )

@@ -25,6 +25,8 @@ class Route:
     vcpus: int
     memory_mib: int
     timeout_seconds: int
+    share: str  # SubmitJob's shareIdentifier: a fair-share queue refuses a job without one
+    priority: int  # schedulingPriorityOverride
 
 
 def job_name(job_id: str, attempt: int) -> str:
@@ -50,6 +52,8 @@ def route(
     memory_mib: int,
     queues: Queues,
     definition_prefix: str,
+    share: str,
+    priority: int,
 ) -> Route:
     # An ON_DEMAND_ONLY job type never lands on Spot, whatever the message asks for.
     if job_type.capacity.value == "ON_DEMAND_ONLY":
@@ -64,4 +68,6 @@ def route(
         vcpus=min(vcpus, job_type.resources.vcpus.max),
         memory_mib=min(memory_mib, job_type.resources.memory_mib.max),
         timeout_seconds=job_type.timeout_seconds,
+        share=share,
+        priority=priority,
     )

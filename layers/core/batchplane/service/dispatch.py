@@ -27,6 +27,8 @@ def queue_name(queue: str) -> str:
 
 
 def _route(ports: Ports, message: DispatchMessage) -> Route:
+    # A job admitted before fair share carries no share: its tenant's, at the tenant's default priority.
+    placement = ports.policy.scheduling.placement(message.tenant)
     return route(
         job_type_of(ports.policy, message.job_type),
         capacity=message.capacity,
@@ -34,6 +36,8 @@ def _route(ports: Ports, message: DispatchMessage) -> Route:
         memory_mib=message.memory_mib,
         queues=ports.queues,
         definition_prefix=ports.definition_prefix,
+        share=message.share or placement.share,
+        priority=placement.priority.default if message.priority is None else message.priority,
     )
 
 
