@@ -22,12 +22,16 @@ index entry is then the job), and the store moves them into this layout on their
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import zlib
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all
 from batchplane.adapters.job_items import expiry, item_to_job, to_av
+from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.time import to_iso
 from batchplane.service.ports import Page
@@ -35,6 +39,8 @@ from batchplane.service.ports import Page
 if TYPE_CHECKING:  # types only
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from batchplane.lifecycle.bulk import Selection
 
 ACTIVITY_SHARDS = 8
 ACTIVE = "ACTIVE"
@@ -151,6 +157,48 @@ class IndexReader:
             if not start or len(jobs) == limit:
                 return Page(jobs=jobs, next_token=encode_token(start) if start else None)
 
+    def selected(self, tenant: str, selection: Selection, *, limit: int, position: str | None) -> Page:
+        """Up to `limit` jobs `selection` takes, oldest first, and the position after the last: the
+        by_tenant_status partition of each of its statuses in turn, within its created range (the
+        sort key), of its job type (a filter on the entry); each job read is checked as it is now."""
+        partitions = sorted({phase_partition(tenant, status) for status in selection.statuses})
+        part, start = _open_position(position, partitions)
+        # Sort keys are "<created>#<job_id>": "$" sorts after "#", so the range ends after every job of
+        # that instant; "0" is before every year.
+        low = to_iso(selection.created_from) if selection.created_from else "0"
+        high = to_iso(selection.created_until) + "$"
+        jobs: list[Job] = []
+        while part < len(partitions):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "by_tenant_status",
+                "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partitions[part]},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+                "Limit": min(_PAGE_READ, max(10, 2 * (limit - len(jobs)))),
+            }
+            if selection.job_type is not None:
+                query["FilterExpression"] = "job_type = :job_type"
+                query["ExpressionAttributeValues"][":job_type"] = {"S": selection.job_type}
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._client.query(**query)
+            entries = response.get("Items", [])
+            for entry, job in zip(entries, self.jobs(entries), strict=True):
+                if job is None or not selection.selects(job):
+                    continue
+                jobs.append(job)
+                if len(jobs) == limit:
+                    after = {name: entry[name] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
+                    return Page(jobs=jobs, next_token=_position(part, after))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                part, start = part + 1, None
+        return Page(jobs=jobs, next_token=None)
+
     def unfinished_since(self, older_than: datetime) -> list[Job]:
         """Every unfinished job whose last change is older than `older_than`: all shards, all pages.
         The index keeps no time of the last change (it would move on every event), so each unfinished
@@ -170,3 +218,31 @@ class IndexReader:
                     if job is not None and not job.status.is_terminal and job.updated_at < older_than
                 )
         return found
+
+
+def _position(part: int, key: dict[str, Any]) -> str:
+    """Where a selection goes on: its partition's number and the last index entry taken."""
+    plain = {"p": part, "k": {name: value["S"] for name, value in key.items()}}
+    return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
+
+
+def _open_position(position: str | None, partitions: list[str]) -> tuple[int, dict[str, Any] | None]:
+    if position is None:
+        return 0, None
+    invalid = InvalidRequest(
+        "invalid next_token", [ErrorDetail("next_token", "not a token of this operation")]
+    )
+    try:
+        plain = json.loads(base64.urlsafe_b64decode(position.encode()))
+    except (ValueError, binascii.Error) as error:
+        raise invalid from error
+    part = plain.get("p") if isinstance(plain, dict) else None
+    key = plain.get("k") if isinstance(plain, dict) else None
+    # A position of another tenant's (or another filter's) partitions opens none of them.
+    if not isinstance(part, int) or not 0 <= part < len(partitions) or not isinstance(key, dict):
+        raise invalid
+    if set(key) != {"pk", "sk", "gsi2pk", "gsi2sk"} or key["gsi2pk"] != partitions[part]:
+        raise invalid
+    if not all(isinstance(v, str) for v in key.values()):
+        raise invalid
+    return part, {name: {"S": value} for name, value in key.items()}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -11,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import __version__
 from batchplane.api import errors
 from batchplane.api.body import BodyRefused, loads, readable
+from batchplane.api.bulk_schemas import BulkBody, BulkResult
 from batchplane.api.identity import Caller, caller_of
 from batchplane.api.openapi import LINKS_OF_A_JOB, SUBMITTED_HEADERS, pruned, responses, with_job_types
 from batchplane.api.page_tokens import TOKEN_PATTERN, PageTokens
@@ -24,9 +27,10 @@ from batchplane.api.schemas import (
     SubmitJobBody,
 )
 from batchplane.errors import ErrorDetail, InvalidRequest
+from batchplane.lifecycle.bulk import BulkAction
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.service import jobs
+from batchplane.service import bulk, jobs
 from batchplane.wiring import page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
@@ -42,7 +46,7 @@ def _token_key() -> bytes:
 tokens = PageTokens(key=_token_key)
 
 # The routes that read a body (the others ignore one): only these check its media type and JSON.
-BODY_ROUTES = {("POST", "/jobs")}
+BODY_ROUTES = {("POST", "/jobs"), ("POST", "/bulk/cancel"), ("POST", "/bulk/retry")}
 
 # How many recorded artifacts GET /jobs/{job_id} shows; the rest are a page away.
 JOB_VIEW_ARTIFACTS = 20
@@ -50,6 +54,9 @@ JOB_VIEW_ARTIFACTS = 20
 ARTIFACT_PAGE_MAX = 1000
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
 NextToken = Annotated[
     str | None,
     Query(max_length=6144, pattern=TOKEN_PATTERN, description="the `next_token` of the previous page"),
@@ -84,12 +91,7 @@ def _job(job_view: JobView, status: int = 200, headers: dict[str, str] | None = 
         headers=SUBMITTED_HEADERS,
     ),
 )
-def post_job(
-    body: SubmitJobBody,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
-    ] = None,
-) -> Response[JobView]:
+def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller = _caller()
     request = JobRequest(
         tenant=caller.tenant,
@@ -235,6 +237,81 @@ def cancel_job(job_id: JobId) -> Response[JobView]:
 def retry_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
     return _job(JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal)), 202)
+
+
+# A bulk call changes at most this many jobs (a few AWS calls each); a dry run reads, and counts more.
+BULK_PAGE_MAX = 100
+DRY_RUN_PAGE_MAX = 1000
+# API Gateway gives up on a call after 29 s: one stops taking jobs after this long, or when its
+# function has this little time left, and answers with a token for the rest.
+BULK_SECONDS = 20
+BULK_MARGIN_MS = 5000
+BULK_RESPONSES = responses(
+    200,
+    "What the call did (a dry run: what it would do) to each job it took, and a token for the rest",
+    400,
+    409,
+    415,
+    headers={"Idempotent-Replayed": SUBMITTED_HEADERS["Idempotent-Replayed"]},
+)
+
+
+def _bulk(action: BulkAction, body: BulkBody, idempotency_key: str | None) -> Response[BulkResult]:
+    started = time.monotonic()
+    caller = _caller()
+    most = DRY_RUN_PAGE_MAX if body.dry_run else BULK_PAGE_MAX
+    if body.limit is not None and body.limit > most:
+        kind = "in a dry run" if body.dry_run else "unless dry_run (1000 then)"
+        raise InvalidRequest("limit too large", [ErrorDetail("limit", f"at most {most} {kind}")])
+    request = bulk.BulkRequest(
+        tenant=caller.tenant,
+        requested_by=caller.principal,
+        action=action,
+        statuses=body.filter.status,
+        job_type=body.filter.job_type,
+        created_from=body.filter.created_from,
+        created_to=body.filter.created_to,
+        dry_run=body.dry_run,
+        limit=body.limit or most,
+        idempotency_key=idempotency_key,
+    )
+    # A token goes on with the operation it came from: this tenant, key and request.
+    listing = ("bulk", caller.tenant, idempotency_key or "", request.fingerprint())
+    opened = tokens.open(listing, body.next_token)
+    context = app.lambda_context
+
+    def time_is_short() -> bool:
+        elapsed = time.monotonic() - started
+        return elapsed > BULK_SECONDS or context.get_remaining_time_in_millis() < BULK_MARGIN_MS
+
+    page = bulk.run(
+        ports(),
+        replace(request, cursor=bulk.Cursor.decode(opened) if opened else None),
+        time_is_short=time_is_short,
+    )
+    result = BulkResult.of(page, tokens.sign(listing, page.next.encode() if page.next else None))
+    headers = {"Idempotent-Replayed": "true"} if page.replayed else None
+    return Response(status_code=200, content_type="application/json", body=result, headers=headers)
+
+
+@app.post(
+    "/bulk/cancel",
+    summary="Cancel the caller's jobs that match a filter, a page a call (or count them: dry_run)",
+    operation_id="bulk_cancel",
+    responses=BULK_RESPONSES,
+)
+def bulk_cancel(body: BulkBody, idempotency_key: IdempotencyKey = None) -> Response[BulkResult]:
+    return _bulk(BulkAction.CANCEL, body, idempotency_key)
+
+
+@app.post(
+    "/bulk/retry",
+    summary="Retry the caller's FAILED or CANCELLED jobs that match a filter, a page a call",
+    operation_id="bulk_retry",
+    responses=BULK_RESPONSES,
+)
+def bulk_retry(body: BulkBody, idempotency_key: IdempotencyKey = None) -> Response[BulkResult]:
+    return _bulk(BulkAction.RETRY, body, idempotency_key)
 
 
 @app.get("/openapi.json", include_in_schema=False)
