@@ -86,8 +86,12 @@ def report(title: str, ledger: Ledger, calls: int, jobs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=300, help="jobs made, then counted, cancelled and retried")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=300, help="jobs made, then counted, cancelled and retried"
+    )
     parser.add_argument("--limit", type=int, default=100, help="jobs a call takes (the API's most: 100)")
     args = parser.parse_args()
 
@@ -116,7 +120,10 @@ def main() -> None:
             ]
     finally:
         sys.stdout = out
-    print(f"batchplane bulk operations on in-process moto: {args.jobs} QUEUED word-count jobs, {args.limit} a call")
+    print(
+        f"batchplane bulk operations on in-process moto: {args.jobs} QUEUED word-count jobs, "
+        f"{args.limit} a call"
+    )
     print(f"(an API call is ${usd('apigw_rest', 1) * 1e6:.2f} per million)")
     for title, ledger, calls, taken in results:
         report(title, ledger, calls, taken or args.jobs)
