@@ -220,6 +220,32 @@ def test_a_call_cut_short_is_finished_by_its_repeat_and_retries_nothing_twice(
     assert len(aws.dispatch_messages()) == messages
 
 
+def test_a_job_that_changed_after_it_was_taken_is_left_alone_and_counted(aws, api, monkeypatch) -> None:
+    # Given two queued jobs that are submitted to Batch between the moment a cancel of QUEUED jobs
+    # takes them and the moment it would change them
+    jobs = words(api, 2)
+    operations = ports().operations
+    plan = operations.plan
+
+    def then_submitted(*args: Any) -> Any:
+        recorded = plan(*args)
+        aws.run_dispatcher()
+        return recorded
+
+    monkeypatch.setattr(operations, "plan", then_submitted)
+    calls = aws.record_calls("batch")
+
+    # When the cancel goes on
+    status, answer, _ = bulk(api, "cancel", {"filter": {"status": ["QUEUED"]}})
+
+    # Then both are answered changed and left SUBMITTED, their Batch jobs untouched
+    assert status == 200, answer
+    assert {j["job_id"]: j["outcome"] for j in answer["jobs"]} == dict.fromkeys(jobs, "changed")
+    assert answer["counts"]["changed"] == 2
+    assert {statuses(api)[j] for j in jobs} == {"SUBMITTED"}
+    assert not [op for _, op, _ in calls if op == "TerminateJob"]
+
+
 def test_created_range_selects_by_creation_time(aws, api, monkeypatch) -> None:
     # Given jobs created on three days
     days = [datetime(2026, 11, d, 12, tzinfo=UTC) for d in (1, 2, 3)]

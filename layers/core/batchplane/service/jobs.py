@@ -140,10 +140,12 @@ def cancel_job(
 
     A cancel sent again finds the job CANCELLED (409): when the first was cut short between its write
     and TerminateJob (it died, or Batch throttled it), the Batch job may still run, so it is stopped
-    before the 409 goes out. TerminateJob of a job that has ended changes nothing."""
+    before the 409 goes out. TerminateJob of a job that has ended changes nothing. With `only_if`, a job
+    it refuses is left as it is (InvalidTransition)."""
     now = ports.clock()
 
     def cancel(job: Job) -> tuple[Job, int | None]:
+        _unless_changed(job, only_if)
         cancelled = transitions.cancel(job, now=now, requested_by=requested_by)
         return owing(cancelled, job_event=JobEventType.CANCELLED), None
 
