@@ -184,14 +184,16 @@ class IndexReader:
                 query["ExclusiveStartKey"] = start
             response = self._client.query(**query)
             entries = response.get("Items", [])
-            for entry, job in zip(entries, self.jobs(entries), strict=True):
+            start = response.get("LastEvaluatedKey")
+            for at, (entry, job) in enumerate(zip(entries, self.jobs(entries), strict=True)):
                 if job is None or not selection.selects(job):
                     continue
                 jobs.append(job)
                 if len(jobs) == limit:
+                    if at == len(entries) - 1 and not start and part == len(partitions) - 1:
+                        return Page(jobs=jobs, next_token=None)  # nothing is left to read
                     after = {name: entry[name] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
                     return Page(jobs=jobs, next_token=_position(part, after))
-            start = response.get("LastEvaluatedKey")
             if not start:
                 part, start = part + 1, None
         return Page(jobs=jobs, next_token=None)
