@@ -32,6 +32,7 @@ from batchplane.errors import (
 from batchplane.lifecycle.bulk import BulkAction, Outcome, Selection, selection
 from batchplane.models.job import JobStatus
 from batchplane.models.time import to_iso
+from batchplane.observability import logger
 from batchplane.service import jobs
 from batchplane.service.ports import OperationPage, Ports
 
@@ -160,6 +161,16 @@ def run(ports: Ports, request: BulkRequest, *, time_is_short: Callable[[], bool]
                 break
             done.append(_change(ports, request, chosen, job_id))
         ports.operations.finish(request.tenant, key, replace(recorded, outcomes=[o.value for o in done]))
+        logger.info(
+            "bulk operation page",
+            extra={
+                "action": request.action.value,
+                "marker": request.marker,
+                "page": number,
+                "jobs": len(recorded.job_ids),
+                "outcomes": {o.value: done.count(o) for o in set(done)},
+            },
+        )
     outcomes = list(zip(recorded.job_ids[offset : len(done)], done[offset:], strict=True))
     return BulkPage(request.action, False, as_of, outcomes, _after(recorded, len(done)), replayed)
 
