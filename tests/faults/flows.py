@@ -217,6 +217,21 @@ def by_hand(action: str) -> Callable[[World, Context], object]:
     return request
 
 
+def in_bulk(action: str) -> Callable[[World, Context], object]:
+    """A bulk operation of the tenant's (its one job), under an Idempotency-Key as the CLI sends it."""
+
+    def request(world: World, context: Context) -> object:
+        return world.call_api(
+            "POST",
+            f"/bulk/{action}",
+            tenant=context["tenant"],
+            body={"filter": {}},
+            headers={"Content-Type": "application/json", "Idempotency-Key": f"bulk-{context['job_id']}"},
+        )
+
+    return request
+
+
 def dispatch(world: World, _: Context) -> object:
     return world.pump_queue("DispatchQueue", "dispatcher")
 
@@ -252,6 +267,8 @@ FLOWS = [
     Flow("spot_fallback", "a Spot reclaim: retried on demand", running, state("spot_interrupted")),
     Flow("cancel", "POST /jobs/{id}/cancel of a running job", running, by_hand("cancel")),
     Flow("manual_retry", "POST /jobs/{id}/retry of a failed job", failed, by_hand("retry")),
+    Flow("bulk_cancel", "POST /bulk/cancel of a running job", running, in_bulk("cancel")),
+    Flow("bulk_retry", "POST /bulk/retry of a failed job", failed, in_bulk("retry")),
     Flow("sweep_redispatch", "a QUEUED job whose message was lost", message_lost, sweep, scheduled=True),
     Flow("sweep_reconcile", "a job whose terminal event was lost", submitted, sweep, scheduled=True),
     Flow("sweep_vanished", "a job Batch no longer knows", vanished, sweep, scheduled=True),

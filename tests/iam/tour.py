@@ -146,6 +146,7 @@ class Tour:
             self.spot_fallback_then_give_up,
             self.cancel_and_retry,
             self.cancel_while_the_dispatcher_is_gone,
+            self.bulk_cancel_and_retry,
             self.redelivery_and_twin,
             self.sweeper_repairs,
             self.earlier_layout,
@@ -260,6 +261,26 @@ class Tour:
             assert self.api("POST", path, resource="/jobs/{job_id}/cancel")[0] == 200
             self.dispatch()  # adopts the Batch job by name, cannot record it, terminates it
             assert self.get(job["job_id"])["status"] == "CANCELLED"
+
+    def bulk_cancel_and_retry(self) -> None:
+        with self.flow("bulk cancel by filter terminates the Batch job; bulk retry, a dry run first"):
+            key = f"incoming/{TENANT}/manual/bulk.txt"
+            self.upload(key, b"x\n")
+            job = self.post("word-count", f"s3://{self.ingest}/{key}")
+            self.dispatch()
+            only = {"filter": {"job_type": "word-count", "created_from": job["created_at"]}}
+            headers = {"Content-Type": "application/json", "Idempotency-Key": "bulk-cancel"}
+            status, done = self.api("POST", "/bulk/cancel", body=only, headers=headers)
+            assert (status, done["counts"]["cancelled"]) == (200, 1), done
+            dry = {**only, "dry_run": True}
+            status, done = self.api(
+                "POST", "/bulk/retry", body=dry, headers={"Content-Type": "application/json"}
+            )
+            assert (status, done["counts"]["matched"]) == (200, 1), done
+            headers["Idempotency-Key"] = "bulk-retry"
+            status, done = self.api("POST", "/bulk/retry", body=only, headers=headers)
+            assert (status, done["counts"]["retried"]) == (200, 1), done
+            self.dispatch()
 
     def _lose_dispatch_message(
         self, submitted_as: dict[str, Any] | None = None, delete: bool = True

@@ -13,6 +13,7 @@ from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
 from batchplane.adapters.job_logs import CloudWatchJobLogs
 from batchplane.adapters.notify import Notifier
+from batchplane.adapters.operations import DynamoOperations
 from batchplane.adapters.secrets import SecretKey
 from batchplane.adapters.store import DynamoJobStore
 from batchplane.policy.document import load_policy
@@ -50,6 +51,7 @@ def ports() -> Ports:
             events=cast("EventBridgeClient", LazyClient("events")),
             bus_name=settings.EVENT_BUS_NAME,
         ),
+        operations=DynamoOperations(cast("DynamoDBClient", LazyClient("dynamodb")), settings.JOBS_TABLE_NAME),
         artifact_bucket=settings.ARTIFACT_BUCKET,
         ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,

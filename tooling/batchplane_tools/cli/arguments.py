@@ -4,6 +4,7 @@ and the argument types that turn a bad value into a usage error (exit 2)."""
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -71,6 +72,19 @@ def _status(text: str) -> str:
     if upper not in STATUSES:
         raise argparse.ArgumentTypeError(f"unknown status {text!r} (one of {', '.join(STATUSES)})")
     return upper
+
+
+def _statuses(text: str) -> list[str]:
+    return [_status(part) for part in text.split(",") if part.strip()]
+
+
+def _instant(text: str) -> str:
+    """An ISO 8601 time as the API takes it; without a zone, UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 # --- local -------------------------------------------------------------------------------------------
@@ -213,11 +227,22 @@ def add_api_commands(subparsers: Subparsers) -> None:
             "with its time (UTC). With --follow, keep printing new lines until the attempt ends.",
         )
     )
-    command("cancel", "cancel a job; a submitted Batch job is terminated").add_argument(
-        "job_id", metavar="JOB_ID"
+    _bulk_arguments(
+        command(
+            "cancel",
+            "cancel a job, or every job a filter selects; a submitted Batch job is terminated",
+            "Cancel JOB_ID; or, with a filter instead, every unfinished job of yours it selects, page "
+            "by page (--dry-run only counts them). Prints each job left as it was, and the counts.",
+        )
     )
-    command("retry", "start a new attempt of a FAILED or CANCELLED job").add_argument(
-        "job_id", metavar="JOB_ID"
+    _bulk_arguments(
+        command(
+            "retry",
+            "start a new attempt of a FAILED or CANCELLED job, or of every one a filter selects",
+            "Retry JOB_ID; or, with a filter instead, every FAILED or CANCELLED job of yours it "
+            "selects, page by page (--dry-run only counts them). Jobs over the in-flight limit are "
+            "listed, not retried.",
+        )
     )
     _drop_arguments(
         command(
@@ -254,6 +279,28 @@ def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
         help="the stack's JobRetentionDays, for the records it writes (default: the local stack's, else 90)",
     )
     migrate.add_argument("--dry-run", action="store_true", help="only count the jobs to move")
+
+
+def _bulk_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("job_id", metavar="JOB_ID", nargs="?", help="one job; or leave it out and filter")
+    bulk = parser.add_argument_group("by filter (instead of JOB_ID)")
+    bulk.add_argument(
+        "--status",
+        dest="statuses",
+        type=_statuses,
+        action="extend",
+        metavar="STATUS[,STATUS]",
+        help="only jobs in these statuses (repeatable)",
+    )
+    bulk.add_argument("--job-type", help="only jobs of this type")
+    bulk.add_argument("--created-from", type=_instant, metavar="TIME", help="created at or after (ISO 8601)")
+    bulk.add_argument("--created-to", type=_instant, metavar="TIME", help="created at or before (ISO 8601)")
+    bulk.add_argument("--dry-run", action="store_true", help="only count and list the jobs; change nothing")
+    bulk.add_argument("--limit", type=_positive_int, help="jobs a call takes (default: the API's)")
+    bulk.add_argument(
+        "--idempotency-key",
+        help="name the operation: the same key and filter again finish one cut short (default: a new one)",
+    )
 
 
 def _submit_arguments(submit: argparse.ArgumentParser) -> None:

@@ -246,6 +246,25 @@ class ApiClient:
     def retry(self, job_id: str) -> Job:
         return self.request("POST", f"/jobs/{_segment(job_id)}/retry")
 
+    def bulk(
+        self,
+        action: str,
+        criteria: Mapping[str, object],
+        *,
+        dry_run: bool = False,
+        limit: int | None = None,
+        next_token: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """One call of a bulk cancel or retry (`action`): POST /bulk/<action>."""
+        body: dict[str, Any] = {"filter": dict(criteria), "dry_run": dry_run}
+        if limit is not None:
+            body["limit"] = limit
+        if next_token is not None:
+            body["next_token"] = next_token
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
+        return self.request("POST", f"/bulk/{action}", body=body, headers=headers)
+
     def request(
         self,
         method: str,

@@ -1,4 +1,5 @@
-"""The API's subcommands of `batchplane`: submit, get, list, logs, cancel, retry, drop and watch.
+"""The API's subcommands of `batchplane`: submit, get, list, logs, cancel, retry (one job, or by filter:
+`bulk.py`), drop and watch.
 
 `run(args)` carries out the one `arguments.py` parsed. Output is plain text with aligned columns, or
 the API's JSON with `--json`. Errors are one line on stderr: exit 1 when the API refused, 2 when it
@@ -16,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from batchplane_tools.cli import watch
+from batchplane_tools.cli import bulk, watch
 from batchplane_tools.cli.arguments import DEFAULT_PREFIX
 from batchplane_tools.cli.client import ApiClient, Job, Page
 from batchplane_tools.cli.errors import CliError, ConfigError
@@ -150,14 +151,23 @@ def _logs(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    return _act(args, ApiClient.cancel)
+    return _act(args, "cancel", ApiClient.cancel)
 
 
 def _retry(args: argparse.Namespace) -> int:
-    return _act(args, ApiClient.retry)
+    return _act(args, "retry", ApiClient.retry)
 
 
-def _act(args: argparse.Namespace, action: Callable[[ApiClient, str], Job]) -> int:
+def _act(args: argparse.Namespace, name: str, action: Callable[[ApiClient, str], Job]) -> int:
+    """One job by its id, or (without one) every job a filter selects."""
+    if args.job_id is None:
+        if not bulk.has_filter(args):
+            raise ConfigError(
+                f"{name} what? JOB_ID, or a filter: --status, --job-type, --created-from, --created-to"
+            )
+        return bulk.run(args, name)
+    if bulk.has_filter(args) or args.dry_run or args.limit or args.idempotency_key:
+        raise ConfigError(f"{name} JOB_ID takes no filter, --dry-run, --limit or --idempotency-key")
     job = action(resolve_target(args), args.job_id)
     if args.json:
         print_json(job)

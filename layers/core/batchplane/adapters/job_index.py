@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all
 from batchplane.adapters.job_items import expiry, item_to_job, to_av
+from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.time import to_iso
 from batchplane.service.ports import Page
@@ -35,6 +36,8 @@ from batchplane.service.ports import Page
 if TYPE_CHECKING:  # types only
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from batchplane.lifecycle.bulk import Selection
 
 ACTIVITY_SHARDS = 8
 ACTIVE = "ACTIVE"
@@ -247,6 +250,50 @@ class IndexReader:
             jobs = [j for j in jobs if not j.status.is_terminal]
         return jobs, complete
 
+    def selected(self, tenant: str, selection: Selection, *, limit: int, position: str | None) -> Page:
+        """Up to `limit` jobs `selection` takes, oldest first, and the position after the last: the
+        by_tenant_status partition of each of its statuses in turn, within its created range (the
+        sort key), of its job type (a filter on the entry); each job read is checked as it is now."""
+        partitions = sorted({phase_partition(tenant, status) for status in selection.statuses})
+        part, start = _open_position(position, partitions)
+        # Sort keys are "<created>#<job_id>": "$" sorts after "#", so the range ends after every job of
+        # that instant; "0" is before every year.
+        low = to_iso(selection.created_from) if selection.created_from else "0"
+        high = to_iso(selection.created_until) + "$"
+        jobs: list[Job] = []
+        while part < len(partitions):
+            query: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": "by_tenant_status",
+                "KeyConditionExpression": "gsi2pk = :pk AND gsi2sk BETWEEN :low AND :high",
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": partitions[part]},
+                    ":low": {"S": low},
+                    ":high": {"S": high},
+                },
+                "Limit": min(_PAGE_READ, max(10, 2 * (limit - len(jobs)))),
+            }
+            if selection.job_type is not None:
+                query["FilterExpression"] = "job_type = :job_type"
+                query["ExpressionAttributeValues"][":job_type"] = {"S": selection.job_type}
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self._client.query(**query)
+            entries = response.get("Items", [])
+            start = response.get("LastEvaluatedKey")
+            for at, (entry, job) in enumerate(zip(entries, self.jobs(entries), strict=True)):
+                if job is None or not selection.selects(job):
+                    continue
+                jobs.append(job)
+                if len(jobs) == limit:
+                    if at == len(entries) - 1 and not start and part == len(partitions) - 1:
+                        return Page(jobs=jobs, next_token=None)  # nothing is left to read
+                    after = {name: entry[name] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
+                    return Page(jobs=jobs, next_token=_position(part, after))
+            if not start:
+                part, start = part + 1, None
+        return Page(jobs=jobs, next_token=None)
+
     def unfinished_since(self, older_than: datetime) -> list[Job]:
         """Every unfinished job whose last change is older than `older_than`: all shards, all pages.
         The index keeps no time of the last change (it would move on every event), so each unfinished
@@ -266,3 +313,20 @@ class IndexReader:
                     if job is not None and not job.status.is_terminal and job.updated_at < older_than
                 )
         return found
+
+
+def _position(part: int, key: dict[str, Any]) -> str:
+    """Where a selection goes on: its partition's number and the last index entry taken."""
+    return f"{part}:{encode_token(key)}"
+
+
+def _open_position(position: str | None, partitions: list[str]) -> tuple[int, dict[str, Any] | None]:
+    if position is None:
+        return 0, None
+    number, _, token = position.partition(":")
+    if not number.isdigit() or int(number) >= len(partitions):
+        raise InvalidRequest(
+            "invalid next_token", [ErrorDetail("next_token", "not a token of this operation")]
+        )
+    # A position of another tenant's (or another filter's) partitions opens none of them.
+    return int(number), decode_token(token, "gsi2pk", partitions[int(number)])

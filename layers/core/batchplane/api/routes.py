@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from batchplane import __version__
 from batchplane.api import errors
 from batchplane.api.body import BodyRefused, loads, readable
+from batchplane.api.bulk_schemas import BulkBody, BulkResult
 from batchplane.api.identity import Caller, caller_of
 from batchplane.api.openapi import LINKS_OF_A_JOB, SUBMITTED_HEADERS, pruned, responses, with_job_types
 from batchplane.api.page_tokens import TOKEN_PATTERN, PageTokens
@@ -28,10 +31,11 @@ from batchplane.api.schemas import (
     SummaryView,
 )
 from batchplane.errors import ErrorDetail, InvalidRequest
+from batchplane.lifecycle.bulk import BulkAction
 from batchplane.models.inputs import TENANT_NAME
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.service import jobs, overview
+from batchplane.service import bulk, jobs, overview
 from batchplane.service.job_logs import attempt_log
 from batchplane.wiring import job_logs, page_token_key, ports
 
@@ -48,7 +52,7 @@ def _token_key() -> bytes:
 tokens = PageTokens(key=_token_key)
 
 # The routes that read a body (the others ignore one): only these check its media type and JSON.
-BODY_ROUTES = {("POST", "/jobs")}
+BODY_ROUTES = {("POST", "/jobs"), ("POST", "/bulk/cancel"), ("POST", "/bulk/retry")}
 
 # How many recorded artifacts GET /jobs/{job_id} shows; the rest are a page away.
 JOB_VIEW_ARTIFACTS = 20
@@ -59,6 +63,9 @@ LOG_PAGE_MAX = 10_000
 LOG_PAGE_DEFAULT = 1000
 
 JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+]
 NextToken = Annotated[
     str | None,
     Query(max_length=6144, pattern=TOKEN_PATTERN, description="the `next_token` of the previous page"),
@@ -108,12 +115,7 @@ def _job(job_view: JobView, status: int = 200, headers: dict[str, str] | None = 
         headers=SUBMITTED_HEADERS,
     ),
 )
-def post_job(
-    body: SubmitJobBody,
-    idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
-    ] = None,
-) -> Response[JobView]:
+def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Response[JobView]:
     caller = _caller()
     request = JobRequest(
         tenant=caller.tenant,
@@ -339,6 +341,81 @@ def cancel_job(job_id: JobId) -> Response[JobView]:
 def retry_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
     return _job(JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal)), 202)
+
+
+# A bulk call changes at most this many jobs (a few AWS calls each); a dry run reads, and counts more.
+BULK_PAGE_MAX = 100
+DRY_RUN_PAGE_MAX = 1000
+# API Gateway gives up on a call after 29 s: one stops taking jobs after this long, or when its
+# function has this little time left, and answers with a token for the rest.
+BULK_SECONDS = 20
+BULK_MARGIN_MS = 5000
+BULK_RESPONSES = responses(
+    200,
+    "What the call did (a dry run: what it would do) to each job it took, and a token for the rest",
+    400,
+    409,
+    415,
+    headers={"Idempotent-Replayed": SUBMITTED_HEADERS["Idempotent-Replayed"]},
+)
+
+
+def _bulk(action: BulkAction, body: BulkBody, idempotency_key: str | None) -> Response[BulkResult]:
+    started = time.monotonic()
+    caller = _caller()
+    most = DRY_RUN_PAGE_MAX if body.dry_run else BULK_PAGE_MAX
+    if body.limit is not None and body.limit > most:
+        kind = "in a dry run" if body.dry_run else "unless dry_run (1000 then)"
+        raise InvalidRequest("limit too large", [ErrorDetail("limit", f"at most {most} {kind}")])
+    request = bulk.BulkRequest(
+        tenant=caller.tenant,
+        requested_by=caller.principal,
+        action=action,
+        statuses=body.filter.status,
+        job_type=body.filter.job_type,
+        created_from=body.filter.created_from,
+        created_to=body.filter.created_to,
+        dry_run=body.dry_run,
+        limit=body.limit or most,
+        idempotency_key=idempotency_key,
+    )
+    # A token goes on with the operation it came from: this tenant, key and request.
+    listing = ("bulk", caller.tenant, idempotency_key or "", request.fingerprint())
+    opened = tokens.open(listing, body.next_token)
+    context = app.lambda_context
+
+    def time_is_short() -> bool:
+        elapsed = time.monotonic() - started
+        return elapsed > BULK_SECONDS or context.get_remaining_time_in_millis() < BULK_MARGIN_MS
+
+    page = bulk.run(
+        ports(),
+        replace(request, cursor=bulk.Cursor.decode(opened) if opened else None),
+        time_is_short=time_is_short,
+    )
+    result = BulkResult.of(page, tokens.sign(listing, page.next.encode() if page.next else None))
+    headers = {"Idempotent-Replayed": "true"} if page.replayed else None
+    return Response(status_code=200, content_type="application/json", body=result, headers=headers)
+
+
+@app.post(
+    "/bulk/cancel",
+    summary="Cancel the caller's jobs that match a filter, a page a call (or count them: dry_run)",
+    operation_id="bulk_cancel",
+    responses=BULK_RESPONSES,
+)
+def bulk_cancel(body: BulkBody, idempotency_key: IdempotencyKey = None) -> Response[BulkResult]:
+    return _bulk(BulkAction.CANCEL, body, idempotency_key)
+
+
+@app.post(
+    "/bulk/retry",
+    summary="Retry the caller's FAILED or CANCELLED jobs that match a filter, a page a call",
+    operation_id="bulk_retry",
+    responses=BULK_RESPONSES,
+)
+def bulk_retry(body: BulkBody, idempotency_key: IdempotencyKey = None) -> Response[BulkResult]:
+    return _bulk(BulkAction.RETRY, body, idempotency_key)
 
 
 @app.get("/openapi.json", include_in_schema=False)

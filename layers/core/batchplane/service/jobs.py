@@ -118,16 +118,34 @@ def _change(
     return retry_on_conflict(once)
 
 
-def cancel_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
+def _unless_changed(job: Job, only_if: Callable[[Job], bool] | None) -> None:
+    """A bulk operation's check on the job as read for the write: it still takes the job."""
+    if only_if is not None and not only_if(job):
+        raise InvalidTransition(
+            f"job {job.job_id} no longer matches the operation",
+            [ErrorDetail("status", f"{job.status.value} since {job.updated_at.isoformat()}")],
+        )
+
+
+def cancel_job(
+    ports: Ports,
+    tenant: str,
+    job_id: str,
+    requested_by: str,
+    *,
+    only_if: Callable[[Job], bool] | None = None,
+) -> Job:
     """Mark the job CANCELLED (owing its "Job Cancelled" event), then stop its Batch job, if it has one,
     so nothing runs on.
 
     A cancel sent again finds the job CANCELLED (409): when the first was cut short between its write
     and TerminateJob (it died, or Batch throttled it), the Batch job may still run, so it is stopped
-    before the 409 goes out. TerminateJob of a job that has ended changes nothing."""
+    before the 409 goes out. TerminateJob of a job that has ended changes nothing. With `only_if`, a job
+    it refuses is left as it is (InvalidTransition)."""
     now = ports.clock()
 
     def cancel(job: Job) -> tuple[Job, int | None]:
+        _unless_changed(job, only_if)
         cancelled = transitions.cancel(job, now=now, requested_by=requested_by)
         return owing(cancelled, job_event=JobEventType.CANCELLED), None
 
@@ -155,11 +173,20 @@ def _stop_batch_job(ports: Ports, job: Job, requested_by: str) -> None:
         ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
 
 
-def retry_job(ports: Ports, tenant: str, job_id: str, requested_by: str) -> Job:
-    """Queue a new attempt of a FAILED or CANCELLED job; it counts against the in-flight limit again."""
+def retry_job(
+    ports: Ports,
+    tenant: str,
+    job_id: str,
+    requested_by: str,
+    *,
+    only_if: Callable[[Job], bool] | None = None,
+) -> Job:
+    """Queue a new attempt of a FAILED or CANCELLED job; it counts against the in-flight limit again.
+    With `only_if`, a job it refuses is left as it is (InvalidTransition)."""
     now = ports.clock()
 
     def queue_again(job: Job) -> tuple[Job, int | None]:
+        _unless_changed(job, only_if)
         # The policy's input sources may have narrowed since the job was admitted.
         check_inputs(ports.policy, job.tenant, job.parameters, job.inputs, _buckets(ports))
         limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from batchplane.models.time import utc_now
 
 if TYPE_CHECKING:  # annotations only: a function that never touches Batch events never loads them
+    from batchplane.lifecycle.bulk import Selection
     from batchplane.models.batch_event import BatchJobDetail
     from batchplane.models.dispatch import DispatchMessage
     from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
@@ -158,6 +159,33 @@ class JobStore(Protocol):
     ) -> UsePage: ...
 
 
+@dataclass(frozen=True)
+class OperationPage:
+    """One page of a bulk operation (service/bulk.py) as recorded under its Idempotency-Key: the jobs
+    it takes (its plan, written before any is changed), where the next page starts, and once done
+    what became of each job."""
+
+    number: int
+    fingerprint: str  # of the operation's request: its action, filter and page size
+    as_of: datetime
+    job_ids: list[str]
+    next_position: str | None
+    outcomes: list[str] | None = None  # what became of each of job_ids, in order
+
+
+class Operations(Protocol):
+    def select(self, tenant: str, selection: Selection, *, limit: int, position: str | None) -> Page:
+        """Up to `limit` of the tenant's jobs that `selection` takes, oldest first, from `position`."""
+        ...
+
+    def page(self, tenant: str, key: str, number: int) -> OperationPage | None: ...
+    def plan(self, tenant: str, key: str, page: OperationPage) -> OperationPage:
+        """Record the page unless it is recorded already; the recorded one."""
+        ...
+
+    def finish(self, tenant: str, key: str, page: OperationPage) -> None: ...
+
+
 class Dispatcher(Protocol):
     def send(self, message: DispatchMessage, delay_seconds: int = 0) -> None: ...
 
@@ -196,6 +224,7 @@ class Ports:
     policy: PolicyDocument
     queues: Queues
     notify: Notify
+    operations: Operations
     artifact_bucket: str
     ingest_bucket: str = ""
     definition_prefix: str = ""
