@@ -75,6 +75,8 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
         state_file=args.state_file,
         sweep_interval=args.sweep_interval,
         concurrency=args.concurrency,
+        starve_spot=args.starve_spot,
+        block_queues=tuple(args.block_queue),
     )
     if args.policy:
         options.policy = args.policy.resolve()

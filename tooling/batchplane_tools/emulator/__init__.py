@@ -1,6 +1,6 @@
 """A local AWS Batch: the API subset batchplane calls, job commands run as local processes."""
 
 from batchplane_tools.emulator.emulator import BatchEmulator
-from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec
+from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec, TimeLimitAction, parse_block
 
-__all__ = ["BatchEmulator", "DefinitionSpec", "QueueSpec"]
+__all__ = ["BatchEmulator", "DefinitionSpec", "QueueSpec", "TimeLimitAction", "parse_block"]
