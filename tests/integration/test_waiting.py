@@ -14,6 +14,8 @@ import pytest
 
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.wiring import ports
+from batchplane_tools.emulator.events import QUEUE_BLOCKED
+from batchplane_tools.local.batch import put_batch_event
 from tests.support import LambdaContext, load_event, load_function
 
 MISCONFIGURED = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"
@@ -268,3 +270,30 @@ def test_a_lost_transition_out_of_starting_is_repaired_not_alerted(
     assert report["stuck"] == 0 and report["reconciled"] == 1
     assert engine.get(job["job_id"])["status"] == "RUNNING"
     assert watch.alerts() == []
+
+
+def test_the_state_change_rule_takes_queue_blocked_events_of_our_queues_only(aws) -> None:
+    # Given the state-change function's rule as the local stack puts it on the bus, with a queue target
+    events, sqs = aws.client("events"), aws.client("sqs")
+    spec = aws.stack.template["Resources"]["StateChangeFunction"]["Properties"]["Events"]["BatchStateChange"]
+    target = sqs.create_queue(QueueName="blocked-target")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(
+        Name="state-change", EventPattern=json.dumps(aws.stack.resolve(spec["Properties"]["Pattern"]))
+    )
+    events.put_targets(Rule="state-change", Targets=[{"Id": "tap", "Arn": arn}])
+
+    # When the emulator's path puts a queue-blocked event of our Spot queue, and one of another queue
+    ours = load_event("batch/queue_blocked_capacity.json")["detail"]
+    ours["jobQueue"] = aws.env["SPOT_JOB_QUEUE"]
+    theirs = {**ours, "jobQueue": "arn:aws:batch:us-east-1:123456789012:job-queue/someone-else"}
+    for detail in (ours, theirs):
+        put_batch_event(events, detail, QUEUE_BLOCKED)
+
+    # Then only ours reaches the function, as the detail-type and the job and queue Batch names
+    received = sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+        "Messages", []
+    )
+    [event] = [json.loads(m["Body"]) for m in received]
+    assert (event["detail-type"], event["detail"]["jobQueue"]) == (QUEUE_BLOCKED, aws.env["SPOT_JOB_QUEUE"])
+    assert event["resources"] == [ours["jobArn"], aws.env["SPOT_JOB_QUEUE"]]
