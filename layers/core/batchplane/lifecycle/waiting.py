@@ -37,13 +37,17 @@ def wait_code(status_reason: str | None) -> str | None:
     return status_reason.split(" - ", 1)[0].strip().upper()
 
 
+def is_misconfiguration(status_reason: str | None) -> bool:
+    return (wait_code(status_reason) or "").startswith(MISCONFIGURATION)
+
+
 def end_of_wait(
     *, status_reason: str | None, capacity: Capacity, waited_seconds: int, job_type: JobType | None
 ) -> EndWait | None:
     """Whether a RUNNABLE attempt's wait ends now, and with what reason; None: it goes on waiting."""
-    code = wait_code(status_reason)
-    if code is not None and code.startswith(MISCONFIGURATION):
+    if is_misconfiguration(status_reason):
         return EndWait(f"{ENDED_WAIT_PREFIX}{status_reason}")
+    code = wait_code(status_reason)
     limit = job_type.capacity_wait.spot_fallback_after_seconds if job_type is not None else None
     if (
         capacity is Capacity.SPOT

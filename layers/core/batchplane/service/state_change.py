@@ -25,7 +25,7 @@ from batchplane.lifecycle.attempts import (
 )
 from batchplane.lifecycle.classify import classify
 from batchplane.lifecycle.outbox import owing
-from batchplane.lifecycle.waiting import EndWait, end_of_wait
+from batchplane.lifecycle.waiting import EndWait, end_of_wait, is_misconfiguration
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, Capacity, FailureClass, Job
@@ -88,9 +88,9 @@ def _progress(
             return Handled(Outcome.IGNORED)
         tenant = job.tenant
     recorded = ports.store.record_progress(job_id, tenant, progress)
-    if recorded and status is AttemptStatus.RUNNABLE:
-        # Only news is looked at: a copy changes nothing and reads nothing. (Had the handler of the
-        # first copy died before it ended the wait, the sweeper ends it: service/stuck.py.)
+    if status is AttemptStatus.RUNNABLE and (recorded or is_misconfiguration(detail.status_reason)):
+        # News is looked at, and a misconfiguration always (its copy may be the redelivery of one
+        # whose handler died before it ended the wait); any other copy changes and reads nothing.
         ended = end_wait(ports, detail, ports.policy.job_types.get(detail.tags.get("bp:job_type", "")))
         if ended is not None:
             return ended
