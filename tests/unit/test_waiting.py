@@ -186,3 +186,13 @@ def test_policy_refuses_a_retry_rule_for_a_misconfiguration_and_a_capacity_wait_
     with pytest.raises(ValidationError, match="spot_fallback_after_seconds"):
         JobType.model_validate({**base, "capacity_wait": {"spot_fallback_after_seconds": 14_401}})
     assert JobType.model_validate(base) == SORT
+
+
+def test_a_wait_batch_shows_ended_by_batchplane_ends_again_with_the_same_reason() -> None:
+    # A RUNNABLE job whose statusReason is our own TerminateJob's: its FAILED is late, or the handler
+    # that terminated it died before it saved the decision
+    ours = "Ended by batchplane: CAPACITY:NO_START - Batch gave no reason; not started on Spot in 7300 s"
+
+    end = end_of_wait(status_reason=ours, capacity=Capacity.SPOT, waited_seconds=0, job_type=None)
+
+    assert end is not None and end.reason == ours

@@ -45,6 +45,10 @@ def end_of_wait(
     *, status_reason: str | None, capacity: Capacity, waited_seconds: int, job_type: JobType | None
 ) -> EndWait | None:
     """Whether a RUNNABLE attempt's wait ends now, and with what reason; None: it goes on waiting."""
+    if status_reason is not None and status_reason.startswith(ENDED_WAIT_PREFIX):
+        # Batch shows our own TerminateJob's reason on a job not FAILED yet: that wait was ended
+        # (by a handler that died before its decision was saved); end it the same way.
+        return EndWait(status_reason)
     if is_misconfiguration(status_reason):
         return EndWait(f"{ENDED_WAIT_PREFIX}{status_reason}")
     code = wait_code(status_reason)
