@@ -15,6 +15,8 @@ from batchplane.models.batch_event import QUEUE_BLOCKED, STATE_CHANGE, BatchJobD
 from batchplane.models.job import AttemptStatus, Capacity, FailureClass
 from batchplane.models.policy import JobType
 from batchplane.policy.retry import GiveUp, Retry, decide
+from batchplane_tools.cli.arguments import build_parser
+from batchplane_tools.cli.main import _local_options
 from tests.support import load_event
 from tests.unit.test_retry_policy import NOW, POLICY, job_with
 
@@ -196,3 +198,15 @@ def test_a_wait_batch_shows_ended_by_batchplane_ends_again_with_the_same_reason(
     end = end_of_wait(status_reason=ours, capacity=Capacity.SPOT, waited_seconds=0, job_type=None)
 
     assert end is not None and end.reason == ours
+
+
+def test_batchplane_local_takes_the_emulators_wait_flags() -> None:
+    args = build_parser().parse_args(
+        ["local", "--starve-spot", "--block-queue", "on-demand", "--block-queue", "spot:ACTION_REQUIRED"]
+    )
+    default = build_parser().parse_args(["local"])
+
+    options, plain = _local_options(args), _local_options(default)
+
+    assert (options.starve_spot, options.block_queues) == (True, ("on-demand", "spot:ACTION_REQUIRED"))
+    assert (plain.starve_spot, plain.block_queues) == (False, ())
