@@ -166,6 +166,24 @@ def stuck(world: World, tag: str) -> Context:
     return context
 
 
+def waiting(world: World, tag: str) -> Context:
+    """An attempt Batch holds in RUNNABLE (on Spot)."""
+    context = submitted(world, tag)
+    job = world.store.get(context["job_id"])
+    assert job is not None and job.current_attempt is not None
+    batch_backends[ACCOUNT][REGION]._jobs[job.current_attempt.batch_job_id].status = "RUNNABLE"
+    return context
+
+
+def starved(world: World, tag: str) -> Context:
+    """A Spot attempt not started for longer than sort-large's capacity wait (7200 s)."""
+    context = waiting(world, tag)
+    batch_state(world, "runnable", context["job_id"])
+    world.pump()
+    world.offset += timedelta(seconds=7201)
+    return context
+
+
 def decided_unpublished(world: World, tag: str) -> Context:
     """A job reclaimed on Spot, failed for good on demand: the give-up's write is on the stream."""
     context = running(world, tag)
@@ -273,6 +291,13 @@ FLOWS = [
     Flow("sweep_reconcile", "a job whose terminal event was lost", submitted, sweep, scheduled=True),
     Flow("sweep_vanished", "a job Batch no longer knows", vanished, sweep, scheduled=True),
     Flow("sweep_stuck", "a job stuck in RUNNABLE", stuck, sweep, scheduled=True),
+    Flow(
+        "queue_blocked",
+        "a queue blocked by a misconfiguration: failed at once",
+        waiting,
+        state("queue_blocked_misconfiguration"),
+    ),
+    Flow("sweep_starved", "a Spot wait past its limit: to on-demand", starved, sweep, scheduled=True),
     Flow("outbox", "a give-up's alert and job event, from the stream", decided_unpublished, deliver_outbox),
     Flow("artifacts", "an output's Object Created event", submitted, output),
 ]

@@ -2,7 +2,8 @@
 (pinned inputs, Idempotency-Key), file drop, dispatch (first delivery, redelivery, twin), the example
 workers and the ECS agent, state changes (retry, Spot fallback, give-up), the outbox stream (alert
 and job events), outputs recorded, reads and lineage, cancel (recorded or not yet), manual retry, the
-sweeper after lost messages and events, a job of the earlier item layout, undeliverable events.
+sweeper after lost messages and events, waits in vain (a blocked queue, a starved Spot wait), a job of
+the earlier item layout, undeliverable events.
 
 Each flow names itself on the recorder, so a call a role may not make fails naming the flow."""
 
@@ -20,6 +21,7 @@ from typing import Any
 
 from moto.batch_simple.models import batch_simple_backends
 
+from batchplane.models.batch_event import BatchJobDetail
 from batchplane.wiring import ports
 from batchplane_tools.fixtures import load_event, s3_notification
 from batchplane_tools.local.template import ACCOUNT, REGION
@@ -149,6 +151,7 @@ class Tour:
             self.bulk_cancel_and_retry,
             self.redelivery_and_twin,
             self.sweeper_repairs,
+            self.waits_in_vain,
             self.earlier_layout,
             self.refused_submission,
             self.undeliverable_events,
@@ -335,6 +338,33 @@ class Tour:
             self.outbox.drain()
             assert self.get(lost["job_id"])["status"] == "SUBMITTED"
             assert self.get(missed["job_id"])["status"] == "SUCCEEDED"
+
+    def waits_in_vain(self) -> None:
+        with self.flow("a blocked queue fails its job at once; the sweeper moves a starved Spot wait on"):
+            key = f"incoming/{TENANT}/sort/waits.csv"
+            self.upload(key, b"b\na\n")
+            uri = f"s3://{self.ingest}/{key}"
+            blocked = self.post("sort-large", uri, headers={"Idempotency-Key": "blocked"})
+            starved = self.post("sort-large", uri, headers={"Idempotency-Key": "starved"})
+            self.dispatch()
+            self.batch_state("queue_blocked_misconfiguration", blocked["job_id"])
+            assert self.get(blocked["job_id"])["status"] == "FAILED"
+            # moto's Batch ran the job at once: the sweeper is told it still waits for Spot capacity
+            waiting = BatchJobDetail.model_validate(
+                batch_event("queue_blocked_capacity", job=self.get(starved["job_id"]))["detail"]
+            )
+            described = ports().batch.describe
+            with self.iam.monkeypatch.context() as patch:
+                patch.setattr(
+                    ports().batch,
+                    "describe",
+                    lambda ids: [waiting if d.job_id == waiting.job_id else d for d in described(ids)],
+                )
+                self.later(3 * 60 * 60)
+                invoke(self.iam, "SweeperFunction", load_event("schedule/sweep.json"))
+            self.dispatch()
+            self.outbox.drain()
+            assert [a["capacity"] for a in self.get(starved["job_id"])["attempts"]] == ["SPOT", "ON_DEMAND"]
 
     def _earlier_job(self, job_id: str) -> dict[str, Any]:
         """A job the earlier item layout wrote, under `job_id`, in the table."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -16,9 +17,14 @@ from typing import Any, TypeVar
 import pytest
 from botocore.exceptions import ClientError
 
+from batchplane.lifecycle.classify import classify
 from batchplane.models.batch_event import BatchJobDetail
-from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec
-from tests.support import emulator_client, eventually, load_event
+from batchplane.models.job import FailureClass
+from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec, TimeLimitAction, parse_block
+from batchplane_tools.emulator.specs import BLOCKED_REASON, STARVED_SPOT_REASON
+from batchplane_tools.local.batch import batch_specs
+from batchplane_tools.local.template import Stack, load_template
+from tests.support import TEMPLATE, emulator_client, eventually, load_event
 
 T = TypeVar("T")
 
@@ -152,7 +158,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     def factory(**options: Any) -> Harness:
         harness = Harness(emulator=None, batch=None, workdir=tmp_path)  # type: ignore[arg-type]
         emulator = BatchEmulator(
-            queues=[SPOT, ON_DEMAND],
+            queues=options.pop("queues", [SPOT, ON_DEMAND]),
             definitions=DEFINITIONS,
             emit=options.pop("emit", harness.record),
             cwd=tmp_path,
@@ -578,3 +584,134 @@ def test_an_ended_jobs_output_is_kept_up_to_the_cap_in_the_directory_given(
         (harness.describe(first)["container"]["logStreamName"], True),
         (harness.describe(second)["container"]["logStreamName"], True),
     ]
+
+
+# -- waits in vain: Spot starved (--starve-spot), a queue blocked (--block-queue NAME[:REASON]), and the
+# -- queues' jobStateTimeLimitActions, emitting what Batch emits ---------------------------------------
+
+NO_CAPACITY = "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY"
+
+
+class Blocked:
+    """The "Batch Job Queue Blocked" details the emulator hands over."""
+
+    def __init__(self) -> None:
+        self.details: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, detail: dict[str, Any]) -> None:
+        with self._lock:
+            self.details.append(detail)
+
+    def of(self, job_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [d for d in self.details if d["jobId"] == job_id]
+
+
+@pytest.fixture
+def blocked() -> Blocked:
+    return Blocked()
+
+
+def test_starved_spot_jobs_stay_runnable_with_batchs_reason_and_one_blocked_event(
+    make: Callable[..., Harness], blocked: Blocked
+) -> None:
+    # Given an emulator whose Spot capacity is starved
+    harness = make(starve_spot=True, emit_blocked=blocked)
+
+    # When a job is submitted to each queue
+    spot = harness.submit(queue=SPOT)
+    on_demand = harness.submit(queue=ON_DEMAND)
+
+    # Then the on-demand job runs; the Spot one waits, saying why, with one queue-blocked event
+    harness.wait_for(on_demand, "SUCCEEDED")
+    [event] = eventually(lambda: blocked.of(spot), what="the blocked event", timeout=4.0, every=0.01)
+    assert (event["status"], event["statusReason"], event["jobQueue"]) == (
+        "RUNNABLE",
+        STARVED_SPOT_REASON,
+        SPOT.arn,
+    )
+    assert harness.statuses(spot) == ["RUNNABLE"]
+    assert harness.describe(spot)["statusReason"] == STARVED_SPOT_REASON
+    assert BatchJobDetail.model_validate(event).job_name == "bp-report-1"  # batchplane's parser reads it
+    assert blocked.of(on_demand) == []
+
+
+def test_a_blocked_queue_places_nothing_and_terminate_ends_its_job_as_batch_does(
+    make: Callable[..., Harness], blocked: Blocked
+) -> None:
+    harness = make(blocked_queues={ON_DEMAND.name: BLOCKED_REASON}, emit_blocked=blocked)
+    job = harness.submit(queue=ON_DEMAND)
+    eventually(lambda: blocked.of(job), what="the blocked event", timeout=4.0, every=0.01)
+
+    harness.batch.terminate_job(jobId=job, reason=f"Ended by batchplane: {BLOCKED_REASON}")
+
+    failed = harness.wait_for(job, "FAILED")
+    assert classify(BatchJobDetail.model_validate(failed)) is FailureClass.MISCONFIGURATION
+    assert harness.statuses(job) == ["RUNNABLE", "FAILED"]
+
+
+def test_the_queues_time_limit_action_cancels_a_starved_job_with_batchs_reason(
+    make: Callable[..., Harness],
+) -> None:
+    # Given a Spot queue that cancels a job RUNNABLE for capacity after 0.2 s (AWS: 600 s at least)
+    limited = dataclasses.replace(SPOT, time_limit_actions=(TimeLimitAction(NO_CAPACITY, 0.2),))
+    harness = make(starve_spot=True, queues=[limited, ON_DEMAND])
+
+    job = harness.submit(queue=limited)
+
+    failed = harness.wait_for(job, "FAILED")
+    assert failed["statusReason"] == f"Canceled by JobStateTimeLimit action due to reason: {NO_CAPACITY}"
+    assert failed["isCancelled"] is True
+    assert classify(BatchJobDetail.model_validate(failed)) is FailureClass.CAPACITY_STARVED
+
+
+def test_a_time_limit_for_another_reason_leaves_the_job_waiting(make: Callable[..., Harness]) -> None:
+    limited = dataclasses.replace(
+        ON_DEMAND,
+        time_limit_actions=(TimeLimitAction("MISCONFIGURATION:COMPUTE_ENVIRONMENT_MAX_RESOURCE", 0.0),),
+    )
+    harness = make(queues=[SPOT, limited], blocked_queues={limited.name: BLOCKED_REASON})
+
+    job = harness.submit(queue=limited)
+    eventually(lambda: harness.describe(job).get("statusReason"), what="its reason", timeout=4.0, every=0.01)
+
+    assert harness.describe(job)["status"] == "RUNNABLE"
+
+
+@pytest.mark.parametrize(
+    ("text", "queue", "reason"),
+    [
+        ("on-demand", "batchplane-local-on-demand", BLOCKED_REASON),
+        ("batchplane-local-spot", "batchplane-local-spot", BLOCKED_REASON),
+        (
+            "spot:MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS",
+            "batchplane-local-spot",
+            "MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS - blocked by the Batch emulator (--block-queue)",
+        ),
+        ("spot:ACTION_REQUIRED - look at it", "batchplane-local-spot", "ACTION_REQUIRED - look at it"),
+    ],
+)
+def test_block_queue_names_a_queue_and_a_reason(text: str, queue: str, reason: str) -> None:
+    assert parse_block(text, [SPOT, ON_DEMAND]) == (queue, reason)
+
+
+@pytest.mark.parametrize("text", ["gpu", "local", ""])
+def test_block_queue_refuses_a_name_of_no_one_queue(text: str) -> None:
+    with pytest.raises(ValueError, match="names no one job queue"):
+        parse_block(text, [SPOT, ON_DEMAND])
+
+
+def test_the_emulator_refuses_to_block_a_queue_it_does_not_have(make: Callable[..., Harness]) -> None:
+    with pytest.raises(ValueError, match="blocked_queues"):
+        make(blocked_queues={"nope": BLOCKED_REASON})
+
+
+def test_the_local_stack_gives_the_emulator_the_templates_time_limit_actions() -> None:
+    queues, _ = batch_specs(Stack(name="batchplane-local", template=load_template(TEMPLATE)))
+
+    by_name: dict[str, QueueSpec] = {q.name: q for q in queues}
+    for name in ("batchplane-local-spot", "batchplane-local-on-demand"):
+        actions = {a.reason: a.max_time_seconds for a in by_name[name].time_limit_actions}
+        assert actions[NO_CAPACITY] == 14_400
+        assert actions["MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT"] == 600

@@ -123,6 +123,9 @@ FIFO_QUEUE = QueueSpec(
     name="local-fifo", arn=f"arn:aws:batch:{REGION}:{ACCOUNT}:job-queue/local-fifo", capacity="SPOT"
 )
 QUICK = DefinitionSpec.running("quick", ["python", "-c", "import time; time.sleep(0.05)"])
+# Holds the one slot long enough for every later submission to be RUNNABLE when it frees, however
+# slowly a loaded machine answers them: the pick then sees them all.
+HOLD = DefinitionSpec.running("hold", ["python", "-c", "import time; time.sleep(1.5)"])
 
 
 @dataclass
@@ -130,9 +133,13 @@ class Local:
     batch: Any
     events: list[dict[str, Any]]
 
-    def submit(self, name: str, queue: QueueSpec = FAIR_QUEUE, **extra: Any) -> str:
+    def submit(
+        self, name: str, queue: QueueSpec = FAIR_QUEUE, definition: str = "quick", **extra: Any
+    ) -> str:
         return str(
-            self.batch.submit_job(jobName=name, jobQueue=queue.name, jobDefinition="quick", **extra)["jobId"]
+            self.batch.submit_job(jobName=name, jobQueue=queue.name, jobDefinition=definition, **extra)[
+                "jobId"
+            ]
         )
 
     def refusal(self, **extra: Any) -> str:
@@ -153,7 +160,7 @@ def local(tmp_path: Path) -> Iterator[Callable[[int], Local]]:
         events: list[dict[str, Any]] = []
         emulator = BatchEmulator(
             queues=[FAIR_QUEUE, FIFO_QUEUE],
-            definitions=[QUICK],
+            definitions=[QUICK, HOLD],
             emit=events.append,
             cwd=tmp_path,
             workers=workers,
@@ -202,7 +209,7 @@ def test_a_tenants_one_job_starts_on_the_next_free_slot_after_another_tenants_fl
     # Given one slot, and share a's 8 jobs submitted before share b's one
     emulator = local(1)
     for i in range(8):
-        emulator.submit(f"a{i}", shareIdentifier="a")
+        emulator.submit(f"a{i}", definition="hold" if i == 0 else "quick", shareIdentifier="a")
     emulator.submit("b0", shareIdentifier="b")
 
     # When they have all run

@@ -119,6 +119,21 @@ def add_local_command(subparsers: Subparsers) -> None:
         default=1.0,
         help="an interrupted Spot job dies within this many seconds of starting to run (default 1)",
     )
+    local.add_argument(
+        "--starve-spot",
+        action="store_true",
+        help="Spot jobs get no capacity: they stay RUNNABLE with CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY "
+        'and a "Batch Job Queue Blocked" event, as in a Spot shortage',
+    )
+    local.add_argument(
+        "--block-queue",
+        action="append",
+        default=[],
+        metavar="NAME[:REASON]",
+        help="the job queue NAME (its name, or `spot` / `on-demand`) places no job: its jobs stay RUNNABLE "
+        'with REASON (default MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT) and a "Batch Job Queue '
+        'Blocked" event; repeatable',
+    )
     local.add_argument("--seed", type=int, help="seed for the chaos, for repeatable runs")
     local.add_argument(
         "--sweep-interval", type=float, help="seconds between sweeps (default: the template's)"

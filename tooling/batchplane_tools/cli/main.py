@@ -82,6 +82,8 @@ def _local_options(args: argparse.Namespace) -> LocalOptions:
         sweep_interval=args.sweep_interval,
         concurrency=args.concurrency,
         keep_job_logs=args.keep_job_logs,
+        starve_spot=args.starve_spot,
+        block_queues=tuple(args.block_queue),
     )
     if args.policy:
         options.policy = args.policy.resolve()

@@ -5,7 +5,10 @@ through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob
 move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
 them, and every transition from RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State
 Change" event, in AWS's shape: attempts, exit codes and status reasons as Batch reports them for an
-exit, an out-of-memory kill, a timeout, a Spot interruption and TerminateJob.
+exit, an out-of-memory kill, a timeout, a Spot interruption and TerminateJob. With `starve_spot`, Spot
+jobs never get capacity, and a queue of `blocked_queues` places none of its jobs: they stay RUNNABLE
+with Batch's reason, are handed to `emit_blocked` as a "Batch Job Queue Blocked" detail, and are
+cancelled by their queue's `time_limit_actions` (jobStateTimeLimitActions) as Batch cancels them.
 
 A job is its definition's command with `Ref::name` parameters substituted, started in its own
 process group (the container) with a clean environment; the group's memory is watched and its
@@ -62,6 +65,9 @@ class BatchEmulator:
         spot_interruption_after: tuple[float, float] = (0.2, 1.0),
         log_dir: Path | None = None,
         keep_logs: int | None = None,
+        emit_blocked: Callable[[dict[str, Any]], None] | None = None,
+        starve_spot: bool = False,
+        blocked_queues: dict[str, str] | None = None,
     ) -> None:
         """`log_dir`: where the jobs' output files go (default: a temporary directory, removed on
         stop); `keep_logs`: how many ended jobs' files are kept there (default: all)."""
@@ -83,9 +89,12 @@ class BatchEmulator:
         low, high = spot_interruption_after
         if not 0.0 <= low <= high:
             raise ValueError("spot_interruption_after must be (low, high) with 0 <= low <= high")
+        unknown = set(blocked_queues or {}) - {q.name for q in queues}
+        if unknown:
+            raise ValueError(f"blocked_queues names no queue of the emulator: {sorted(unknown)}")
         self._queues = list(queues)
         self._definitions = list(definitions)
-        self._events = EventPump(emit)
+        self._events = EventPump(emit, emit_blocked)
         self._scheduler = Scheduler(
             supervisor=self._supervisor,
             on_change=self._events.put,
@@ -95,6 +104,9 @@ class BatchEmulator:
             rng=random.Random(seed),
             region=region,
             account=account,
+            on_blocked=self._events.put_blocked,
+            starve_spot=starve_spot,
+            blocked_queues=blocked_queues,
         )
         self._server: BatchServer | None = None
         self._lock = threading.Lock()

@@ -1,4 +1,5 @@
-"""The "Batch Job State Change" events: handed to `emit` by one thread of their own."""
+"""The "Batch Job State Change" and "Batch Job Queue Blocked" events: handed to their callbacks by
+one thread of their own."""
 
 from __future__ import annotations
 
@@ -11,17 +12,27 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-class EventPump:
-    """Calls `emit` with each event detail, in the order the transitions happened, on one thread: the
-    scheduler never waits for `emit`, and a failing `emit` is logged, never raised."""
+STATE_CHANGE = "Batch Job State Change"
+QUEUE_BLOCKED = "Batch Job Queue Blocked"
 
-    def __init__(self, emit: Callable[[dict[str, Any]], None]) -> None:
-        self._emit = emit
-        self._outbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+Emit = Callable[[dict[str, Any]], None]
+
+
+class EventPump:
+    """Calls `emit` with each state change's detail and `emit_blocked` with each queue-blocked one, in
+    the order they happened, on one thread: the scheduler never waits for them, and a failing call is
+    logged, never raised."""
+
+    def __init__(self, emit: Emit, emit_blocked: Emit | None = None) -> None:
+        self._emit = {STATE_CHANGE: emit, QUEUE_BLOCKED: emit_blocked}
+        self._outbox: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
 
     def put(self, detail: dict[str, Any]) -> None:
-        self._outbox.put(detail)
+        self._outbox.put((STATE_CHANGE, detail))
+
+    def put_blocked(self, detail: dict[str, Any]) -> None:
+        self._outbox.put((QUEUE_BLOCKED, detail))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="batch-emulator-events", daemon=True)
@@ -38,12 +49,19 @@ class EventPump:
 
     def _loop(self) -> None:
         while True:
-            detail = self._outbox.get()
-            if detail is None:
+            entry = self._outbox.get()
+            if entry is None:
                 return
+            detail_type, detail = entry
+            emit = self._emit[detail_type]
+            if emit is None:
+                continue
             try:
-                self._emit(detail)
+                emit(detail)
             except Exception:
                 logger.exception(
-                    "batch emulator: emit failed for job %s (%s)", detail.get("jobId"), detail.get("status")
+                    "batch emulator: %s failed for job %s (%s)",
+                    detail_type,
+                    detail.get("jobId"),
+                    detail.get("status"),
                 )

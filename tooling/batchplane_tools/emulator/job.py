@@ -67,6 +67,7 @@ class Job(SubmitRequest):
     kill_at: float | None = None  # SIGKILL the group then (the grace after SIGTERM)
     cause: str | None = None  # why the emulator is ending it: oom, timeout, spot, terminate, stop
     cause_reason: str | None = None
+    waiting_since: float | None = None  # monotonic time its current RUNNABLE reason was given
     is_cancelled: bool = False
     is_terminated: bool = False
 

@@ -2,7 +2,10 @@
 Spot interruptions (chaos or asked for), TerminateJob and CancelJob, and the state-change events.
 
 Jobs move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
-them; every transition from RUNNABLE on goes to `on_change` as a "Batch Job State Change" detail.
+them; every transition from RUNNABLE on goes to `on_change` as a "Batch Job State Change" detail. A job
+that cannot be placed (its queue blocked, or Spot starved) stays RUNNABLE with Batch's reason as its
+statusReason, goes to `on_blocked` as a "Batch Job Queue Blocked" detail, and is cancelled by its
+queue's jobStateTimeLimitActions as Batch does.
 One lock guards the table: the HTTP threads read and change it, the scheduler thread steps it.
 """
 
@@ -23,7 +26,7 @@ from batchplane_tools.emulator import shapes
 from batchplane_tools.emulator.fairshare import FairShare
 from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
 from batchplane_tools.emulator.requests import ClientException, ListRequest
-from batchplane_tools.emulator.specs import CAPACITIES
+from batchplane_tools.emulator.specs import CAPACITIES, STARVED_SPOT_REASON
 from batchplane_tools.emulator.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ OUT_OF_MEMORY_REASON = "OutOfMemoryError: Container killed due to memory usage"
 TIMEOUT_REASON = "Job attempt duration exceeded timeout"
 TASK_FAILED_TO_START = "Task failed to start"
 STOPPED_REASON = "Batch emulator stopped"
+TIME_LIMIT_REASON = "Canceled by JobStateTimeLimit action due to reason: "
 # Batch waits 30 s between SIGTERM and SIGKILL; locally that would only slow everything down.
 TERMINATE_GRACE_SECONDS = 2.0
 STATE_STEP_SECONDS = 0.02  # SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING, at least this apart
@@ -54,9 +58,15 @@ class Scheduler:
         rng: random.Random,
         region: str,
         account: str,
+        on_blocked: Callable[[dict[str, Any]], None] | None = None,
+        starve_spot: bool = False,
+        blocked_queues: dict[str, str] | None = None,
     ) -> None:
         self._supervisor = supervisor
         self._on_change = on_change
+        self._on_blocked = on_blocked
+        self._starve_spot = starve_spot
+        self._blocked = dict(blocked_queues or {})  # queue name -> the RUNNABLE reason its jobs get
         self._workers = workers
         self._spot_rate = spot_interruption_rate
         self._spot_after = spot_interruption_after
@@ -298,6 +308,8 @@ class Scheduler:
             elif job.status == "PENDING":
                 job.due = now + STATE_STEP_SECONDS
                 self._move(job, "RUNNABLE")
+            elif job.status == "RUNNABLE" and (reason := self._wait_reason(job)) is not None:
+                self._wait(job, reason, now)
             elif job.status == "RUNNABLE":
                 waiting.append(job)
             elif job.status == "STARTING" and job.process is None:
@@ -307,6 +319,29 @@ class Scheduler:
             waiting.remove(job)
             active.append(job)
             self._start(job)
+
+    def _wait_reason(self, job: Job) -> str | None:
+        """Why the job cannot be placed, as Batch says it; None: it can."""
+        if job.queue.name in self._blocked:
+            return self._blocked[job.queue.name]
+        if self._starve_spot and job.queue.capacity == "SPOT":
+            return STARVED_SPOT_REASON
+        return None
+
+    def _wait(self, job: Job, reason: str, now: float) -> None:
+        """The job blocks its queue: Batch gives the reason as its statusReason with a "Batch Job
+        Queue Blocked" event (once per reason), and the queue's time limit actions cancel it."""
+        if job.status_reason != reason:
+            job.status_reason, job.waiting_since = reason, now
+            if self._on_blocked is not None and not self._stopping:
+                self._on_blocked(shapes.detail(job))
+        code = reason.split(" - ", 1)[0]
+        since = job.waiting_since if job.waiting_since is not None else now
+        for action in job.queue.time_limit_actions:
+            if action.reason == code and now - since >= action.max_time_seconds:
+                job.is_cancelled = True
+                self._finish(job, "FAILED", f"{TIME_LIMIT_REASON}{code}")
+                return
 
     def _supervise(self, now: float) -> None:
         """Reaps the ended main processes; signals the ones past their grace, timeout or Spot time."""

@@ -26,11 +26,20 @@ class FairShareSpec:
 
 
 @dataclass(frozen=True)
+class TimeLimitAction:
+    """A job queue's jobStateTimeLimitAction: CANCEL a job RUNNABLE for `reason` this long."""
+
+    reason: str  # a RUNNABLE reason's code, e.g. CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY
+    max_time_seconds: float
+
+
+@dataclass(frozen=True)
 class QueueSpec:
     name: str
     arn: str
     capacity: str  # "SPOT" or "ON_DEMAND"
     fair_share: FairShareSpec | None = None  # None: a FIFO queue
+    time_limit_actions: tuple[TimeLimitAction, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,3 +81,30 @@ def check_specs(queues: list[QueueSpec], definitions: list[DefinitionSpec]) -> N
     for definition in definitions:
         if not _REVISION.search(definition.arn):
             raise ValueError(f"job definition {definition.name}: arn must end with :<revision>")
+
+
+# What Batch gives as a RUNNABLE job's statusReason (docs: "Jobs stuck in a RUNNABLE status").
+STARVED_SPOT_REASON = (
+    "CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - "
+    "Service cannot fulfill the capacity requested for instance type [optimal]"
+)
+BLOCKED_REASON = (
+    "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement (vCPU/memory/GPU) is "
+    "higher than that can be met by the CE(s) attached to the job queue."
+)
+
+
+def parse_block(text: str, queues: list[QueueSpec]) -> tuple[str, str]:
+    """`NAME[:REASON]` (`--block-queue`) as (queue name, RUNNABLE reason). NAME is a queue's name or its
+    end after a dash (`on-demand`); REASON a code (`MISCONFIGURATION:SERVICE_ROLE_PERMISSIONS`) or a
+    whole reason; none: MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT."""
+    name, _, reason = text.partition(":")
+    found = [q.name for q in queues if q.name == name or q.name.endswith(f"-{name}")]
+    if len(found) != 1:
+        known = ", ".join(q.name for q in queues)
+        raise ValueError(f"--block-queue {text}: {name!r} names no one job queue (queues: {known})")
+    if not reason:
+        reason = BLOCKED_REASON
+    elif " - " not in reason:
+        reason = f"{reason} - blocked by the Batch emulator (--block-queue)"
+    return found[0], reason

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from batchplane_tools.emulator import DefinitionSpec, QueueSpec
+from batchplane_tools.emulator import DefinitionSpec, QueueSpec, TimeLimitAction
+from batchplane_tools.emulator.events import QUEUE_BLOCKED, STATE_CHANGE
 from batchplane_tools.local.template import ACCOUNT, REGION, Stack, fair_share_spec, job_definition
 
 
@@ -28,9 +29,18 @@ def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
         first = sorted(props["ComputeEnvironmentOrder"], key=lambda o: int(o["Order"]))[0]
         environment = first["ComputeEnvironment"].get("Ref", "")
         policy = policies[props["SchedulingPolicyArn"]["Ref"]] if "SchedulingPolicyArn" in props else None
+        actions = tuple(
+            TimeLimitAction(reason=str(a["Reason"]), max_time_seconds=float(a["MaxTimeSeconds"]))
+            for a in props.get("JobStateTimeLimitActions", [])
+            if a.get("Action") == "CANCEL" and a.get("State") == "RUNNABLE"
+        )
         queues.append(
             QueueSpec(
-                name=name, arn=arn, capacity=capacity_of.get(environment, "ON_DEMAND"), fair_share=policy
+                name=name,
+                arn=arn,
+                capacity=capacity_of.get(environment, "ON_DEMAND"),
+                fair_share=policy,
+                time_limit_actions=actions,
             )
         )
         stack.refs[logical] = arn
@@ -55,15 +65,17 @@ def batch_specs(stack: Stack) -> tuple[list[QueueSpec], list[DefinitionSpec]]:
     return queues, definitions
 
 
-def put_batch_event(events: Any, detail: dict[str, Any]) -> None:
-    """One of the emulator's state changes onto the event bus, as Batch's go in AWS."""
+def put_batch_event(events: Any, detail: dict[str, Any], detail_type: str = STATE_CHANGE) -> None:
+    """One of the emulator's events onto the event bus, as Batch's go in AWS: a queue-blocked event
+    names the job and its queue in `resources`."""
+    resources = [detail["jobArn"]] + ([detail["jobQueue"]] if detail_type == QUEUE_BLOCKED else [])
     events.put_events(
         Entries=[
             {
                 "Source": "aws.batch",
-                "DetailType": "Batch Job State Change",
+                "DetailType": detail_type,
                 "Detail": json.dumps(detail),
-                "Resources": [detail["jobArn"]],
+                "Resources": resources,
             }
         ]
     )

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from batchplane_tools.console.server import ConsoleServer, Upstream
-from batchplane_tools.emulator import BatchEmulator
+from batchplane_tools.emulator import BatchEmulator, parse_block
+from batchplane_tools.emulator.events import QUEUE_BLOCKED
 from batchplane_tools.local.apigateway import LOCAL_TENANT, ApiGateway, ApiSpec
 from batchplane_tools.local.batch import batch_specs, put_batch_event
 from batchplane_tools.local.environment import (
@@ -62,6 +63,8 @@ class LocalOptions:
     sweep_interval: float | None = None  # seconds; None: the template's schedule
     concurrency: Concurrency = 1  # invocations of one function at once; "template": its reserved
     keep_job_logs: int = 200  # ended jobs whose output files stay in the state directory
+    starve_spot: bool = False  # Spot jobs never placed: RUNNABLE with CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY
+    block_queues: tuple[str, ...] = ()  # NAME[:REASON]: that queue's jobs never placed (emulator/specs.py)
 
 
 # What a fresh stack holds for the commands its banner and the README suggest to work as written:
@@ -198,6 +201,9 @@ class LocalStack:
             queues=queues,
             definitions=definitions,
             emit=functools.partial(self._emit, events),
+            emit_blocked=functools.partial(put_batch_event, events, detail_type=QUEUE_BLOCKED),
+            starve_spot=options.starve_spot,
+            blocked_queues=dict(parse_block(text, queues) for text in options.block_queues),
             workers=options.workers,
             spot_interruption_rate=options.spot_interruption_rate,
             spot_interruption_after=(options.spot_interruption_after / 4, options.spot_interruption_after),

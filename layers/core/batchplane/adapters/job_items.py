@@ -288,6 +288,13 @@ def progress_update(progress: Progress) -> tuple[list[str], dict[str, str], dict
     if progress.status is AttemptStatus.RUNNABLE:
         names["#runnable"] = "runnable_at"
         sets.append("#attempts.#n.#runnable = if_not_exists(#attempts.#n.#runnable, :now)")
+    if progress.status is AttemptStatus.STARTING:
+        names["#starting"] = "starting_at"
+        sets.append("#attempts.#n.#starting = if_not_exists(#attempts.#n.#starting, :now)")
+    if progress.status_reason:
+        names["#reason"] = "status_reason"
+        values[":reason"] = {"S": progress.status_reason}
+        sets.append("#attempts.#n.#reason = :reason")
     return sets, names, values
 
 

@@ -371,11 +371,19 @@ class DynamoJobStore:
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool:
         """Move an attempt forward on a non-terminal event: one conditional write, no read.
 
-        False when the event is stale or duplicate (the attempt is already as far), belongs to an
+        False when the event is stale or duplicate (the attempt is already as far, with the same
+        reason for its wait), belongs to an
         attempt that is not the job's current one, to a twin Batch job, or the job has finished.
         """
         sets, names, values = progress_update(progress)
         active = status_list("active", IN_BATCH_STATUSES, values)
+        further = "#attempts.#n.#rank < :rank"
+        if progress.status_reason:
+            # Batch's reason for the wait changed (or came) without a new status: the same one write.
+            further = (
+                f"({further} OR (#attempts.#n.#rank = :rank AND "
+                "(attribute_not_exists(#attempts.#n.#reason) OR #attempts.#n.#reason <> :reason)))"
+            )
         return self._update_if(
             Key=job_key(job_id),
             # REMOVE #outbox: see record_submission.
@@ -383,7 +391,7 @@ class DynamoJobStore:
             ConditionExpression=(
                 # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
                 # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
-                f"#attempt_count = :n AND #status IN ({active}) AND #attempts.#n.#rank < :rank "
+                f"#attempt_count = :n AND #status IN ({active}) AND {further} "
                 # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
                 "AND #attempts.#n.#bid = :bid"
             ),

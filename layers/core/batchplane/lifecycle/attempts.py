@@ -39,6 +39,8 @@ def progress_of(detail: BatchJobDetail, number: int, status: AttemptStatus, now:
         at=now,
         started_at=detail.time(detail.started_at) if status is AttemptStatus.RUNNING else None,
         log_stream=detail.log_stream,
+        # Only a wait has a reason worth keeping before the end (Batch's MISCONFIGURATION:*, CAPACITY:*).
+        status_reason=detail.status_reason if status is AttemptStatus.RUNNABLE else None,
     )
 
 
@@ -155,15 +157,27 @@ def apply_decision(job: Job, decision: Retry | GiveUp, now: datetime) -> Job:
 
 def note_stuck_runnable(job: Job, waited_seconds: int, now: datetime) -> Job | None:
     """Mark the current attempt as stuck in RUNNABLE, once; None when it was marked already."""
+    return _note_stuck(job, AttemptStatus.RUNNABLE, waited_seconds, now)
+
+
+def note_stuck_starting(job: Job, waited_seconds: int, now: datetime) -> Job | None:
+    """Mark the current attempt as stuck in STARTING (placed, its container not running), once."""
+    return _note_stuck(job, AttemptStatus.STARTING, waited_seconds, now)
+
+
+def _note_stuck(job: Job, status: AttemptStatus, waited_seconds: int, now: datetime) -> Job | None:
     attempt = job.current_attempt
-    if attempt is None or attempt.status is not AttemptStatus.RUNNABLE:
+    if attempt is None or attempt.status is not status:
         return None
+    event = f"stuck_{status.value.lower()}"
     marker = f"attempt {attempt.number} "
-    if any(h.event == "stuck_runnable" and h.reason.startswith(marker) for h in job.history):
+    if any(h.event == event and h.reason.startswith(marker) for h in job.history):
         return None
     reason = (
-        f"attempt {attempt.number} has waited {waited_seconds} s in RUNNABLE "
+        f"attempt {attempt.number} has waited {waited_seconds} s in {status.value} "
         f"on {attempt.queue.rsplit('/', 1)[-1]} "
         f"({attempt.capacity.value}, {attempt.vcpus} vCPU, {attempt.memory_mib} MiB)"
     )
-    return job.model_copy(update={"history": [*job.history, _entry(now, "stuck_runnable", reason)]})
+    if attempt.status_reason and status is AttemptStatus.RUNNABLE:
+        reason += f"; Batch says: {attempt.status_reason}"
+    return job.model_copy(update={"history": [*job.history, _entry(now, event, reason)]})

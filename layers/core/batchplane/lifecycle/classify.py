@@ -21,6 +21,17 @@ CANCEL_REASON_PREFIX = "Cancelled by batchplane"
 # sysexits.h EX_NOINPUT ("an input file did not exist or was not readable").
 INPUT_CHANGED_EXIT_CODE = 66
 
+# What batchplane's TerminateJob says when it ends an attempt that waits in vain (lifecycle/waiting.py):
+# followed by the wait's reason, MISCONFIGURATION:* or CAPACITY:*, so the FAILED event classifies itself.
+ENDED_WAIT_PREFIX = "Ended by batchplane: "
+# What Batch says when a job queue's jobStateTimeLimitActions cancel a job (then the reason it matched).
+TIME_LIMIT_PREFIX = "Canceled by JobStateTimeLimit action due to reason: "
+
+_WAIT_CLASSES = (
+    (FailureClass.MISCONFIGURATION, "misconfiguration:"),
+    (FailureClass.CAPACITY_STARVED, "capacity:"),
+)
+
 _PREFIXES: list[tuple[FailureClass, tuple[str, ...]]] = [
     (FailureClass.CANCELLED, (CANCEL_REASON_PREFIX.lower(),)),
     (FailureClass.SPOT_INTERRUPTED, ("host ec2 (instance", "your spot task was interrupted")),
@@ -45,6 +56,9 @@ def classify(detail: BatchJobDetail) -> FailureClass | None:
     if detail.status == "SUCCEEDED":
         return None
     reasons = [r.strip().lower() for r in detail.reasons()]
+    waited = wait_class(reasons)
+    if waited is not None:
+        return waited
     for failure_class, prefixes in _PREFIXES:
         if any(reason.startswith(prefixes) for reason in reasons):
             # "Host EC2 (instance i-…) terminated." is Spot only when the host was terminated.
@@ -65,3 +79,16 @@ def _spot_evidence(reasons: list[str]) -> bool:
         or (r.startswith("host ec2 (instance") and "terminated" in r)
         for r in reasons
     )
+
+
+def wait_class(reasons: list[str]) -> FailureClass | None:
+    """MISCONFIGURATION or CAPACITY_STARVED for an attempt ended while it waited in RUNNABLE: by Batch's
+    jobStateTimeLimitActions, or by batchplane for Batch's reason; None otherwise. `reasons` lower case."""
+    for reason in reasons:
+        for wrapper in (ENDED_WAIT_PREFIX.lower(), TIME_LIMIT_PREFIX.lower()):
+            if reason.startswith(wrapper):
+                code = reason.removeprefix(wrapper)
+                for failure_class, prefix in _WAIT_CLASSES:
+                    if code.startswith(prefix):
+                        return failure_class
+    return None

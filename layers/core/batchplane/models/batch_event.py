@@ -1,7 +1,12 @@
-"""The detail of an EventBridge "Batch Job State Change" event (and of a DescribeJobs job).
+"""The detail of an EventBridge "Batch Job State Change" or "Batch Job Queue Blocked" event (and of a
+DescribeJobs job).
 
 Only the fields batchplane reads are declared; AWS adds fields over time, and they are accepted and
-ignored. DescribeJobs returns the same shape, so the sweeper reuses this model.
+ignored. DescribeJobs returns the same shape, so the sweeper reuses this model. A queue-blocked
+event's detail is the one RUNNABLE job at the head of the queue that blocks it, as DescribeJobs shows
+it: its `jobQueue`, and Batch's reason in `statusReason` (`MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT -
+...`, `CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - ...`); the event's `resources` name the job and the
+queue. It names no other job: the jobs behind it are not blocked by anything of their own.
 """
 
 from datetime import datetime
@@ -10,6 +15,10 @@ from pydantic import ConfigDict, Field
 
 from batchplane.models.base import Model
 from batchplane.models.time import from_epoch_ms
+
+STATE_CHANGE = "Batch Job State Change"
+QUEUE_BLOCKED = "Batch Job Queue Blocked"
+DETAIL_TYPES = (STATE_CHANGE, QUEUE_BLOCKED)
 
 
 class _Lenient(Model):
@@ -80,3 +89,10 @@ class BatchJobDetail(_Lenient):
 
     def time(self, epoch_ms: int | None) -> datetime | None:
         return from_epoch_ms(epoch_ms) if epoch_ms else None
+
+
+def job_detail_of(detail_type: str, detail: object) -> BatchJobDetail:
+    """The Batch job an aws.batch event speaks of; ValueError for a detail-type that speaks of none."""
+    if detail_type not in DETAIL_TYPES:
+        raise ValueError(f"not an event about a Batch job: detail-type {detail_type!r}")
+    return BatchJobDetail.model_validate(detail)

@@ -80,6 +80,11 @@ class FailureClass(StrEnum):
     APPLICATION = "APPLICATION"
     CANCELLED = "CANCELLED"
     INPUT_CHANGED = "INPUT_CHANGED"
+    # Batch says the attempt can never be placed (RUNNABLE with a MISCONFIGURATION:* reason): never retried.
+    MISCONFIGURATION = "MISCONFIGURATION"
+    # The attempt waited in RUNNABLE for capacity that did not come (CAPACITY:* or no start on Spot in
+    # time) and was ended: on Spot it falls back to on-demand, using the SPOT_INTERRUPTED budget.
+    CAPACITY_STARVED = "CAPACITY_STARVED"
     UNKNOWN = "UNKNOWN"
 
 
@@ -106,6 +111,7 @@ class Attempt(Model):
     log_stream: str | None = None
     submitted_at: UtcDatetime
     runnable_at: UtcDatetime | None = None
+    starting_at: UtcDatetime | None = None
     started_at: UtcDatetime | None = None
     stopped_at: UtcDatetime | None = None
 

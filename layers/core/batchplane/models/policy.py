@@ -104,6 +104,19 @@ def _default_retry() -> dict[FailureClass, RetryRule]:
     }
 
 
+# Batch's backstop (template.yaml, the job queues' JobStateTimeLimitActions): a job RUNNABLE for
+# CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY this long is cancelled by the queue itself.
+CAPACITY_TIME_LIMIT_SECONDS = 14_400
+
+
+class CapacityWait(_Strict):
+    """How long an attempt may wait for capacity before batchplane ends the wait."""
+
+    # An attempt on Spot not started this long after it was submitted, while Batch gives a CAPACITY:*
+    # reason or none, is ended and the job moves to on-demand (using the SPOT_INTERRUPTED budget).
+    spot_fallback_after_seconds: int | None = Field(default=None, ge=60, le=CAPACITY_TIME_LIMIT_SECONDS)
+
+
 class JobType(_Strict):
     description: str = ""
     job_definition: str = Field(
@@ -117,6 +130,9 @@ class JobType(_Strict):
     retry: dict[FailureClass, RetryRule] = Field(default_factory=_default_retry)
     backoff: Backoff = Field(default_factory=Backoff)
     runnable_alert_after_seconds: int = Field(default=1800, ge=60)
+    capacity_wait: CapacityWait = Field(default_factory=CapacityWait)
+    # An attempt STARTING this long (placed, its container not running) raises one alert.
+    starting_alert_after_seconds: int = Field(default=900, ge=60)
 
     @field_validator("parameters")
     @classmethod
@@ -137,6 +153,11 @@ class JobType(_Strict):
             raise ValueError(
                 "a changed input is never retried: a retry reads the same pinned version or ETag, "
                 "which S3 no longer holds; remove INPUT_CHANGED"
+            )
+        if FailureClass.MISCONFIGURATION in value:
+            raise ValueError(
+                "an attempt Batch can never place is not retried: the next one would ask for the same; "
+                "remove MISCONFIGURATION"
             )
         return value
 

@@ -16,6 +16,8 @@ class Progress:
     at: datetime
     started_at: datetime | None
     log_stream: str | None
+    # Batch's reason for a RUNNABLE wait (e.g. CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - ...).
+    status_reason: str | None = None
 
     @property
     def job_status(self) -> JobStatus:

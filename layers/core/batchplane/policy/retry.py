@@ -36,8 +36,17 @@ Decision = Retry | GiveUp
 
 
 def failures_of(job: Job, failure_class: FailureClass) -> int:
-    """How many attempts of this job failed with this class (the budget is derived, never stored)."""
-    return sum(1 for a in job.attempts if a.failure_class is failure_class)
+    """How many attempts of this job failed with this class (the budget is derived, never stored).
+
+    The Spot budget (SPOT_INTERRUPTED) also counts the Spot attempts that starved for capacity: both
+    are Spot failing the job, and both move it to on-demand."""
+    return sum(1 for a in job.attempts if _counts_as(a.failure_class, a.capacity) is failure_class)
+
+
+def _counts_as(failure_class: FailureClass | None, capacity: Capacity) -> FailureClass | None:
+    if failure_class is FailureClass.CAPACITY_STARVED and capacity is Capacity.SPOT:
+        return FailureClass.SPOT_INTERRUPTED
+    return failure_class
 
 
 def backoff_delay(job_type: JobType, retry_number: int, rng: random.Random) -> int:
@@ -57,6 +66,9 @@ def _what(failure_class: FailureClass, attempt: int, capacity: Capacity, detail:
         FailureClass.UNKNOWN: "failed for an unknown reason",
         FailureClass.CANCELLED: "was cancelled",
         FailureClass.INPUT_CHANGED: "found its input changed",
+        FailureClass.MISCONFIGURATION: "could never be placed",
+        FailureClass.CAPACITY_STARVED: "got no capacity on "
+        + ("Spot" if capacity is Capacity.SPOT else capacity.value),
     }
     return f"attempt {attempt} {verbs[failure_class]} ({detail})"
 
@@ -89,11 +101,15 @@ def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
         # The pinned version or ETag is gone for good: a retry would meet the same changed object and
         # fail the same way. A newer object is a job of its own (file drop makes one per version).
         return GiveUp(f"{what}; {_changed(job)}; a changed input is not retried")
-    rule = job_type.rule(failure_class)
-    used = failures_of(job, failure_class)
+    if failure_class is FailureClass.MISCONFIGURATION:
+        # Batch's own word that no compute environment of the queue can ever run it as asked.
+        return GiveUp(f"{what}; a misconfiguration is not retried")
+    budget_class = _counts_as(failure_class, attempt.capacity) or failure_class
+    rule = job_type.rule(budget_class)
+    used = failures_of(job, budget_class)
     if used > rule.max_retries:
         budget = "not retried by policy" if rule.max_retries == 0 else f"{rule.max_retries} retries used"
-        return GiveUp(f"{what}; {failure_class.value}: {budget}; giving up")
+        return GiveUp(f"{what}; {budget_class.value}: {budget}; giving up")
     exit_codes = rule.exit_codes if failure_class is FailureClass.APPLICATION else None
     if exit_codes is not None and attempt.exit_code not in exit_codes:
         return GiveUp(f"{what}; exit code {attempt.exit_code} is not retryable; giving up")
@@ -103,6 +119,15 @@ def decide(job_type: JobType, job: Job, rng: random.Random) -> Decision:
         after = rule.fallback_to_on_demand_after or DEFAULT_SPOT_FALLBACK_AFTER
         if used >= after:
             capacity, fell_back = Capacity.ON_DEMAND, True
+    if budget_class is FailureClass.SPOT_INTERRUPTED and failure_class is FailureClass.CAPACITY_STARVED:
+        # Spot gave no capacity for as long as the job type waits: on-demand now, no backoff.
+        return Retry(
+            delay_seconds=0,
+            capacity=Capacity.ON_DEMAND,
+            memory_mib=memory,
+            fell_back=True,
+            reason=f"{what}; retrying on {Capacity.ON_DEMAND.value} at once",
+        )
     if failure_class is FailureClass.OUT_OF_MEMORY:
         maximum = job_type.resources.memory_mib.max
         if job.memory_mib >= maximum:

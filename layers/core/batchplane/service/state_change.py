@@ -25,15 +25,20 @@ from batchplane.lifecycle.attempts import (
 )
 from batchplane.lifecycle.classify import classify
 from batchplane.lifecycle.outbox import owing
+from batchplane.lifecycle.waiting import EndWait, end_of_wait, is_misconfiguration
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, FailureClass, Job
+from batchplane.models.job import DISPATCHABLE_STATUSES, AttemptStatus, Capacity, FailureClass, Job
 from batchplane.models.outbox import JobEventType
+from batchplane.models.policy import JobType
 from batchplane.observability import MetricUnit, logger, metric
 from batchplane.policy.retry import GiveUp, Retry, decide
 from batchplane.policy.routing import parse_job_name
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
+
+# A wait whose start Batch did not say: long enough to ask the books.
+_UNKNOWN = 2**31
 
 
 class Outcome(StrEnum):
@@ -82,7 +87,14 @@ def _progress(
             logger.info("event for an unknown job; ignored", extra={"job_id": job_id})
             return Handled(Outcome.IGNORED)
         tenant = job.tenant
-    if not ports.store.record_progress(job_id, tenant, progress):
+    recorded = ports.store.record_progress(job_id, tenant, progress)
+    if status is AttemptStatus.RUNNABLE and (recorded or is_misconfiguration(detail.status_reason)):
+        # News is looked at, and a misconfiguration always (its copy may be the redelivery of one
+        # whose handler died before it ended the wait); any other copy changes and reads nothing.
+        ended = end_wait(ports, detail, ports.policy.job_types.get(detail.tags.get("bp:job_type", "")))
+        if ended is not None:
+            return ended
+    if not recorded:
         logger.info(
             "stale or duplicate event; nothing changed",
             extra={
@@ -97,6 +109,50 @@ def _progress(
         wait = max(0.0, (detail.started_at - detail.created_at) / 1000)
         metric("QueueWait", wait, MetricUnit.Seconds, job_type=detail.tags.get("bp:job_type", "unknown"))
     return Handled(Outcome.PROGRESSED)
+
+
+def end_wait(ports: Ports, detail: BatchJobDetail, job_type: JobType | None) -> Handled | None:
+    """End an attempt that waits in RUNNABLE in vain (lifecycle/waiting.py): TerminateJob, then the
+    decision its FAILED event would bring, made now. None when it goes on waiting.
+
+    Exactly once under duplicates and a concurrent sweep: the decision is saved under the version
+    guard (the loser finds the attempt ended: a duplicate), TerminateJob of an ended job changes
+    nothing, and a retry's attempt has its deterministic name. Batch's own FAILED event for the
+    terminated job comes later and is a duplicate."""
+    parsed = parse_job_name(detail.job_name)
+    if parsed is None or detail.status != AttemptStatus.RUNNABLE.value:
+        return None
+    job_id, number = parsed
+    now = ports.clock()
+    capacity = Capacity.SPOT if detail.job_queue == ports.queues.spot else Capacity.ON_DEMAND
+
+    def end_after(waited: int) -> EndWait | None:
+        return end_of_wait(
+            status_reason=detail.status_reason, capacity=capacity, waited_seconds=waited, job_type=job_type
+        )
+
+    # Batch's createdAt spares the read of every job that has not waited long (without it, the books
+    # decide); the wait is then measured from the attempt's submission as the books record it.
+    if end_after(int(now.timestamp() - detail.created_at / 1000) if detail.created_at else _UNKNOWN) is None:
+        return None
+    job = ports.store.get(job_id)
+    attempt = job.attempt(number) if job is not None else None
+    if (
+        attempt is None
+        or attempt.batch_job_id != detail.job_id
+        or attempt.status.rank > AttemptStatus.RUNNABLE.rank
+    ):
+        return None  # by the books it is not waiting (started, ended, or a twin): nothing to end
+    end = end_after(int((now - attempt.submitted_at).total_seconds()))
+    if end is None:
+        return None
+    ports.batch.terminate(detail.job_id, end.reason)
+    logger.info(
+        "ending an attempt that waits in vain",
+        extra={"job_id": job_id, "attempt": number, "batch_job_id": detail.job_id, "reason": end.reason},
+    )
+    failed = detail.model_copy(update={"status": "FAILED", "status_reason": end.reason})
+    return _finish(ports, job_id, number, failed)
 
 
 def _finish(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> Handled:

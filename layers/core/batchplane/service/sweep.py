@@ -4,8 +4,9 @@ Jobs quiet for longer than `stale_after` are checked against Batch (DescribeJobs
 and the missing transitions go through the same code as events; an attempt recorded without its
 Batch job id is found by its deterministic name; QUEUED jobs whose dispatch message was lost and
 RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat harmless);
-an attempt stuck in RUNNABLE past its job type's limit raises one alert (owed by the write that marks
-it, and published from the table's stream like every alert).
+an attempt that waits in vain is ended, and one stuck in RUNNABLE or STARTING past its job type's
+limit raises one alert (service/stuck.py; the alert is owed by the write that marks it, and published
+from the table's stream like every alert).
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from batchplane.lifecycle.attempts import note_stuck_runnable
-from batchplane.lifecycle.outbox import owing
 from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
-from batchplane.observability import logger, metric
+from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, Job, JobStatus
+from batchplane.observability import logger
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
-from batchplane.service.state_change import AttemptNotRecordedYet, handle_state_change
+from batchplane.service.state_change import AttemptNotRecordedYet, Outcome, handle_state_change
+from batchplane.service.stuck import Waiting, check_waiting
 
 
 @dataclass
@@ -31,6 +31,7 @@ class SweepReport:
     adopted: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    ended_waits: list[str] = field(default_factory=list)
 
 
 def sweep(ports: Ports) -> SweepReport:
@@ -65,8 +66,13 @@ def sweep(ports: Ports) -> SweepReport:
             except AttemptNotRecordedYet:
                 continue
             report.reconciled[job.job_id] = handled.outcome.value
-        if detail.status == AttemptStatus.RUNNABLE.value:
-            _check_runnable(ports, job, now, report)
+            if handled.outcome not in (Outcome.PROGRESSED, Outcome.STALE):
+                continue  # decided (or ignored) already: nothing waits
+        waiting = check_waiting(ports, job, detail, now)
+        if waiting is Waiting.ENDED:
+            report.ended_waits.append(job.job_id)
+        elif waiting is Waiting.STUCK:
+            report.stuck.append(job.job_id)
     logger.info("sweep done", extra={"report": report.__dict__})
     return report
 
@@ -80,6 +86,12 @@ def _nothing_new(job: Job, detail: BatchJobDetail) -> bool:
         and attempt.batch_job_id == detail.job_id
         and attempt.status.value == detail.status
         and not attempt.status.is_terminal
+        # a new reason for a RUNNABLE wait is news (recorded on the attempt)
+        and (
+            detail.status != "RUNNABLE"
+            or not detail.status_reason
+            or detail.status_reason == attempt.status_reason
+        )
     )
 
 
@@ -112,22 +124,3 @@ def _vanished(job: Job, batch_job_id: str, report: SweepReport) -> BatchJobDetai
             "tags": {"bp:tenant": job.tenant},
         }
     )
-
-
-def _check_runnable(ports: Ports, job: Job, now: datetime, report: SweepReport) -> None:
-    job_type = ports.policy.job_types.get(job.job_type)
-    current = ports.store.get(job.job_id)
-    if job_type is None or current is None or current.current_attempt is None:
-        return
-    since = current.current_attempt.runnable_at or current.current_attempt.submitted_at
-    waited = int((now - since).total_seconds())
-    if waited < job_type.runnable_alert_after_seconds:
-        return
-    marked = note_stuck_runnable(current, waited, now)
-    if marked is None:
-        return  # alerted once already
-    ports.store.save(
-        owing(marked, alert=f"job {job.job_id} stuck in RUNNABLE for {waited} s"), previous=current
-    )
-    report.stuck.append(job.job_id)
-    metric("StuckRunnable", job_type=job.job_type)
