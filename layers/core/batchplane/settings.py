@@ -43,6 +43,11 @@ class Settings(Model):
     SUBMIT_RATE_PER_SECOND: float = Field(
         default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"
     )
+    BATCH_READ_RATE_PER_SECOND: float = Field(
+        default=20.0,
+        gt=0,
+        description="DescribeJobs and GetJobQueueSnapshot calls per second (the sweeper's pace)",
+    )
     PAGE_TOKEN_SECRET_ARN: str = Field(
         default="", description="the secret the API signs its page tokens with (read at first use)"
     )

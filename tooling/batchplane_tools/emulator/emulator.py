@@ -1,7 +1,8 @@
 """BatchEmulator: a local AWS Batch, the API subset batchplane uses, with each job run as a local process.
 
 The unchanged boto3 batch client talks to it (REST-JSON on loopback, reached in production code
-through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob and CancelJob. Jobs
+through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob, CancelJob and GetJobQueueSnapshot (the first 100
+RUNNABLE jobs of a queue). Jobs
 move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
 them, and every transition from RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State
 Change" event, in AWS's shape: attempts, exit codes and status reasons as Batch reports them for an
@@ -27,11 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from batchplane_tools.emulator.events import EventPump
-from batchplane_tools.emulator.requests import parse_describe, parse_end, parse_list, parse_submit
+from batchplane_tools.emulator.job import now_ms
+from batchplane_tools.emulator.requests import find_queue, parse_describe, parse_end, parse_list, parse_submit
 from batchplane_tools.emulator.scheduler import Scheduler
 from batchplane_tools.emulator.server import BatchServer, Operations
 from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec, check_specs
 from batchplane_tools.emulator.supervisor import Supervisor
+
+FRONT_OF_QUEUE = 100  # GetJobQueueSnapshot lists a queue's first 100 RUNNABLE jobs
 
 
 class BatchEmulator:
@@ -137,6 +141,7 @@ class BatchEmulator:
             list_jobs=self._list_jobs,
             terminate_job=self._terminate_job,
             cancel_job=self._cancel_job,
+            get_job_queue_snapshot=self._get_job_queue_snapshot,
         )
 
     def _submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -156,6 +161,14 @@ class BatchEmulator:
     def _terminate_job(self, body: dict[str, Any]) -> dict[str, Any]:
         self._scheduler.end(*parse_end(body), started_too=True)
         return {}
+
+    def _get_job_queue_snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
+        # FrontOfQueueDetail: the first 100 RUNNABLE jobs; a job's earliestTimeAtPosition is the
+        # snapshot's own time here (the emulator keeps no history of positions).
+        at = now_ms()
+        front = self._scheduler.front(find_queue(self._queues, body.get("jobQueue")), FRONT_OF_QUEUE)
+        jobs = [{"jobArn": job.arn, "earliestTimeAtPosition": at} for job in front]
+        return {"frontOfQueue": {"jobs": jobs, "lastUpdatedAt": at}}
 
     def _cancel_job(self, body: dict[str, Any]) -> dict[str, Any]:
         self._scheduler.end(*parse_end(body), started_too=False)

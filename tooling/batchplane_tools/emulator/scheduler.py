@@ -22,7 +22,7 @@ from typing import Any
 from batchplane_tools.emulator import shapes
 from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
 from batchplane_tools.emulator.requests import ClientException, ListRequest
-from batchplane_tools.emulator.specs import CAPACITIES
+from batchplane_tools.emulator.specs import CAPACITIES, QueueSpec
 from batchplane_tools.emulator.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,11 @@ class Scheduler:
             page = found[: request.limit]
             listed = [shapes.summary(job) for job in page]
         return listed, str(page[-1].seq) if len(found) > request.limit else None
+
+    def front(self, queue: QueueSpec, most: int) -> list[Job]:
+        """The queue's RUNNABLE jobs in the order they start (submission order, as `_step` takes them)."""
+        with self._cond:
+            return [job for job in self._live if job.queue is queue and job.status == "RUNNABLE"][:most]
 
     def log_path(self, job_id: str) -> Path | None:
         with self._cond:

@@ -29,6 +29,7 @@ class Operations:
     list_jobs: Operation
     terminate_job: Operation
     cancel_job: Operation
+    get_job_queue_snapshot: Operation
 
     def route(self, path: str) -> Operation | None:
         return {
@@ -37,6 +38,7 @@ class Operations:
             "/v1/listjobs": self.list_jobs,
             "/v1/terminatejob": self.terminate_job,
             "/v1/canceljob": self.cancel_job,
+            "/v1/getjobqueuesnapshot": self.get_job_queue_snapshot,
         }.get(path.split("?", 1)[0].rstrip("/"))
 
     def answer(self, path: str, raw: bytes) -> Reply:
