@@ -152,9 +152,8 @@ class BatchGateway:
         try:
             front = self._client.get_job_queue_snapshot(jobQueue=queue).get("frontOfQueue", {})
         except ClientError as error:
-            logger.warning(
-                "no snapshot of the job queue", extra={"queue": queue, "reason": error.response.get("Error", {})}
-            )
+            reason = error.response.get("Error", {})
+            logger.warning("no snapshot of the job queue", extra={"queue": queue, "reason": reason})
             return None
         updated = front.get("lastUpdatedAt")
         return QueueFront(

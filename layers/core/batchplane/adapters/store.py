@@ -54,8 +54,8 @@ from batchplane.models.job import (
 )
 from batchplane.models.progress import Progress
 from batchplane.models.sweep import SweepCursor
-from batchplane.models.waiting import QueueFront
 from batchplane.models.time import to_iso
+from batchplane.models.waiting import QueueFront
 from batchplane.service.ports import (
     ArtifactPage,
     ArtifactUse,
@@ -398,7 +398,8 @@ class DynamoJobStore:
 
     def sweep_cursor(self) -> SweepCursor | None:
         """Where an unfinished sweep goes on (strongly consistent: the last invocation just wrote it)."""
-        item = self._client.get_item(TableName=self.table_name, Key=_SWEEP_KEY, ConsistentRead=True).get("Item")
+        read = self._client.get_item(TableName=self.table_name, Key=_SWEEP_KEY, ConsistentRead=True)
+        item = read.get("Item")
         return SweepCursor.model_validate_json(item["data"]["S"]) if item else None
 
     def keep_sweep_cursor(self, cursor: SweepCursor | None) -> None:

@@ -66,7 +66,9 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
     _keep_queue_fronts(ports)
     shards = ports.store.activity_shards()
     for shard in range(shards):
-        if shard not in cursor.done and not _sweep_shard(ports, shard, cursor, now, report, has_time):
+        if shard in cursor.done:
+            continue
+        if not _sweep_shard(ports, shard, cursor=cursor, now=now, report=report, has_time=has_time):
             break
     if len(cursor.done) < shards:
         report.complete = False
@@ -83,6 +85,7 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
 def _sweep_shard(
     ports: Ports,
     shard: int,
+    *,
     cursor: SweepCursor,
     now: datetime,
     report: SweepReport,
@@ -130,7 +133,8 @@ def sweep_jobs(ports: Ports, quiet: list[Job], now: datetime, report: SweepRepor
             in_batch[batch_job_id] = job
     described = {d.job_id: d for d in ports.batch.describe(list(in_batch))} if in_batch else {}
     for batch_job_id, job in in_batch.items():
-        sweep_job(ports, job, described.get(batch_job_id) or _vanished(job, batch_job_id, report), now, report)
+        detail = described.get(batch_job_id) or _vanished(job, batch_job_id, report)
+        sweep_job(ports, job, detail, now, report)
 
 
 def sweep_job(ports: Ports, job: Job, detail: BatchJobDetail, now: datetime, report: SweepReport) -> None:
