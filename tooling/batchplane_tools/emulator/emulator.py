@@ -3,9 +3,10 @@
 The unchanged boto3 batch client talks to it (REST-JSON on loopback, reached in production code
 through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob, CancelJob and
 GetJobQueueSnapshot (a queue's first 100 RUNNABLE jobs). Jobs move SUBMITTED -> PENDING ->
-RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves them, and every transition from RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State
-Change" event, in AWS's shape: attempts, exit codes and status reasons as Batch reports them for an
-exit, an out-of-memory kill, a timeout, a Spot interruption and TerminateJob.
+RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves them, and every transition from
+RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State Change" event, in AWS's shape:
+attempts, exit codes and status reasons as Batch reports them for an exit, an out-of-memory kill, a
+timeout, a Spot interruption and TerminateJob.
 
 A job is its definition's command with `Ref::name` parameters substituted, started in its own
 process group (the container) with a clean environment; the group's memory is watched and its

@@ -6,9 +6,7 @@ from batchplane.models.job import AttemptStatus, Job, JobStatus
 from batchplane.models.waiting import FRONT_OF_QUEUE, QueueFront, Waiting
 
 # The states in which an attempt waits in Batch for capacity or a start (RUNNING is no longer waiting).
-WAITING_STATUSES = frozenset(
-    {JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE, JobStatus.STARTING}
-)
+WAITING_STATUSES = frozenset({JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE, JobStatus.STARTING})
 
 
 def waits_in_queue(job: Job) -> str | None:
