@@ -27,6 +27,7 @@ from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
+from batchplane.service.waiting import waiting
 from batchplane.wiring import page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
@@ -114,7 +115,7 @@ def post_job(
 
 @app.get(
     "/jobs/<job_id>",
-    summary="A job with its attempts, history and artifacts",
+    summary="A job with its attempts, history and artifacts, and why it waits while it waits in Batch",
     operation_id="get_job",
     responses=responses(200, "The job", 404, 409),
 )
@@ -122,7 +123,9 @@ def get_job(job_id: JobId) -> Response[JobView]:
     tenant = _caller().tenant
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
-    return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
+    return _job(
+        JobView.of(job, first.artifacts, more=first.next_token is not None, waiting=waiting(ports(), job))
+    )
 
 
 @app.get(

@@ -15,6 +15,7 @@ from batchplane.models.job import (
     JobStatus,
 )
 from batchplane.models.time import UtcDatetime
+from batchplane.models.waiting import Waiting
 
 
 def _valid_unicode(value: str) -> str:
@@ -107,6 +108,24 @@ class ArtifactView(Model):
     attempt: int | None = Field(default=None, description="the attempt that wrote it; none for an input")
 
 
+class WaitingView(Model):
+    """Why a job waits in Batch: only while its attempt is SUBMITTED, PENDING, RUNNABLE or STARTING."""
+
+    status: AttemptStatus
+    reason: str | None = Field(description="Batch's statusReason for the wait, when Batch gave one")
+    since: UtcDatetime = Field(description="when the attempt reached this state")
+    position: int | None = Field(
+        description="1: the next job Batch starts in its queue; given only among the first 100 RUNNABLE"
+    )
+    position_note: str = Field(
+        examples=["not in the first 100 RUNNABLE jobs of its queue"],
+        description="where the position comes from, or why there is none",
+    )
+    position_as_of: UtcDatetime | None = Field(
+        description="when Batch last updated the queue snapshot the position comes from"
+    )
+
+
 class JobView(Model):
     job_id: str
     tenant: str
@@ -125,14 +144,27 @@ class JobView(Model):
         description="its inputs and the first of its outputs; GET /jobs/{job_id}/artifacts has them all"
     )
     more_artifacts: bool = Field(default=False, description="more outputs than `artifacts` shows")
+    waiting: WaitingView | None = Field(
+        default=None,
+        description="GET /jobs/{job_id} of a job waiting in Batch: why, and its place in the queue",
+    )
 
     @classmethod
-    def of(cls, job: Job, recorded: list[Artifact] | None = None, *, more: bool = False) -> Self:
+    def of(
+        cls,
+        job: Job,
+        recorded: list[Artifact] | None = None,
+        *,
+        more: bool = False,
+        waiting: Waiting | None = None,
+    ) -> Self:
         """The job; with `recorded`, the first of the artifacts recorded beside it too."""
         view = cls.model_validate(job.model_dump())
         if recorded:
             view.artifacts.extend(ArtifactView.model_validate(a.model_dump()) for a in recorded)
         view.more_artifacts = more
+        if waiting is not None:
+            view.waiting = WaitingView.model_validate(waiting.model_dump())
         return view
 
 
