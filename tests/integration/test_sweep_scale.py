@@ -37,8 +37,9 @@ class ShortOfTime:
 
 @pytest.fixture
 def seeded(aws, monkeypatch):
-    """1,200 quiet unfinished jobs, a store that pages the index 37 entries at a time, and a Batch
-    that describes each job as it was seeded (nothing new: a sweep writes nothing for them)."""
+    """1,200 unfinished jobs quiet for 12 minutes (past StaleAfterSeconds, under every RUNNABLE
+    alert), a store that pages the index 37 entries at a time, and a Batch that describes each job as
+    it was seeded (nothing new: a sweep writes nothing for them)."""
     table = aws.env["JOBS_TABLE_NAME"]
     client = aws.client("dynamodb")
     wired = ports()
@@ -48,7 +49,7 @@ def seeded(aws, monkeypatch):
         JOBS,
         queue=wired.queues.spot,
         job_types=sorted(wired.policy.job_types),
-        at=wired.clock() - timedelta(hours=1),
+        at=wired.clock() - timedelta(minutes=12),
     )
     batch = SeededBatch(states)
     monkeypatch.setattr(wired, "store", DynamoJobStore(table, client, sweep_page=PAGE))

@@ -51,6 +51,25 @@ class SweepReport:
     complete: bool = True  # False: out of time, the next invocation goes on from the cursor
     by_state: dict[str, int] = field(default_factory=dict)  # a complete sweep's count, every invocation
 
+    def summary(self) -> dict[str, object]:
+        """What a log line holds: counts, and the ids of the jobs something was done to (not of the
+        jobs found unchanged: a sweep of 100,000 would log them all)."""
+        outcomes = Counter(self.reconciled.values())
+        return {
+            "checked": self.checked,
+            "unfinished": self.unfinished,
+            "complete": self.complete,
+            "by_state": self.by_state,
+            "reconciled": dict(outcomes),
+            "changed": [job_id for job_id, outcome in self.reconciled.items() if outcome != "unchanged"][
+                :100
+            ],
+            "redispatched": self.redispatched[:100],
+            "adopted": self.adopted[:100],
+            "vanished": self.vanished[:100],
+            "stuck": self.stuck[:100],
+        }
+
 
 def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> SweepReport:
     """One invocation of the sweep: from where the last one stopped (or the start) until every shard
@@ -78,7 +97,7 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
         if kept is not None:
             ports.store.keep_sweep_cursor(None)
         report.by_state = _record_counts(ports, cursor)
-    logger.info("sweep done", extra={"report": report.__dict__, "invocations": cursor.invocations})
+    logger.info("sweep done", extra={"report": report.summary(), "invocations": cursor.invocations})
     return report
 
 
@@ -238,8 +257,11 @@ def _runnable_for(job: Job, now: datetime) -> int | None:
 def _check_runnable(ports: Ports, job: Job, now: datetime, report: SweepReport) -> None:
     job_type = ports.policy.job_types.get(job.job_type)
     waited = _runnable_for(job, now)
-    # Decided on what the sweep read first: a RUNNABLE job under its limit costs no further read.
+    # Decided on what the sweep read first: a RUNNABLE job under its limit, or marked already (its
+    # item holds the last decisions), costs no further read.
     if job_type is None or waited is None or waited < job_type.runnable_alert_after_seconds:
+        return
+    if note_stuck_runnable(job, waited, now) is None:
         return
     current = ports.store.get(job.job_id)
     waited = _runnable_for(current, now) if current is not None else None
