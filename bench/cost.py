@@ -989,8 +989,9 @@ def main() -> None:
     print_reads(marginal, n)
     fixed = sum(idle.usd(p) for p in SERVICE_ROWS.values())
     print(
-        f"  fixed cost of sweeping with nothing to check: {len(checked)} sweeps an hour (Lambda and "
-        f"{ACTIVITY_SHARDS} Queries each) = ${fixed * 730:.2f} a month"
+        f"  fixed cost of sweeping with nothing to check: {len(checked)} sweeps an hour (Lambda, "
+        f"{ACTIVITY_SHARDS} Queries, the cursor's GetItem and the two queue fronts each)"
+        f" = ${fixed * 730:.2f} a month"
     )
 
     print("\nSummary, $ per million jobs (the sweeper: per million job-hours)")

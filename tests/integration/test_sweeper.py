@@ -88,9 +88,10 @@ def test_missed_terminal_event_is_applied_from_describe_jobs(aws, api, later) ->
     later(11 * 60)
     report = sweep()
 
-    # Then DescribeJobs told it, and the job went through the same decision path as an event
+    # Then DescribeJobs told it (after the two queues' snapshots), and the job went through the same
+    # decision path as an event
     assert report["reconciled"] == 1
-    assert [op for _, op, _ in calls] == ["DescribeJobs"]
+    assert [op for _, op, _ in calls] == ["GetJobQueueSnapshot", "GetJobQueueSnapshot", "DescribeJobs"]
     assert get_job(api, job["job_id"])["status"] == "SUCCEEDED"
 
 

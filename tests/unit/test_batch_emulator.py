@@ -460,6 +460,29 @@ def test_list_jobs_finds_jobs_by_name_in_any_status(make: Callable[..., Harness]
     assert summary["status"] == "RUNNABLE"
 
 
+def test_a_queue_snapshot_lists_its_runnable_jobs_in_the_order_they_start(
+    make: Callable[..., Harness],
+) -> None:
+    # Given one busy worker, then three jobs waiting on the on-demand queue and one on the Spot queue
+    harness = make(workers=1)
+    busy = harness.submit("sleeper", jobName="busy")
+    harness.wait_for(busy, "RUNNING")
+    waiting = [harness.submit(jobName=name) for name in ("first", "second", "third")]
+    spot = harness.submit(jobName="spot", queue=SPOT)
+    for job_id in [*waiting, spot]:
+        harness.wait_for(job_id, "RUNNABLE")
+
+    # When each queue's snapshot is asked for
+    on_demand = harness.batch.get_job_queue_snapshot(jobQueue=ON_DEMAND.arn)["frontOfQueue"]
+    spot_front = harness.batch.get_job_queue_snapshot(jobQueue=SPOT.name)["frontOfQueue"]
+
+    # Then each lists its own RUNNABLE jobs (not the running one) by ARN, first to start first
+    assert [j["jobArn"].rsplit("/", 1)[-1] for j in on_demand["jobs"]] == waiting
+    assert [j["jobArn"].rsplit("/", 1)[-1] for j in spot_front["jobs"]] == [spot]
+    assert on_demand["lastUpdatedAt"] >= on_demand["jobs"][0]["earliestTimeAtPosition"]
+    harness.batch.terminate_job(jobId=busy, reason="done")
+
+
 def test_describe_jobs_omits_unknown_ids(harness: Harness) -> None:
     # Given one job
     job_id = harness.submit()

@@ -328,6 +328,43 @@ def test_get_prints_attempts_history_and_artifacts(
     assert stub.requests[0].headers["Authorization"] == "Tenant local"
 
 
+def test_get_of_a_waiting_job_says_why_it_waits_and_its_place(
+    stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a job waiting in RUNNABLE, third in its queue, and one not among the first 100
+    reason = "MISCONFIGURATION:JOB_RESOURCE_REQUIREMENT - The job resource requirement is too large"
+    waits = {"status": "RUNNABLE", "reason": reason, "since": "2025-11-28T12:00:00Z"}
+    third = {
+        **waits,
+        "position": 3,
+        "position_note": "among the first 100 RUNNABLE jobs of its queue",
+        "position_as_of": "2025-11-28T12:05:00Z",
+    }
+    far = {
+        **waits,
+        "reason": None,
+        "position": None,
+        "position_note": "not in the first 100",
+        "position_as_of": None,
+    }
+    stub.reply("GET", "/jobs/01W", 200, {**job("01W", "RUNNABLE"), "waiting": third})
+    stub.reply("GET", "/jobs/01F", 200, {**job("01F", "RUNNABLE"), "waiting": far})
+    file = str(local_file(tmp_path, stub.url))
+
+    # When each is shown
+    assert cli("get", "01W", "--local-file", file) == 0
+    third_lines = capsys.readouterr().out.splitlines()
+    assert cli("get", "01F", "--local-file", file) == 0
+    far_lines = capsys.readouterr().out.splitlines()
+
+    # Then the summary says since when and why it waits, and where it is in line when Batch says
+    assert f"waiting     RUNNABLE since 2025-11-28T12:00:00Z: {reason}" in third_lines
+    place = "3 in its queue (as of 2025-11-28T12:05:00Z; among the first 100 RUNNABLE jobs of its queue)"
+    assert f"position    {place}" in third_lines
+    assert "waiting     RUNNABLE since 2025-11-28T12:00:00Z: Batch gave no reason" in far_lines
+    assert "position    not in the first 100" in far_lines
+
+
 def test_get_json_prints_the_api_answer(
     stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -72,6 +72,16 @@ def test_submit_job_is_authorized_on_queue_and_definition_revision_and_tags_on_t
     assert made[2].context["aws:RequestTag/bp:job_id"] == ("j",)
 
 
+def test_a_queue_snapshot_is_authorized_on_the_job_queue_by_name_or_arn() -> None:
+    queue = "arn:aws:batch:us-east-1:123456789012:job-queue/spot"
+    assert requests("batch", "GetJobQueueSnapshot", {"jobQueue": queue}) == [
+        ("batch:GetJobQueueSnapshot", queue)
+    ]
+    assert requests("batch", "GetJobQueueSnapshot", {"jobQueue": "spot"}) == [
+        ("batch:GetJobQueueSnapshot", queue)
+    ]
+
+
 @pytest.mark.parametrize(
     ("operation", "params", "expected"),
     [

@@ -46,6 +46,11 @@ class Settings(Model):
     JOB_LOG_GROUP: str = Field(
         default="/aws/batch/job", description="the Batch jobs' awslogs log group (awslogs' default on Batch)"
     )
+    BATCH_READ_RATE_PER_SECOND: float = Field(
+        default=20.0,
+        gt=0,
+        description="DescribeJobs and GetJobQueueSnapshot calls per second (the sweeper's pace)",
+    )
     PAGE_TOKEN_SECRET_ARN: str = Field(
         default="", description="the secret the API signs its page tokens with (read at first use)"
     )

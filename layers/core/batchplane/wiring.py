@@ -41,7 +41,9 @@ def ports() -> Ports:
         ),
         dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, cast("SQSClient", LazyClient("sqs"))),
         batch=BatchGateway(
-            cast("BatchClient", LazyClient("batch")), RateLimiter(settings.SUBMIT_RATE_PER_SECOND)
+            cast("BatchClient", LazyClient("batch")),
+            RateLimiter(settings.SUBMIT_RATE_PER_SECOND),
+            read_limiter=RateLimiter(settings.BATCH_READ_RATE_PER_SECOND),
         ),
         policy=load_policy(settings.POLICY_PATH),
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),

@@ -167,6 +167,22 @@ def _job_fields(job: Job) -> list[tuple[str, object]]:
         ("output", job.get("output_prefix")),
         ("created", when(job.get("created_at"))),
         ("updated", when(job.get("updated_at"))),
+        *_waiting_fields(job.get("waiting")),
+    ]
+
+
+def _waiting_fields(waiting: object) -> list[tuple[str, object]]:
+    """While the job waits in Batch: in which state since when and why, and its place in the queue."""
+    if not isinstance(waiting, dict):
+        return []
+    reason = waiting.get("reason") or "Batch gave no reason"
+    position = waiting.get("position")
+    place = waiting.get("position_note")
+    if isinstance(position, int):
+        place = f"{position} in its queue (as of {when(waiting.get('position_as_of'))}; {place})"
+    return [
+        ("waiting", f"{waiting.get('status')} since {when(waiting.get('since'))}: {reason}"),
+        ("position", place),
     ]
 
 

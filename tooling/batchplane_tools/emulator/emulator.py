@@ -1,7 +1,8 @@
 """BatchEmulator: a local AWS Batch, the API subset batchplane uses, with each job run as a local process.
 
 The unchanged boto3 batch client talks to it (REST-JSON on loopback, reached in production code
-through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob and CancelJob. Jobs
+through AWS_ENDPOINT_URL_BATCH): SubmitJob, DescribeJobs, ListJobs, TerminateJob, CancelJob,
+DescribeJobQueues and GetJobQueueSnapshot (a queue's first 100 RUNNABLE jobs). Jobs
 move SUBMITTED -> PENDING -> RUNNABLE -> STARTING -> RUNNING -> SUCCEEDED | FAILED as Batch moves
 them, and every transition from RUNNABLE on is handed to `emit` as the "detail" of a "Batch Job State
 Change" event, in AWS's shape: attempts, exit codes and status reasons as Batch reports them for an
@@ -31,8 +32,10 @@ from typing import Any
 
 from batchplane_tools.emulator import shapes
 from batchplane_tools.emulator.events import EventPump
+from batchplane_tools.emulator.job import now_ms
 from batchplane_tools.emulator.requests import (
     Reply,
+    find_queue,
     parse_describe,
     parse_describe_queues,
     parse_end,
@@ -43,6 +46,8 @@ from batchplane_tools.emulator.scheduler import Scheduler
 from batchplane_tools.emulator.server import BatchServer, Operations
 from batchplane_tools.emulator.specs import DefinitionSpec, QueueSpec, check_specs
 from batchplane_tools.emulator.supervisor import Supervisor
+
+FRONT_OF_QUEUE = 100  # GetJobQueueSnapshot lists a queue's first 100 RUNNABLE jobs
 
 
 class BatchEmulator:
@@ -180,6 +185,7 @@ class BatchEmulator:
             terminate_job=self._terminate_job,
             cancel_job=self._cancel_job,
             describe_job_queues=self._describe_job_queues,
+            get_job_queue_snapshot=self._get_job_queue_snapshot,
         )
 
     def _submit_job(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -202,6 +208,14 @@ class BatchEmulator:
 
     def _describe_job_queues(self, body: dict[str, Any]) -> dict[str, Any]:
         return {"jobQueues": [shapes.job_queue(q) for q in parse_describe_queues(body, self._queues)]}
+
+    def _get_job_queue_snapshot(self, body: dict[str, Any]) -> dict[str, Any]:
+        # FrontOfQueueDetail: the first 100 RUNNABLE jobs; a job's earliestTimeAtPosition is the
+        # snapshot's own time here (the emulator keeps no history of positions).
+        at = now_ms()
+        front = self._scheduler.front(find_queue(self._queues, body.get("jobQueue")), FRONT_OF_QUEUE)
+        jobs = [{"jobArn": job.arn, "earliestTimeAtPosition": at} for job in front]
+        return {"frontOfQueue": {"jobs": jobs, "lastUpdatedAt": at}}
 
     def _cancel_job(self, body: dict[str, Any]) -> dict[str, Any]:
         self._scheduler.end(*parse_end(body), started_too=False)

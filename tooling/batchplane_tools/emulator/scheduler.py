@@ -26,7 +26,7 @@ from batchplane_tools.emulator import shapes
 from batchplane_tools.emulator.fairshare import FairShare
 from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
 from batchplane_tools.emulator.requests import ClientException, ListRequest
-from batchplane_tools.emulator.specs import CAPACITIES, STARVED_SPOT_REASON
+from batchplane_tools.emulator.specs import CAPACITIES, STARVED_SPOT_REASON, QueueSpec
 from batchplane_tools.emulator.supervisor import Supervisor
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,21 @@ class Scheduler:
             page = found[: request.limit]
             listed = [shapes.summary(job) for job in page]
         return listed, str(page[-1].seq) if len(found) > request.limit else None
+
+    def front(self, queue: QueueSpec, most: int) -> list[Job]:
+        """The queue's first `most` RUNNABLE jobs in the order its rule would start them (FIFO, or fair
+        share: each job taken counts as running for the picks after it, as it would once started)."""
+        with self._cond:
+            waiting = [job for job in self._live if job.queue is queue and job.status == "RUNNABLE"]
+            running = [job for job in self._live if job.status in ("STARTING", "RUNNING")]
+            now = time.monotonic()
+            order: list[Job] = []
+            while waiting and len(order) < most:
+                job = self._fair_share.next_of_queue(waiting, running, now)
+                waiting.remove(job)
+                running.append(job)
+                order.append(job)
+            return order
 
     def log_path(self, job_id: str) -> Path | None:
         with self._cond:

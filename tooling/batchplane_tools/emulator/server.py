@@ -30,6 +30,7 @@ class Operations:
     terminate_job: Operation
     cancel_job: Operation
     describe_job_queues: Operation
+    get_job_queue_snapshot: Operation
 
     def route(self, path: str) -> Operation | None:
         return {
@@ -39,6 +40,7 @@ class Operations:
             "/v1/terminatejob": self.terminate_job,
             "/v1/canceljob": self.cancel_job,
             "/v1/describejobqueues": self.describe_job_queues,
+            "/v1/getjobqueuesnapshot": self.get_job_queue_snapshot,
         }.get(path.split("?", 1)[0].rstrip("/"))
 
     def answer(self, path: str, raw: bytes) -> Reply:

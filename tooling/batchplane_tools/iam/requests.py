@@ -174,6 +174,13 @@ def _submit_job(mapper: RequestMapper, call: Call) -> list[Request]:
     return requests
 
 
+def _job_queue(_: RequestMapper, call: Call) -> list[Request]:
+    # GetJobQueueSnapshot is authorized on the job queue (named by name or ARN).
+    queue = call.params["jobQueue"]
+    queue_arn = queue if queue.startswith("arn:") else call.arn("batch", f"job-queue/{queue}")
+    return [call.request(f"batch:{call.operation}", queue_arn)]
+
+
 def _batch_job(_: RequestMapper, call: Call) -> list[Request]:
     return [call.request(f"batch:{call.operation}", call.arn("batch", f"job/{call.params['jobId']}"))]
 
@@ -257,6 +264,7 @@ _RULES: dict[tuple[str, str], Rule] = {
     ("batch", "CancelJob"): _batch_job,
     ("batch", "ListJobs"): _no_resource("batch"),
     ("batch", "DescribeJobs"): _no_resource("batch"),
+    ("batch", "GetJobQueueSnapshot"): _job_queue,
     **{
         ("s3", op): _object
         for op in (

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
+from batchplane.models.time import utc_now
+from batchplane.observability import logger
 from batchplane.policy.routing import Route
 from batchplane.service.ports import BatchJobRef, BatchRefused
 
@@ -16,6 +19,7 @@ if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
     from mypy_boto3_batch import BatchClient
 
     from batchplane.models.batch_event import BatchJobDetail
+    from batchplane.models.waiting import QueueFront
 
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids a call
 
@@ -58,9 +62,18 @@ class RateLimiter:
 
 
 class BatchGateway:
-    def __init__(self, client: BatchClient, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        client: BatchClient,
+        limiter: RateLimiter | None = None,
+        *,
+        read_limiter: RateLimiter | None = None,
+    ) -> None:
         self._client = client
         self._limiter = limiter
+        # DescribeJobs and GetJobQueueSnapshot share the account's Batch request rate with SubmitJob:
+        # a sweep of 100,000 jobs (1,000 DescribeJobs) is paced rather than taking it all at once.
+        self._read_limiter = read_limiter
 
     def submit(
         self,
@@ -125,6 +138,30 @@ class BatchGateway:
 
         found: list[BatchJobDetail] = []
         for start in range(0, len(batch_job_ids), DESCRIBE_BATCH):
+            if self._read_limiter is not None:
+                self._read_limiter.acquire()
             response = self._client.describe_jobs(jobs=batch_job_ids[start : start + DESCRIBE_BATCH])
             found.extend(BatchJobDetail.model_validate(job) for job in response.get("jobs", []))
         return found
+
+    def front_of_queue(self, queue: str) -> QueueFront | None:
+        """GetJobQueueSnapshot: the queue's first 100 RUNNABLE jobs in the order Batch starts them.
+        None when Batch does not answer: a job's place is shown where known, and the sweep that asks
+        goes on without it."""
+        from batchplane.models.waiting import QueueFront
+
+        if self._read_limiter is not None:
+            self._read_limiter.acquire()
+        try:
+            front = self._client.get_job_queue_snapshot(jobQueue=queue).get("frontOfQueue", {})
+        except ClientError as error:
+            reason = error.response.get("Error", {})
+            logger.warning("no snapshot of the job queue", extra={"queue": queue, "reason": reason})
+            return None
+        updated = front.get("lastUpdatedAt")
+        return QueueFront(
+            queue=queue,
+            # A job's ARN ends with its id: arn:aws:batch:<region>:<account>:job/<job id>.
+            batch_job_ids=[job["jobArn"].rsplit("/", 1)[-1] for job in front.get("jobs", [])],
+            as_of=datetime.fromtimestamp(updated / 1000, UTC) if updated else utc_now(),
+        )

@@ -23,6 +23,7 @@ index entry is then the job), and the store moves them into this layout on their
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from batchplane.adapters.job_items import expiry, item_to_job, to_av
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.time import to_iso
-from batchplane.service.ports import Page
+from batchplane.service.ports import Page, UnfinishedChunk
 
 if TYPE_CHECKING:  # types only
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -294,25 +295,43 @@ class IndexReader:
                 part, start = part + 1, None
         return Page(jobs=jobs, next_token=None)
 
-    def unfinished_since(self, older_than: datetime) -> list[Job]:
-        """Every unfinished job whose last change is older than `older_than`: all shards, all pages.
-        The index keeps no time of the last change (it would move on every event), so each unfinished
-        job is read and looked at here."""
-        found: list[Job] = []
-        pages = self._client.get_paginator("query")
-        for shard in range(ACTIVITY_SHARDS):
-            for response in pages.paginate(
-                TableName=self._table,
-                IndexName="by_activity",
-                KeyConditionExpression="gsi3pk = :shard",
-                ExpressionAttributeValues={":shard": {"S": f"{ACTIVE}#{shard}"}},
-            ):
-                found.extend(
-                    job
-                    for job in self.jobs(response.get("Items", []))
-                    if job is not None and not job.status.is_terminal and job.updated_at < older_than
-                )
-        return found
+    def unfinished(
+        self, shard: int, *, after: str | None = None, chunk: int = 100, page_size: int | None = None
+    ) -> Iterator[UnfinishedChunk]:
+        """One by_activity shard's unfinished jobs, `chunk` at a time (one BatchGetItem each), from the
+        start or after the job a token names; each chunk with the token that goes on after it.
+
+        The Query pages as DynamoDB pages (1 MB of ~250-byte entries, ~4,000; `page_size` caps it) and
+        only one page and one chunk of jobs are held at a time, however many jobs the shard has. The
+        index keeps no time of the last change (it would move on every event), so every unfinished
+        job is read and the caller decides which are quiet."""
+        partition = f"{ACTIVE}#{shard}"
+        query: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_activity",
+            "KeyConditionExpression": "gsi3pk = :shard",
+            "ExpressionAttributeValues": {":shard": {"S": partition}},
+        }
+        if page_size is not None:
+            query["Limit"] = page_size
+        if after is not None:
+            query["ExclusiveStartKey"] = decode_token(after, "gsi3pk", partition)
+        while True:
+            response = self._client.query(**query)
+            entries = response.get("Items", [])
+            last_page = "LastEvaluatedKey" not in response
+            for start in range(0, len(entries), chunk):
+                part = entries[start : start + chunk]
+                jobs = [j for j in self.jobs(part) if j is not None and not j.status.is_terminal]
+                end = last_page and start + chunk >= len(entries)
+                last = part[-1]
+                resume = None if end else encode_token({k: last[k] for k in ("pk", "sk", "gsi3pk", "gsi3sk")})
+                yield UnfinishedChunk(jobs=jobs, resume=resume)
+            if last_page:
+                if not entries:
+                    yield UnfinishedChunk(jobs=[], resume=None)  # the shard ends here: say so
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def _position(part: int, key: dict[str, Any]) -> str:

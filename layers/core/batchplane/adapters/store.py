@@ -6,6 +6,7 @@ guard for the paths that read nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +20,7 @@ from batchplane.adapters.dynamo_calls import (
     query_page,
 )
 from batchplane.adapters.earlier_layout import is_current, migrate_job
-from batchplane.adapters.job_index import IndexReader, moves_index, put_index
+from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, moves_index, put_index
 from batchplane.adapters.job_items import (
     SUBMISSION_ATTRIBUTES,
     artifact_items,
@@ -52,7 +53,9 @@ from batchplane.models.job import (
     JobStatus,
 )
 from batchplane.models.progress import Progress
+from batchplane.models.sweep import SweepCursor
 from batchplane.models.time import to_iso
+from batchplane.models.waiting import QueueFront
 from batchplane.service.ports import (
     ArtifactPage,
     ArtifactUse,
@@ -60,11 +63,13 @@ from batchplane.service.ports import (
     ObjectVersion,
     Page,
     StaleObject,
+    UnfinishedChunk,
     UsePage,
 )
 
 DEFAULT_RETENTION = timedelta(days=90)
 TRANSACTION_MAX = 100  # TransactWriteItems' limit
+SWEEP_CHUNK = 100  # jobs the sweeper takes at once: one BatchGetItem, one DescribeJobs (100 each at most)
 
 if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -73,12 +78,18 @@ if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
 
 class DynamoJobStore:
     def __init__(
-        self, table_name: str, client: DynamoDBClient, *, retention: timedelta = DEFAULT_RETENTION
+        self,
+        table_name: str,
+        client: DynamoDBClient,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        sweep_page: int | None = None,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self.retention = retention  # how long finished jobs and their records are kept (TTL)
         self._index = IndexReader(client, table_name)
+        self._sweep_page = sweep_page  # index entries a sweep's Query reads at once (None: 1 MB)
 
     # -- creation -----------------------------------------------------------------------------------
 
@@ -399,10 +410,46 @@ class DynamoJobStore:
             ExpressionAttributeValues=values,
         )
 
-    def stale_jobs(self, older_than: datetime) -> list[Job]:
-        """Every unfinished job quiet since before `older_than`, all shards, all pages: reads only.
+    # -- the sweeper's reads and what it keeps between runs ----------------------------------------------
 
-        The sweeper writes nothing to remember that it looked (an UpdateItem of the job and of each of
-        its index entries, ~12 WRU a quiet job a sweep); a job still quiet is simply read again next
-        time, at 0.5 RRU per 4 KB."""
-        return self._index.unfinished_since(older_than)
+    def activity_shards(self) -> int:
+        return ACTIVITY_SHARDS
+
+    def unfinished(self, shard: int, *, after: str | None = None) -> Iterator[UnfinishedChunk]:
+        """A shard's unfinished jobs, a DescribeJobs call's worth at a time: reads only.
+
+        The sweeper writes nothing to remember that it looked at a job (an UpdateItem of the job and of
+        each of its index entries, ~12 WRU a quiet job a sweep); a job still quiet is simply read again
+        next time, at 0.5 RRU per 4 KB."""
+        return self._index.unfinished(shard, after=after, chunk=SWEEP_CHUNK, page_size=self._sweep_page)
+
+    def sweep_cursor(self) -> SweepCursor | None:
+        """Where an unfinished sweep goes on (strongly consistent: the last invocation just wrote it)."""
+        read = self._client.get_item(TableName=self.table_name, Key=_SWEEP_KEY, ConsistentRead=True)
+        item = read.get("Item")
+        return SweepCursor.model_validate_json(item["data"]["S"]) if item else None
+
+    def keep_sweep_cursor(self, cursor: SweepCursor | None) -> None:
+        """Keep where the sweep goes on; None: the sweep is complete, forget it."""
+        if cursor is None:
+            self._client.delete_item(TableName=self.table_name, Key=_SWEEP_KEY)
+            return
+        item = {**_SWEEP_KEY, "data": {"S": cursor.model_dump_json()}}
+        self._client.put_item(TableName=self.table_name, Item=item)
+
+    def queue_front(self, queue: str) -> QueueFront | None:
+        """The latest snapshot of a job queue's first RUNNABLE jobs the sweeper kept (~4 KB, 0.5 RRU)."""
+        item = self._client.get_item(TableName=self.table_name, Key=_front_key(queue)).get("Item")
+        return QueueFront.model_validate_json(item["data"]["S"]) if item else None
+
+    def keep_queue_front(self, front: QueueFront) -> None:
+        item = {**_front_key(front.queue), "data": {"S": front.model_dump_json()}}
+        self._client.put_item(TableName=self.table_name, Item=item)
+
+
+# The sweeper's own items: where an unfinished sweep goes on, and each job queue's latest front.
+_SWEEP_KEY = {"pk": {"S": "SWEEP"}, "sk": {"S": "CURSOR"}}
+
+
+def _front_key(queue: str) -> dict[str, Any]:
+    return {"pk": {"S": f"QUEUE#{queue}"}, "sk": {"S": "FRONT"}}

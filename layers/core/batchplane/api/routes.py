@@ -37,6 +37,7 @@ from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
 from batchplane.service import bulk, jobs, overview
 from batchplane.service.job_logs import attempt_log
+from batchplane.service.why_waiting import waiting
 from batchplane.wiring import job_logs, page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
@@ -141,7 +142,7 @@ def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Res
 
 @app.get(
     "/jobs/<job_id>",
-    summary="A job with its attempts, history and artifacts",
+    summary="A job with its attempts, history and artifacts, and why it waits while it waits in Batch",
     operation_id="get_job",
     responses=responses(200, "The job", 404, 409),
 )
@@ -151,7 +152,9 @@ def get_job(job_id: JobId, tenant: Tenant = None) -> Response[JobView]:
     tenant = overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
-    return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
+    return _job(
+        JobView.of(job, first.artifacts, more=first.next_token is not None, waiting=waiting(ports(), job))
+    )
 
 
 @app.get(

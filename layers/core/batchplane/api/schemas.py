@@ -16,6 +16,7 @@ from batchplane.models.job import (
 )
 from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY
 from batchplane.models.time import UtcDatetime
+from batchplane.models.waiting import Waiting
 
 
 def _valid_unicode(value: str) -> str:
@@ -115,6 +116,24 @@ class ArtifactView(Model):
     attempt: int | None = Field(default=None, description="the attempt that wrote it; none for an input")
 
 
+class WaitingView(Model):
+    """Why a job waits in Batch: only while its attempt is SUBMITTED, PENDING, RUNNABLE or STARTING."""
+
+    status: AttemptStatus
+    reason: str | None = Field(description="Batch's statusReason for the wait, when Batch gave one")
+    since: UtcDatetime = Field(description="when the attempt reached this state")
+    position: int | None = Field(
+        description="1: the next job Batch starts in its queue; given only among the first 100 RUNNABLE"
+    )
+    position_note: str = Field(
+        examples=["not in the first 100 RUNNABLE jobs of its queue"],
+        description="where the position comes from, or why there is none",
+    )
+    position_as_of: UtcDatetime | None = Field(
+        description="when Batch last updated the queue snapshot the position comes from"
+    )
+
+
 class JobView(Model):
     job_id: str
     tenant: str
@@ -137,14 +156,27 @@ class JobView(Model):
         default=None, description="Batch share identifier of its attempts; none: admitted before fair share"
     )
     priority: int | None = Field(default=None, description="its scheduling priority within the share")
+    waiting: WaitingView | None = Field(
+        default=None,
+        description="GET /jobs/{job_id} of a job waiting in Batch: why, and its place in the queue",
+    )
 
     @classmethod
-    def of(cls, job: Job, recorded: list[Artifact] | None = None, *, more: bool = False) -> Self:
+    def of(
+        cls,
+        job: Job,
+        recorded: list[Artifact] | None = None,
+        *,
+        more: bool = False,
+        waiting: Waiting | None = None,
+    ) -> Self:
         """The job; with `recorded`, the first of the artifacts recorded beside it too."""
         view = cls.model_validate(job.model_dump())
         if recorded:
             view.artifacts.extend(ArtifactView.model_validate(a.model_dump()) for a in recorded)
         view.more_artifacts = more
+        if waiting is not None:
+            view.waiting = WaitingView.model_validate(waiting.model_dump())
         return view
 
 

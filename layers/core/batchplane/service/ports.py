@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # annotations only: a function that never touches Batch event
     from batchplane.models.job import Artifact, Attempt, HistoryEntry, Job, JobStatus
     from batchplane.models.policy import PolicyDocument
     from batchplane.models.progress import Progress
+    from batchplane.models.sweep import SweepCursor
+    from batchplane.models.waiting import QueueFront
     from batchplane.policy.routing import Queues, Route
 
 
@@ -90,6 +92,15 @@ class BatchJobRef:
     status: str
 
 
+@dataclass(frozen=True)
+class UnfinishedChunk:
+    """Unfinished jobs of one by_activity shard, up to a DescribeJobs call's worth, and where the shard
+    goes on after them (an opaque token of the store; None: the shard has no more)."""
+
+    jobs: list[Job]
+    resume: str | None
+
+
 class BatchRefused(Exception):
     """Batch refused the request itself (queue, definition): trying again won't help."""
 
@@ -151,7 +162,12 @@ class JobStore(Protocol):
     def save(self, job: Job, *, previous: Job, in_flight_limit: int | None = None) -> Job: ...
     def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool: ...
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool: ...
-    def stale_jobs(self, older_than: datetime) -> list[Job]: ...
+    def activity_shards(self) -> int: ...
+    def unfinished(self, shard: int, *, after: str | None = None) -> Iterator[UnfinishedChunk]: ...
+    def sweep_cursor(self) -> SweepCursor | None: ...
+    def keep_sweep_cursor(self, cursor: SweepCursor | None) -> None: ...
+    def queue_front(self, queue: str) -> QueueFront | None: ...
+    def keep_queue_front(self, front: QueueFront) -> None: ...
     def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None: ...
     def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage: ...
     def artifact_uses(
@@ -203,6 +219,7 @@ class Batch(Protocol):
     def find_by_name(self, queue: str, name: str) -> list[BatchJobRef]: ...
     def terminate(self, batch_job_id: str, reason: str) -> None: ...
     def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]: ...
+    def front_of_queue(self, queue: str) -> QueueFront | None: ...
 
 
 class Notify(Protocol):

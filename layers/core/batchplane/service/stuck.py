@@ -59,7 +59,11 @@ def _alert_stuck(ports: Ports, job: Job, status: AttemptStatus, now: datetime) -
         if status is AttemptStatus.RUNNABLE
         else job_type.starting_alert_after_seconds
     )
-    if _waited(job, status, now) < limit:
+    note = note_stuck_runnable if status is AttemptStatus.RUNNABLE else note_stuck_starting
+    waited = _waited(job, status, now)
+    # Decided on what the sweep read first: under its limit, or marked already (the item holds the
+    # last decisions), a waiting job costs no further read.
+    if waited < limit or note(job, waited, now) is None:
         return False
     current = ports.store.get(job.job_id)
     if current is None or current.current_attempt is None:
@@ -68,7 +72,6 @@ def _alert_stuck(ports: Ports, job: Job, status: AttemptStatus, now: datetime) -
     waited = _waited(current, status, now)
     if waited < limit:
         return False
-    note = note_stuck_runnable if status is AttemptStatus.RUNNABLE else note_stuck_starting
     marked = note(current, waited, now)
     if marked is None:
         return False  # alerted once already
