@@ -125,7 +125,9 @@ def test_the_console_shows_a_job_that_fell_back_from_spot_with_both_attempts_and
     assert "SUCCEEDED" in second.inner_text()
     assert first.locator(".track .running").count() == 1
     assert page.locator('a[href^="#/lineage?uri="]').count() >= 2  # its input and its output
-    page.locator("#log").wait_for()
+    # And the log pane shows the latest attempt's log, read from its stream (the local CloudWatch Logs)
+    page.locator("#log-where", has_text="/aws/batch/job/").wait_for()
+    assert "log unavailable" not in page.locator("#log").inner_text()
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     with capsys.disabled():  # in the test output, passed or not: CI keeps the files as artifacts
         print(f"\nconsole screenshots: {JOBS_SCREENSHOT} {SCREENSHOT}")
