@@ -233,6 +233,11 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
     submit.add_argument("--vcpus", type=_positive_int, help="vCPUs (default: the job type's)")
     submit.add_argument("--memory-mib", type=_positive_int, help="memory, MiB (default: the job type's)")
     submit.add_argument("--idempotency-key", help="the same key and body return the same job")
+    submit.add_argument(
+        "--hold",
+        action="store_true",
+        help="over the tenant's in-flight limit, be held (HELD) until a slot frees instead of refused (429)",
+    )
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument(
         "--interval", type=_positive_float, default=2.0, help="with --wait: seconds between polls"

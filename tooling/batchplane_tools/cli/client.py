@@ -149,8 +149,11 @@ class ApiClient:
         memory_mib: int | None = None,
         inputs: list[str] | None = None,
         idempotency_key: str | None = None,
+        hold: bool = False,
     ) -> Job:
         body: dict[str, Any] = {"job_type": job_type, "parameters": dict(parameters or {})}
+        if hold:
+            body["when_over_limit"] = "hold"
         if vcpus is not None:
             body["vcpus"] = vcpus
         if memory_mib is not None:

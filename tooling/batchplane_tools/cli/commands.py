@@ -49,6 +49,7 @@ def _submit(args: argparse.Namespace) -> int:
         memory_mib=args.memory_mib,
         inputs=args.inputs,
         idempotency_key=args.idempotency_key,
+        hold=args.hold,
     )
     if not args.json:
         print(f"{job.get('job_id')}  {job.get('status')}", flush=True)

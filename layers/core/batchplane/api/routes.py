@@ -75,7 +75,8 @@ def _job(job_view: JobView, status: int = 200, headers: dict[str, str] | None = 
     operation_id="submit_job",
     responses=responses(
         202,
-        "Accepted: the job, QUEUED (or, with a replayed Idempotency-Key, the job it made)",
+        "Accepted: the job, QUEUED, or HELD when over the limit with `when_over_limit: hold` (or, with a"
+        " replayed Idempotency-Key, the job it made)",
         400,
         404,
         409,
@@ -105,7 +106,7 @@ def post_job(
         source="api",
         size_bytes=len((app.current_event.body or "").encode()),  # as sent: `resolve` decoded base64
     )
-    submitted = jobs.submit(ports(), request)
+    submitted = jobs.submit(ports(), request, hold_over_limit=body.when_over_limit == "hold")
     headers = {"Location": f"/jobs/{submitted.job.job_id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"

@@ -1,6 +1,6 @@
 """The REST API's request and response shapes: the public contract, separate from the domain."""
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
@@ -62,6 +62,13 @@ class SubmitJobBody(Model):
     inputs: list[InputObject] = Field(
         default_factory=list, max_length=100, json_schema_extra={"uniqueItems": True}
     )
+    when_over_limit: Literal["reject", "hold"] = Field(
+        default="reject",
+        description=(
+            "over the tenant's in-flight limit for the job type (or behind its held jobs): `reject` "
+            "answers 429; `hold` records the job HELD (202), released oldest first as slots free"
+        ),
+    )
 
     @field_validator("inputs")
     @classmethod
@@ -119,6 +126,7 @@ class JobView(Model):
     output_prefix: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    held_reason: str | None = Field(default=None, description="why a HELD job waits")
     attempts: list[AttemptView]
     history: list[HistoryView]
     artifacts: list[ArtifactView] = Field(

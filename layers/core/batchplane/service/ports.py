@@ -42,6 +42,18 @@ class StaleObject(Exception):
     """An event older than one already ingested for the same key: its content is out of date."""
 
 
+class SlotFree(Exception):
+    """A job to be held found its type not full and nothing held after all: it is admitted instead."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A tenant's count for one job type: jobs in flight (against the limit) and jobs HELD."""
+
+    in_flight: int
+    held: int
+
+
 @dataclass(frozen=True)
 class KeyAlreadyUsed(Exception):
     """The Idempotency-Key already made a job; the caller compares fingerprints."""
@@ -111,6 +123,8 @@ class JobStore(Protocol):
     def record_submission(self, job_id: str, tenant: str, attempt: Attempt, entry: HistoryEntry) -> bool: ...
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool: ...
     def stale_jobs(self, older_than: datetime) -> list[Job]: ...
+    def quota(self, tenant: str, job_type: str) -> Quota: ...
+    def oldest_held(self, tenant: str, job_type: str, limit: int) -> list[str]: ...
     def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None: ...
     def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage: ...
     def artifact_uses(

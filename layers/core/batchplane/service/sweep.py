@@ -5,7 +5,8 @@ and the missing transitions go through the same code as events; an attempt recor
 Batch job id is found by its deterministic name; QUEUED jobs whose dispatch message was lost and
 RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat harmless);
 an attempt stuck in RUNNABLE past its job type's limit raises one alert (owed by the write that marks
-it, and published from the table's stream like every alert).
+it, and published from the table's stream like every alert); a tenant's HELD jobs quiet that long are
+released into its free slots (service/held.py), in case the release their slot owed was lost.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from batchplane.models.batch_event import BatchJobDetail
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, AttemptStatus, Job, JobStatus
 from batchplane.observability import logger, metric
+from batchplane.service.held import release_held
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 from batchplane.service.state_change import AttemptNotRecordedYet, handle_state_change
 
@@ -31,6 +33,7 @@ class SweepReport:
     adopted: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
 
 
 def sweep(ports: Ports) -> SweepReport:
@@ -39,7 +42,11 @@ def sweep(ports: Ports) -> SweepReport:
     stale = ports.store.stale_jobs(now - ports.stale_after)
     report.checked = len(stale)
     in_batch: dict[str, Job] = {}
+    held: set[tuple[str, str]] = set()
     for job in stale:
+        if job.status is JobStatus.HELD:
+            held.add((job.tenant, job.job_type))
+            continue
         if job.status in (JobStatus.QUEUED, JobStatus.RETRY_WAIT):
             _redispatch(ports, job, now, report)
             continue
@@ -67,6 +74,8 @@ def sweep(ports: Ports) -> SweepReport:
             report.reconciled[job.job_id] = handled.outcome.value
         if detail.status == AttemptStatus.RUNNABLE.value:
             _check_runnable(ports, job, now, report)
+    for tenant, job_type in sorted(held):
+        report.released.extend(job.job_id for job in release_held(ports, tenant, job_type))
     logger.info("sweep done", extra={"report": report.__dict__})
     return report
 
