@@ -21,4 +21,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "adopted": len(report.adopted),
         "vanished": len(report.vanished),
         "stuck": len(report.stuck),
+        "released": len(report.released),
     }
