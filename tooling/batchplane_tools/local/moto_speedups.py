@@ -15,6 +15,10 @@ of 10,000 files, runs into five of its habits, each of which grows with the data
   event and target.
 - DynamoDB Streams keeps every shard iterator it ever handed out (one per GetShardIterator and per
   GetRecords call); AWS expires them after 15 minutes, and so does this.
+- A Query of the table itself sorts every item of the table to pick its one partition's: each read
+  of a job costs time in proportion to the table.
+- GetRecords runs each stream record (both images of an item, attribute by attribute) through the
+  generic response serializer, ~30 ms a record; the records are in the wire's shape already.
 
 None changes what the APIs answer; each patch removes a cost and keeps the behaviour.
 """
@@ -32,6 +36,9 @@ from typing import Any
 # The services whose models churn with traffic. S3 keeps its tracking: its reset closes the
 # temporary files of the keys it finds there.
 CHURNING_SERVICES = ("dynamodb", "sqs", "sns", "events")
+
+# Per base-table Query: the hash key (DynamoType) whose partition it reads.
+_partition: ContextVar[Any] = ContextVar("partition", default=None)
 
 # Per transaction: table name -> the hash keys (DynamoType) its actions name.
 _touched: ContextVar[dict[str, set[Any]] | None] = ContextVar("touched", default=None)
@@ -240,6 +247,53 @@ def reuse_jsonpath_parsers() -> None:
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
 
 
+def query_one_partition() -> None:
+    """A Query without an index reads the items of its partition alone, in range key order, as
+    moto's own filter of every item would leave them. Idempotent."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "one_partition", False):
+        return
+    query, all_items = Table.query, Table.all_items
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # index_name: the 8th parameter, passed by position or by name
+        if hash_key is None or (args[6] if len(args) > 6 else kwargs.get("index_name")):
+            return query(self, hash_key, *args, **kwargs)
+        token = _partition.set(hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.reset(token)
+
+    def partition_items(self: Any) -> Any:
+        hash_key = _partition.get()
+        if hash_key is None or not self.range_key_attr:
+            return all_items(self)
+        return sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+
+    partition_query.one_partition = True  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
+def dump_stream_records() -> None:
+    """GetRecords answers with the records as moto holds them, dumped as JSON (the creation time as
+    epoch seconds, as the JSON protocol sends timestamps), not through the generic serializer."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    if getattr(DynamoDBStreamsHandler.get_records, "dumped", False):
+        return
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit") or 1000
+        result = self.backend.get_records(self._get_param("ShardIterator"), limit)
+        return json.dumps(result, default=lambda value: value.timestamp())
+
+    get_records.dumped = True  # type: ignore[attr-defined]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+
+
 def keep_moto_fast() -> None:
     """All of the above."""
     copy_only_touched_partitions()
@@ -248,3 +302,5 @@ def keep_moto_fast() -> None:
     read_queue_attributes_lazily()
     reuse_jsonpath_parsers()
     stop_instance_tracking()
+    query_one_partition()
+    dump_stream_records()
