@@ -291,7 +291,7 @@ def dump_stream_records() -> None:
         return json.dumps(result, default=lambda value: value.timestamp())
 
     get_records.dumped = True  # type: ignore[attr-defined]
-    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
 
 
 def keep_moto_fast() -> None:
