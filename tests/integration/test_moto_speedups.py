@@ -104,10 +104,11 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         _table(dynamodb, "t", range_key=True)
         _table(dynamodb, "h", range_key=False)
-        for pk in ("a", "b", "z"):
-            dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"N": "0"}})
+        for pk, sk in (("a", "1"), ("a", "2"), ("b", "1"), ("z", "1")):
+            dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": "0"}})
         tables = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
         untouched = tables["t"].items[DynamoType({"S": "z"})]
+        beside = tables["t"].items[DynamoType({"S": "a"})][DynamoType({"S": "2"})]
 
         # When a transaction updates a, creates c and x (in both tables), then fails its check on b
         with pytest.raises(ClientError) as raised:
@@ -122,6 +123,7 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
                         }
                     },
                     {"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}}}},
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "3"}}}},
                     {"Put": {"TableName": "h", "Item": {"pk": {"S": "x"}}}},
                     {
                         "ConditionCheck": {
@@ -135,8 +137,10 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
 
         # Then it is cancelled and both tables are as they were
         assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
-        items = {i["pk"]["S"]: i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
-        assert items == {"a": "0", "b": "0", "z": "0"}
+        items = {(i["pk"]["S"], i["sk"]["S"]): i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
+        assert items == {("a", "1"): "0", ("a", "2"): "0", ("b", "1"): "0", ("z", "1"): "0"}
+        # (an item of a named partition that the transaction does not name is shared, not copied)
+        assert tables["t"].items[DynamoType({"S": "a"})][DynamoType({"S": "2"})] is beside
         assert dynamodb.scan(TableName="h")["Items"] == []
         # And the partition the transaction never named was shared, not copied
         assert tables["t"].items[DynamoType({"S": "z"})] is untouched

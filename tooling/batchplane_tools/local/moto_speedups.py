@@ -40,8 +40,8 @@ CHURNING_SERVICES = ("dynamodb", "sqs", "sns", "events")
 # Per base-table Query: the hash key (DynamoType) whose partition it reads.
 _partition: ContextVar[Any] = ContextVar("partition", default=None)
 
-# Per transaction: table name -> the hash keys (DynamoType) its actions name.
-_touched: ContextVar[dict[str, set[Any]] | None] = ContextVar("touched", default=None)
+# Per transaction: table name -> the hash keys (DynamoType) its actions name -> their range keys.
+_touched: ContextVar[dict[str, dict[Any, set[Any] | None]] | None] = ContextVar("touched", default=None)
 
 
 class _Untracked(list[Any]):
@@ -63,27 +63,36 @@ def stop_instance_tracking(services: tuple[str, ...] = CHURNING_SERVICES) -> Non
 
 def _partitions_named(
     tables: dict[str, Any], transact_items: list[dict[str, Any]], key_type: Any
-) -> dict[str, set[Any]]:
-    """Per table, the partition keys a transaction's actions name."""
-    touched: dict[str, set[Any]] = {}
+) -> dict[str, dict[Any, set[Any] | None]]:
+    """Per table, the partition keys a transaction's actions name, each with the range keys named in
+    it (None: the whole partition, for a key that could not be read)."""
+    touched: dict[str, dict[Any, set[Any] | None]] = {}
     for entry in transact_items:
         for action in entry.values():
             table = tables.get(action.get("TableName"))
             if table is None:
                 continue
-            key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
-            if key is None:
+            key = action.get("Item") or action.get("Key") or {}
+            if key.get(table.hash_key_attr) is None:
                 continue
+            named = touched.setdefault(table.name, {})
             try:
-                touched.setdefault(table.name, set()).add(key_type(key))
+                partition = key_type(key[table.hash_key_attr])
+                ranges = named.setdefault(partition, set())  # hashing reads the value
             except Exception:  # malformed: moto reports it as it always does
                 continue
+            try:
+                if ranges is not None and table.range_key_attr:
+                    ranges.add(key_type(key[table.range_key_attr]))
+            except Exception:  # no range key read: copy the partition whole
+                named[partition] = None
     return touched
 
 
 def copy_only_touched_partitions() -> None:
-    """TransactWriteItems' rollback copy holds the partitions the transaction names, deep-copied,
-    and shares the rest (which it cannot change) with the live table. Idempotent."""
+    """TransactWriteItems' rollback copy holds the items the transaction names, deep-copied, in
+    copies of their partitions' maps, and shares the rest (which it cannot change) with the live
+    table. Idempotent."""
     from moto.dynamodb import models
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
@@ -96,9 +105,18 @@ def copy_only_touched_partitions() -> None:
         clone = copy.copy(table)
         # A C-level copy of the partition map (its stored hashes, no rehashing).
         clone.items = defaultdict(dict, table.items)
-        for key in (_touched.get() or {}).get(table.name, ()):
-            if key in table.items:
+        for key, ranges in (_touched.get() or {}).get(table.name, {}).items():
+            if key not in table.items:
+                continue
+            if ranges is None or not table.range_key_attr:
                 clone.items[key] = copy.deepcopy(table.items[key])
+                continue
+            # The partition's own map, sharing the items the transaction does not name (it cannot
+            # change them); the named ones deep-copied, as they were.
+            partition = clone.items[key] = dict(table.items[key])
+            for range_key in ranges:
+                if range_key in partition:
+                    partition[range_key] = copy.deepcopy(partition[range_key])
         if table.stream_shard is not None:  # its records roll back too: the list as it was
             shard = copy.copy(table.stream_shard)
             shard.items = list(table.stream_shard.items)  # records are never changed, only added
