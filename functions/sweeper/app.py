@@ -29,4 +29,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "vanished": len(report.vanished),
         "stuck": len(report.stuck),
         "ended_waits": len(report.ended_waits),
+        "released": len(report.released),
     }

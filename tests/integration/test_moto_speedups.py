@@ -16,13 +16,16 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
 from moto.dynamodbstreams.models import ShardIterator, dynamodbstreams_backends
+from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from batchplane_tools.local.moto_speedups import (
     ITERATOR_LIFETIME_SECONDS,
     copy_only_touched_partitions,
+    dump_stream_records,
     expire_shard_iterators,
     number_stream_records_once,
+    query_one_partition,
     read_queue_attributes_lazily,
     reuse_jsonpath_parsers,
     stop_instance_tracking,
@@ -40,6 +43,9 @@ def _undo_speedups(monkeypatch: pytest.MonkeyPatch) -> None:
         (StreamShard, "add"),
         (StreamShard, "get"),
         (ShardIterator, "__init__"),
+        (Table, "query"),
+        (Table, "all_items"),
+        (DynamoDBStreamsHandler, "get_records"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
 
@@ -98,10 +104,11 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         _table(dynamodb, "t", range_key=True)
         _table(dynamodb, "h", range_key=False)
-        for pk in ("a", "b", "z"):
-            dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": "1"}, "v": {"N": "0"}})
+        for pk, sk in (("a", "1"), ("a", "2"), ("b", "1"), ("z", "1")):
+            dynamodb.put_item(TableName="t", Item={"pk": {"S": pk}, "sk": {"S": sk}, "v": {"N": "0"}})
         tables = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables
         untouched = tables["t"].items[DynamoType({"S": "z"})]
+        beside = tables["t"].items[DynamoType({"S": "a"})][DynamoType({"S": "2"})]
 
         # When a transaction updates a, creates c and x (in both tables), then fails its check on b
         with pytest.raises(ClientError) as raised:
@@ -116,6 +123,7 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
                         }
                     },
                     {"Put": {"TableName": "t", "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}}}},
+                    {"Put": {"TableName": "t", "Item": {"pk": {"S": "a"}, "sk": {"S": "3"}}}},
                     {"Put": {"TableName": "h", "Item": {"pk": {"S": "x"}}}},
                     {
                         "ConditionCheck": {
@@ -129,8 +137,10 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
 
         # Then it is cancelled and both tables are as they were
         assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
-        items = {i["pk"]["S"]: i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
-        assert items == {"a": "0", "b": "0", "z": "0"}
+        items = {(i["pk"]["S"], i["sk"]["S"]): i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
+        assert items == {("a", "1"): "0", ("a", "2"): "0", ("b", "1"): "0", ("z", "1"): "0"}
+        # (an item of a named partition that the transaction does not name is shared, not copied)
+        assert tables["t"].items[DynamoType({"S": "a"})][DynamoType({"S": "2"})] is beside
         assert dynamodb.scan(TableName="h")["Items"] == []
         # And the partition the transaction never named was shared, not copied
         assert tables["t"].items[DynamoType({"S": "z"})] is untouched
@@ -357,3 +367,81 @@ def test_queue_attributes_read_lazily_are_moto_s_own_and_sends_count_nothing(
         # Then nothing was counted, and the FIFO queue still deduplicated by content
         assert counted == []
         assert [m["Body"] for m in received] == ["m", "a", "b", "c"]
+
+
+def _reads(dynamodb: object, streams: object, stream_arn: str) -> tuple[list[object], list[object]]:
+    """What Queries of the table (each direction, a page, an index) and GetRecords answer."""
+    queries = [
+        dynamodb.query(  # type: ignore[attr-defined]
+            TableName="q",
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            **more,
+        )
+        for pk in ("a", "b", "none")
+        for more in ({}, {"ScanIndexForward": False}, {"Limit": 2}, {"ConsistentRead": True})
+    ]
+    queries.append(
+        dynamodb.query(  # type: ignore[attr-defined]
+            TableName="q",
+            IndexName="by_g",
+            KeyConditionExpression="g = :g",
+            ExpressionAttributeValues={":g": {"S": "x"}},
+        )
+    )
+    shard = streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]  # type: ignore[attr-defined]
+    iterator = streams.get_shard_iterator(  # type: ignore[attr-defined]
+        StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = streams.get_records(ShardIterator=iterator, Limit=5)["Records"]  # type: ignore[attr-defined]
+    for query in queries:
+        query.pop("ResponseMetadata", None)  # type: ignore[attr-defined]
+    return queries, [{k: v for k, v in r.items() if k != "eventID"} for r in records]  # type: ignore[attr-defined]
+
+
+def test_queries_of_one_partition_and_dumped_stream_records_answer_as_moto_does() -> None:
+    # Given a streamed table with items in several partitions (and an index)
+    answers = []
+    for speedup in (False, True):
+        with mock_aws():
+            dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+            created = dynamodb.create_table(
+                TableName="q",
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "by_g",
+                        "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
+            for pk, sk in (("b", "2"), ("a", "3"), ("a", "1"), ("c", "1"), ("a", "2"), ("b", "1")):
+                item = {"pk": {"S": pk}, "sk": {"S": sk}, "g": {"S": "x"}, "n": {"N": "1"}}
+                dynamodb.put_item(TableName="q", Item=item)
+            dynamodb.update_item(
+                TableName="q",
+                Key={"pk": {"S": "a"}, "sk": {"S": "1"}},
+                UpdateExpression="ADD n :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+            if speedup:
+                query_one_partition()
+                dump_stream_records()
+            # When it is read, with and without the speed-ups
+            answers.append(_reads(dynamodb, _streams(), created["TableDescription"]["LatestStreamArn"]))
+
+    # Then the answers are the same
+    (queries, records), (fast_queries, fast_records) = answers
+    assert fast_queries == queries
+    # (but for when each run wrote: the time, and moto's size, which counts the time's digits)
+    for record in fast_records + records:
+        assert record["dynamodb"].pop("ApproximateCreationDateTime").year > 2000
+        assert record["dynamodb"].pop("SizeBytes") > 0
+    assert fast_records == records

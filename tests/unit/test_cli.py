@@ -221,6 +221,23 @@ def test_submit_leaves_out_what_was_not_given_and_takes_the_tenant_option(
     assert request.headers["Authorization"] == "Tenant acme"
 
 
+def test_submit_hold_asks_to_be_held_over_the_limit_and_prints_held(
+    stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a tenant over its limit: the API holds the job
+    stub.reply(
+        "POST", "/jobs", 202, job("01HELD", "HELD", held_reason="in-flight limit 500 of word-count reached")
+    )
+
+    # When a job is submitted with --hold
+    code = cli("submit", "word-count", "--hold", "--local-file", str(local_file(tmp_path, stub.url)))
+
+    # Then the body asks to be held, and the held job is printed
+    [request] = stub.requests
+    assert request.json() == {"job_type": "word-count", "parameters": {}, "when_over_limit": "hold"}
+    assert (code, capsys.readouterr().out) == (0, "01HELD  HELD\n")
+
+
 def test_submit_wait_polls_until_terminal_and_exits_by_the_outcome(
     stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

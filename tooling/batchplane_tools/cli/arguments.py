@@ -344,6 +344,11 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
         "--priority", type=int, help="scheduling priority within the tenant's share (default: its range's)"
     )
     submit.add_argument("--idempotency-key", help="the same key and body return the same job")
+    submit.add_argument(
+        "--hold",
+        action="store_true",
+        help="over the tenant's in-flight limit, be held (HELD) until a slot frees instead of refused (429)",
+    )
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument(
         "--interval", type=_positive_float, default=2.0, help="with --wait: seconds between polls"

@@ -150,10 +150,13 @@ class ApiClient:
         inputs: list[str] | None = None,
         idempotency_key: str | None = None,
         priority: int | None = None,
+        hold: bool = False,
     ) -> Job:
         body: dict[str, Any] = {"job_type": job_type, "parameters": dict(parameters or {})}
         if priority is not None:
             body["priority"] = priority
+        if hold:
+            body["when_over_limit"] = "hold"
         if vcpus is not None:
             body["vcpus"] = vcpus
         if memory_mib is not None:

@@ -53,6 +53,7 @@ def _submit(args: argparse.Namespace) -> int:
         inputs=args.inputs,
         idempotency_key=args.idempotency_key,
         priority=args.priority,
+        hold=args.hold,
     )
     if not args.json:
         print(f"{job.get('job_id')}  {job.get('status')}", flush=True)

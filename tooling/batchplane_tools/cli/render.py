@@ -152,9 +152,11 @@ def _job_fields(job: Job) -> list[tuple[str, object]]:
     """The head of the `get` summary: one named value a line."""
     parameters = job.get("parameters") or {}
     inputs = job.get("inputs") or []
+    status = job.get("status")
+    held = job.get("held_reason")
     return [
         ("job", job.get("job_id")),
-        ("status", job.get("status")),
+        ("status", f"{status} ({held})" if status == "HELD" and held else status),
         ("type", job.get("job_type")),
         ("tenant", job.get("tenant")),
         ("resources", f"{cell(job.get('vcpus'))} vCPU, {mib(job.get('memory_mib'))}"),

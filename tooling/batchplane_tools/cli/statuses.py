@@ -7,6 +7,7 @@ unit test holds it equal to the domain's.
 from __future__ import annotations
 
 STATUSES = (
+    "HELD",
     "QUEUED",
     "SUBMITTED",
     "PENDING",

@@ -15,6 +15,10 @@ of 10,000 files, runs into five of its habits, each of which grows with the data
   event and target.
 - DynamoDB Streams keeps every shard iterator it ever handed out (one per GetShardIterator and per
   GetRecords call); AWS expires them after 15 minutes, and so does this.
+- A Query of the table itself sorts every item of the table to pick its one partition's: each read
+  of a job costs time in proportion to the table.
+- GetRecords runs each stream record (both images of an item, attribute by attribute) through the
+  generic response serializer, ~30 ms a record; the records are in the wire's shape already.
 
 None changes what the APIs answer; each patch removes a cost and keeps the behaviour.
 """
@@ -33,8 +37,11 @@ from typing import Any
 # temporary files of the keys it finds there.
 CHURNING_SERVICES = ("dynamodb", "sqs", "sns", "events")
 
-# Per transaction: table name -> the hash keys (DynamoType) its actions name.
-_touched: ContextVar[dict[str, set[Any]] | None] = ContextVar("touched", default=None)
+# Per base-table Query: the hash key (DynamoType) whose partition it reads.
+_partition: ContextVar[Any] = ContextVar("partition", default=None)
+
+# Per transaction: table name -> the hash keys (DynamoType) its actions name -> their range keys.
+_touched: ContextVar[dict[str, dict[Any, set[Any] | None]] | None] = ContextVar("touched", default=None)
 
 
 class _Untracked(list[Any]):
@@ -56,27 +63,36 @@ def stop_instance_tracking(services: tuple[str, ...] = CHURNING_SERVICES) -> Non
 
 def _partitions_named(
     tables: dict[str, Any], transact_items: list[dict[str, Any]], key_type: Any
-) -> dict[str, set[Any]]:
-    """Per table, the partition keys a transaction's actions name."""
-    touched: dict[str, set[Any]] = {}
+) -> dict[str, dict[Any, set[Any] | None]]:
+    """Per table, the partition keys a transaction's actions name, each with the range keys named in
+    it (None: the whole partition, for a key that could not be read)."""
+    touched: dict[str, dict[Any, set[Any] | None]] = {}
     for entry in transact_items:
         for action in entry.values():
             table = tables.get(action.get("TableName"))
             if table is None:
                 continue
-            key = (action.get("Item") or action.get("Key") or {}).get(table.hash_key_attr)
-            if key is None:
+            key = action.get("Item") or action.get("Key") or {}
+            if key.get(table.hash_key_attr) is None:
                 continue
+            named = touched.setdefault(table.name, {})
             try:
-                touched.setdefault(table.name, set()).add(key_type(key))
+                partition = key_type(key[table.hash_key_attr])
+                ranges = named.setdefault(partition, set())  # hashing reads the value
             except Exception:  # malformed: moto reports it as it always does
                 continue
+            try:
+                if ranges is not None and table.range_key_attr:
+                    ranges.add(key_type(key[table.range_key_attr]))
+            except Exception:  # no range key read: copy the partition whole
+                named[partition] = None
     return touched
 
 
 def copy_only_touched_partitions() -> None:
-    """TransactWriteItems' rollback copy holds the partitions the transaction names, deep-copied,
-    and shares the rest (which it cannot change) with the live table. Idempotent."""
+    """TransactWriteItems' rollback copy holds the items the transaction names, deep-copied, in
+    copies of their partitions' maps, and shares the rest (which it cannot change) with the live
+    table. Idempotent."""
     from moto.dynamodb import models
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.models.table import Table
@@ -89,9 +105,18 @@ def copy_only_touched_partitions() -> None:
         clone = copy.copy(table)
         # A C-level copy of the partition map (its stored hashes, no rehashing).
         clone.items = defaultdict(dict, table.items)
-        for key in (_touched.get() or {}).get(table.name, ()):
-            if key in table.items:
+        for key, ranges in (_touched.get() or {}).get(table.name, {}).items():
+            if key not in table.items:
+                continue
+            if ranges is None or not table.range_key_attr:
                 clone.items[key] = copy.deepcopy(table.items[key])
+                continue
+            # The partition's own map, sharing the items the transaction does not name (it cannot
+            # change them); the named ones deep-copied, as they were.
+            partition = clone.items[key] = dict(table.items[key])
+            for range_key in ranges:
+                if range_key in partition:
+                    partition[range_key] = copy.deepcopy(partition[range_key])
         if table.stream_shard is not None:  # its records roll back too: the list as it was
             shard = copy.copy(table.stream_shard)
             shard.items = list(table.stream_shard.items)  # records are never changed, only added
@@ -240,6 +265,53 @@ def reuse_jsonpath_parsers() -> None:
         jsonpath_ng.ext.parse = functools.lru_cache(maxsize=256)(jsonpath_ng.ext.parse)  # type: ignore[attr-defined]
 
 
+def query_one_partition() -> None:
+    """A Query without an index reads the items of its partition alone, in range key order, as
+    moto's own filter of every item would leave them. Idempotent."""
+    from moto.dynamodb.models.table import Table
+
+    if getattr(Table.query, "one_partition", False):
+        return
+    query, all_items = Table.query, Table.all_items
+
+    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # index_name: the 8th parameter, passed by position or by name
+        if hash_key is None or (args[6] if len(args) > 6 else kwargs.get("index_name")):
+            return query(self, hash_key, *args, **kwargs)
+        token = _partition.set(hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.reset(token)
+
+    def partition_items(self: Any) -> Any:
+        hash_key = _partition.get()
+        if hash_key is None or not self.range_key_attr:
+            return all_items(self)
+        return sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
+
+    partition_query.one_partition = True  # type: ignore[attr-defined]
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
+def dump_stream_records() -> None:
+    """GetRecords answers with the records as moto holds them, dumped as JSON (the creation time as
+    epoch seconds, as the JSON protocol sends timestamps), not through the generic serializer."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    if getattr(DynamoDBStreamsHandler.get_records, "dumped", False):
+        return
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit") or 1000
+        result = self.backend.get_records(self._get_param("ShardIterator"), limit)
+        return json.dumps(result, default=lambda value: value.timestamp())
+
+    get_records.dumped = True  # type: ignore[attr-defined]
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
+
+
 def keep_moto_fast() -> None:
     """All of the above."""
     copy_only_touched_partitions()
@@ -248,3 +320,5 @@ def keep_moto_fast() -> None:
     read_queue_attributes_lazily()
     reuse_jsonpath_parsers()
     stop_instance_tracking()
+    query_one_partition()
+    dump_stream_records()

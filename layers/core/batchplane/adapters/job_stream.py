@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchplane.adapters.job_items import item_to_job
-from batchplane.models.job import Job
+from batchplane.models.job import Job, JobStatus
 from batchplane.models.outbox import OwedEvent, newly_owed
 
 JOB_SORT_KEY = "JOB"
@@ -44,6 +44,30 @@ def owed_by_write(
     job = item_to_job(dict(new_image))
     owed = newly_owed(job.outbox, _outbox_of(old_image or {}))
     return OwedByWrite(job=job, owed=owed) if owed else None
+
+
+@dataclass(frozen=True)
+class FreedSlot:
+    """A write that took a job out of flight: a slot of its tenant's job type is free."""
+
+    tenant: str
+    job_type: str
+
+
+def freed_slot(new_image: Mapping[str, Any] | None, old_image: Mapping[str, Any] | None) -> FreedSlot | None:
+    """The slot a write of a job item gave back (an in-flight job finished or was cancelled); None for
+    any other write. Every such write owes its "Job ..." event, so it passes the outbox's filter."""
+    if not new_image or not old_image or new_image.get("sk", {}).get("S") != JOB_SORT_KEY:
+        return None
+    before, after = _status_of(old_image), _status_of(new_image)
+    if before is None or after is None or not before.is_in_flight or after.is_in_flight:
+        return None
+    return FreedSlot(tenant=new_image["tenant"]["S"], job_type=new_image["job_type"]["S"])
+
+
+def _status_of(image: Mapping[str, Any]) -> JobStatus | None:
+    value = image.get("status", {}).get("S")
+    return JobStatus(value) if value in JobStatus.__members__ else None
 
 
 def _outbox_of(image: Mapping[str, Any]) -> list[OwedEvent]:

@@ -25,9 +25,15 @@ from batchplane.adapters.job_items import (
     SUBMISSION_ATTRIBUTES,
     artifact_items,
     attempt_map,
+    count_held,
     count_in,
     count_out,
+    count_released,
+    count_unheld,
+    counter_key,
+    delete_held,
     expiry,
+    held_partition,
     idempotency_key,
     item_to_artifact,
     item_to_job,
@@ -35,6 +41,7 @@ from batchplane.adapters.job_items import (
     job_to_item,
     move_latest,
     progress_update,
+    put_held,
     put_key,
     put_new,
     side_items,
@@ -62,6 +69,8 @@ from batchplane.service.ports import (
     KeyAlreadyUsed,
     ObjectVersion,
     Page,
+    Quota,
+    SlotFree,
     StaleObject,
     UnfinishedChunk,
     UsePage,
@@ -105,7 +114,10 @@ class DynamoJobStore:
 
         With `latest_object`, the transaction also moves the object key's newest-seen sequencer, so an
         older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
-        made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full.
+        made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full
+        (or, for a QUEUED job, has jobs of the type held ahead of it). A HELD job takes no slot: it
+        counts as held and takes its place in the held queue; SlotFree when the type is not full and
+        nothing is held after all (admit it instead).
         """
         items: dict[str, TransactWriteItemTypeDef] = {
             "job": put_new(self.table_name, job),
@@ -113,7 +125,13 @@ class DynamoJobStore:
         }
         if job.idempotency_key is not None:
             items["key"] = put_key(self.table_name, job, job.idempotency_key, fingerprint)
-        items["quota"] = count_in(self.table_name, job.tenant, job.job_type, in_flight_limit)
+        if job.status is JobStatus.HELD:
+            items["quota"] = count_held(self.table_name, job.tenant, job.job_type, in_flight_limit)
+            items["held"] = put_held(self.table_name, job)
+        else:
+            items["quota"] = count_in(
+                self.table_name, job.tenant, job.job_type, in_flight_limit, behind_held=True
+            )
         if latest_object is not None:
             items["object"] = move_latest(self.table_name, latest_object, job.job_id)
         position = {name: index for index, name in enumerate(items)}
@@ -136,7 +154,10 @@ class DynamoJobStore:
             if "object" in position and reasons.failed(position["object"]):
                 raise StaleObject(f"a newer version of {latest_object} was ingested already") from error
             if reasons.failed(position["quota"]):
-                raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
+                if job.status is JobStatus.HELD:
+                    raise SlotFree(f"{job.job_type} of {job.tenant} has a free slot") from error
+                held = int((reasons.item(position["quota"]) or {}).get("held", {}).get("N", "0"))
+                raise self._quota_error(job.tenant, job.job_type, in_flight_limit, held) from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
@@ -159,11 +180,39 @@ class DynamoJobStore:
         raise KeyAlreadyUsed(job_id=old["job_id"]["S"], fingerprint=old["fingerprint"]["S"])
 
     @staticmethod
-    def _quota_error(tenant: str, job_type: str, limit: int) -> QuotaExceeded:
+    def _quota_error(tenant: str, job_type: str, limit: int, held: int = 0) -> QuotaExceeded:
+        if held > 0:  # a slot may be free, but it is the held jobs' first
+            return QuotaExceeded(
+                f"tenant {tenant} has {held} {job_type} jobs held, waiting for a slot",
+                [ErrorDetail("job_type", f"{held} {job_type} jobs held ahead (at most {limit} in flight)")],
+            )
         return QuotaExceeded(
             f"tenant {tenant} has {limit} {job_type} jobs in flight",
             [ErrorDetail("job_type", f"at most {limit} {job_type} jobs in flight per tenant")],
         )
+
+    # -- held jobs -------------------------------------------------------------------------------------
+
+    def quota(self, tenant: str, job_type: str) -> Quota:
+        """The tenant's count for a job type as it is now (a consistent read of one small item)."""
+        item = self._client.get_item(
+            TableName=self.table_name, Key=counter_key(tenant, job_type), ConsistentRead=True
+        ).get("Item", {})
+        return Quota(
+            in_flight=int(item.get("in_flight", {}).get("N", "0")),
+            held=int(item.get("held", {}).get("N", "0")),
+        )
+
+    def oldest_held(self, tenant: str, job_type: str, limit: int) -> list[str]:
+        """The ids of the tenant's oldest HELD jobs of a type, oldest first (a consistent Query)."""
+        response = self._client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": held_partition(tenant, job_type)}},
+            ConsistentRead=True,
+            Limit=limit,
+        )
+        return [item["job_id"]["S"] for item in response.get("Items", [])]
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -265,7 +314,8 @@ class DynamoJobStore:
         """Replace the job if nobody changed it since `previous` was read; keep the quota count true.
 
         Leaving an unfinished state gives the tenant's in-flight slot back; re-entering one (a manual
-        retry) takes a slot, within `in_flight_limit`.
+        retry) or leaving HELD for it (a release) takes a slot, within `in_flight_limit`. A job that
+        leaves HELD leaves the held queue in the same transaction.
         """
         saved = job.model_copy(update={"version": previous.version + 1})
         # What leaves the job item goes beside it first: immutable facts, safe to write twice.
@@ -276,20 +326,21 @@ class DynamoJobStore:
             "ConditionExpression": "version = :version",
             "ExpressionAttributeValues": {":version": {"N": str(previous.version)}},
         }
-        is_active = not job.status.is_terminal
-        try:
-            if not moves_index(previous, job):
-                self._client.put_item(**put)
-                return saved
-            counter = (
-                count_in(self.table_name, job.tenant, job.job_type, in_flight_limit or 2**31)
-                if is_active
-                else count_out(self.table_name, job.tenant, job.job_type)
-            )
+        items: list[TransactWriteItemTypeDef] = [{"Put": put}]
+        counter = self._counter_change(previous, job, in_flight_limit or 2**31)
+        if counter is not None:
+            items.append(counter)
+        if moves_index(previous, job):
             # The index entry moves with the job: finished (its own status partition, out of
             # by_activity, expiring with the job) or unfinished again.
-            index = put_index(self.table_name, saved, self.retention)
-            self._client.transact_write_items(TransactItems=[{"Put": put}, counter, index])
+            items.append(put_index(self.table_name, saved, self.retention))
+        if previous.status is JobStatus.HELD and job.status is not JobStatus.HELD:
+            items.append(delete_held(self.table_name, previous))
+        try:
+            if len(items) == 1:
+                self._client.put_item(**put)
+            else:
+                self._client.transact_write_items(TransactItems=items)
         except ClientError as error:
             if is_conditional_failure(error):
                 raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
@@ -297,10 +348,23 @@ class DynamoJobStore:
                 reasons = CancellationReasons(error)
                 if reasons.failed(0):
                     raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
-                if reasons.failed(1):
+                if counter is not None and reasons.failed(1):
                     raise self._quota_error(job.tenant, job.job_type, in_flight_limit or 0) from error
             raise
         return saved
+
+    def _counter_change(self, before: Job, after: Job, limit: int) -> TransactWriteItemTypeDef | None:
+        """How a save moves the tenant's count: a slot taken or given back, a held job gone."""
+        table, tenant, job_type = self.table_name, after.tenant, after.job_type
+        if before.status.is_in_flight == after.status.is_in_flight:
+            if before.status is JobStatus.HELD and after.status is not JobStatus.HELD:
+                return count_unheld(table, tenant, job_type)  # cancelled while held
+            return None
+        if not after.status.is_in_flight:
+            return count_out(table, tenant, job_type)
+        if before.status is JobStatus.HELD:
+            return count_released(table, tenant, job_type, limit)
+        return count_in(table, tenant, job_type, limit)
 
     # -- writes on the paths that read nothing ----------------------------------------------------------
 

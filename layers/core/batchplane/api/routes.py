@@ -107,7 +107,8 @@ def _job(job_view: JobView, status: int = 200, headers: dict[str, str] | None = 
     operation_id="submit_job",
     responses=responses(
         202,
-        "Accepted: the job, QUEUED (or, with a replayed Idempotency-Key, the job it made)",
+        "Accepted: the job, QUEUED, or HELD when over the limit with `when_over_limit: hold` (or, with a"
+        " replayed Idempotency-Key, the job it made)",
         400,
         404,
         409,
@@ -133,7 +134,7 @@ def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Res
         source="api",
         size_bytes=len((app.current_event.body or "").encode()),  # as sent: `resolve` decoded base64
     )
-    submitted = jobs.submit(ports(), request)
+    submitted = jobs.submit(ports(), request, hold_over_limit=body.when_over_limit == "hold")
     headers = {"Location": f"/jobs/{submitted.job.job_id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"

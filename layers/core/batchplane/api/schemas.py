@@ -1,6 +1,6 @@
 """The REST API's request and response shapes: the public contract, separate from the domain."""
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator
 
@@ -70,6 +70,13 @@ class SubmitJobBody(Model):
         le=MAX_PRIORITY,
         description="Batch scheduling priority within the tenant's share (higher starts first), within "
         "the range the policy allows the tenant (`scheduling`); default: the range's default",
+    )
+    when_over_limit: Literal["reject", "hold"] = Field(
+        default="reject",
+        description=(
+            "over the tenant's in-flight limit for the job type (or behind its held jobs): `reject` "
+            "answers 429; `hold` records the job HELD (202), released oldest first as slots free"
+        ),
     )
 
     @field_validator("inputs")
@@ -146,6 +153,7 @@ class JobView(Model):
     output_prefix: str
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    held_reason: str | None = Field(default=None, description="why a HELD job waits")
     attempts: list[AttemptView]
     history: list[HistoryView]
     artifacts: list[ArtifactView] = Field(

@@ -1,4 +1,5 @@
-"""Operator-driven transitions of a job: cancel, manual retry, a dispatch that Batch refused.
+"""Operator-driven transitions of a job: cancel, manual retry, a dispatch that Batch refused; and a
+new job held over its tenant's in-flight limit, and released when a slot frees.
 
 Each takes a Job and returns the next Job (a new value); the store writes it with a version guard.
 """
@@ -26,6 +27,29 @@ def _with(job: Job, now: datetime, status: JobStatus, event: str, reason: str) -
             "history": [*job.history, HistoryEntry(at=now, event=event, reason=reason)],
         }
     )
+
+
+def hold(job: Job, *, reason: str) -> Job:
+    """A new job over its tenant's in-flight limit waits HELD, outside the count, for a slot."""
+    if job.status is not JobStatus.QUEUED or job.attempts:
+        raise InvalidTransition(
+            f"job {job.job_id} is {job.status.value}; only a new job can be held",
+            [ErrorDetail("status", f"{job.status.value} is not a new QUEUED job")],
+        )
+    held = _with(job, job.created_at, JobStatus.HELD, "held", reason)
+    return held.model_copy(update={"held_reason": reason})
+
+
+def release(job: Job, *, now: datetime, reason: str) -> Job:
+    """A HELD job takes a freed slot: QUEUED, its first attempt goes to dispatch."""
+    if job.status is not JobStatus.HELD:
+        raise InvalidTransition(
+            f"job {job.job_id} is {job.status.value}; only a HELD job can be released",
+            [ErrorDetail("status", f"{job.status.value} is not HELD")],
+        )
+    waited = int((now - job.created_at).total_seconds())
+    released = _with(job, now, JobStatus.QUEUED, "released", f"{reason}; held {waited} s")
+    return released.model_copy(update={"held_reason": None})
 
 
 def cancel(job: Job, *, now: datetime, requested_by: str) -> Job:

@@ -10,6 +10,7 @@ from batchplane.models.time import UtcDatetime
 
 
 class JobStatus(StrEnum):
+    HELD = "HELD"  # over its tenant's in-flight limit: waits, outside the count, to be released in order
     QUEUED = "QUEUED"
     SUBMITTED = "SUBMITTED"
     PENDING = "PENDING"
@@ -24,6 +25,11 @@ class JobStatus(StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
+
+    @property
+    def is_in_flight(self) -> bool:
+        """Counted against the tenant's in-flight limit: unfinished and not held."""
+        return not self.is_terminal and self is not JobStatus.HELD
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
@@ -161,6 +167,9 @@ class Job(Model):
     share: str | None = Field(default=None, description="Batch share identifier its attempts go under")
     priority: int | None = Field(default=None, description="scheduling priority within its share")
     next_dispatch_at: UtcDatetime | None = Field(default=None, description="when a RETRY_WAIT job is due")
+    held_reason: str | None = Field(
+        default=None, description="why a HELD job waits, e.g. its in-flight limit"
+    )
     version: int = 1
     outbox: list[OwedEvent] = Field(
         default_factory=list,

@@ -1,7 +1,9 @@
 """File drop: an object created in the ingest bucket becomes a job, exactly once.
 
 Two AWS calls an object: the transactional put of the job (with its idempotency key, its quota
-count and the key's newest sequencer) and the dispatch message. Admission failures are recorded as
+count and the key's newest sequencer) and the dispatch message. An object over its tenant's in-flight
+limit becomes a HELD job instead (its key and sequencer kept the same way), released as slots free
+(service/held.py): a quota is never a reason to fail the record. Admission failures are recorded as
 rejected ingests (a log line with the object's URI and the reason, and a metric); they are not
 retried. Anything else raises, so the caller retries that record alone.
 """
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
-from batchplane.models.job import Job
+from batchplane.models.job import Job, JobStatus
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
 from batchplane.policy.file_drop import first_match, request_for, skip_reason
@@ -22,6 +24,7 @@ from batchplane.service.ports import ObjectVersion, Ports, StaleObject
 
 class Ingested(StrEnum):
     CREATED = "created"
+    HELD = "held"
     DUPLICATE = "duplicate"
     STALE = "stale"
     SKIPPED = "skipped"
@@ -52,13 +55,16 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     ordering = obj.ordering()
     latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
     try:
-        submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest)
+        submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest, hold_over_limit=True)
     except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
         return _rejected(obj, _reason(refused.message, refused.details))
     except StaleObject:
         logger.info("older event than one already ingested for this key; skipped", extra={"uri": obj.uri})
         return IngestResult(Ingested.STALE, obj.uri, "a newer version of the key was ingested already")
-    outcome = Ingested.DUPLICATE if submitted.replayed else Ingested.CREATED
+    if submitted.replayed:
+        outcome = Ingested.DUPLICATE
+    else:
+        outcome = Ingested.HELD if submitted.job.status is JobStatus.HELD else Ingested.CREATED
     return IngestResult(outcome, obj.uri, job=submitted.job)
 
 

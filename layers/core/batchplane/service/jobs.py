@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.errors import ErrorDetail, IdempotencyConflict, InvalidRequest, InvalidTransition, JobNotFound
+from batchplane.errors import (
+    ConcurrentUpdate,
+    ErrorDetail,
+    IdempotencyConflict,
+    InvalidRequest,
+    InvalidTransition,
+    JobNotFound,
+    QuotaExceeded,
+)
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
@@ -14,11 +22,23 @@ from batchplane.models.inputs import Area
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.outbox import JobEventType
 from batchplane.models.request import JobRequest
-from batchplane.observability import metric
+from batchplane.observability import logger, metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
 from batchplane.policy.inputs import StackBuckets, areas_for
 from batchplane.service.conflicts import retry_on_conflict
-from batchplane.service.ports import ArtifactPage, KeyAlreadyUsed, ObjectVersion, Page, Ports, UsePage
+from batchplane.service.ports import (
+    ArtifactPage,
+    KeyAlreadyUsed,
+    ObjectVersion,
+    Page,
+    Ports,
+    SlotFree,
+    UsePage,
+)
+
+# A job to be held that finds a slot free, then admitted that finds it taken, ... tries this often
+# before the caller is told to try again (each turn means other jobs took or freed slots meanwhile).
+_HOLD_TURNS = 5
 
 
 @dataclass(frozen=True)
@@ -27,13 +47,23 @@ class Submitted:
     replayed: bool  # True: the Idempotency-Key had made this job before; nothing was written
 
 
-def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | None = None) -> Submitted:
-    """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job."""
+def submit(
+    ports: Ports,
+    request: JobRequest,
+    latest_object: ObjectVersion | None = None,
+    *,
+    hold_over_limit: bool = False,
+) -> Submitted:
+    """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job.
+
+    Over the tenant's in-flight limit (or behind its held jobs of the type) the request is refused
+    with QuotaExceeded, or, with `hold_over_limit`, recorded HELD: released, oldest first, as slots
+    free (service/held.py), with its idempotency key and object sequencer kept from now on."""
     job = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
     limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
-        ports.store.create(job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object)
+        created = _create(ports, job, fingerprint, limit, latest_object, hold_over_limit=hold_over_limit)
     except KeyAlreadyUsed as used:
         if used.fingerprint != fingerprint:
             raise IdempotencyConflict(
@@ -44,9 +74,46 @@ def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | Non
         if existing is None:
             raise JobNotFound(f"job {used.job_id} of this Idempotency-Key no longer exists") from None
         return Submitted(existing, replayed=True)
+    if created.status is JobStatus.HELD:
+        metric("JobsHeld", job_type=job.job_type)
+        logger.info(
+            "job held",
+            extra={"job_id": job.job_id, "tenant": job.tenant, "reason": created.held_reason},
+        )
+        return Submitted(created, replayed=False)
     ports.dispatch.send(DispatchMessage.next_attempt_of(job))
     metric("JobsAccepted")
     return Submitted(job, replayed=False)
+
+
+def _create(
+    ports: Ports,
+    job: Job,
+    fingerprint: str,
+    limit: int,
+    latest_object: ObjectVersion | None,
+    *,
+    hold_over_limit: bool,
+) -> Job:
+    """The job written QUEUED, taking a slot; or, over the limit and asked to, HELD without one."""
+    for _ in range(_HOLD_TURNS):
+        try:
+            ports.store.create(
+                job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object
+            )
+            return job
+        except QuotaExceeded:
+            if not hold_over_limit:
+                raise
+        held = transitions.hold(job, reason=f"in-flight limit {limit} of {job.job_type} reached")
+        try:
+            ports.store.create(
+                held, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object
+            )
+            return held
+        except SlotFree:
+            continue  # a slot freed since the first try, and nothing is held: admit it
+    raise ConcurrentUpdate(f"the {job.job_type} slots of tenant {job.tenant} kept changing; try again")
 
 
 def _buckets(ports: Ports) -> StackBuckets:

@@ -45,6 +45,18 @@ class StaleObject(Exception):
     """An event older than one already ingested for the same key: its content is out of date."""
 
 
+class SlotFree(Exception):
+    """A job to be held found its type not full and nothing held after all: it is admitted instead."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """A tenant's count for one job type: jobs in flight (against the limit) and jobs HELD."""
+
+    in_flight: int
+    held: int
+
+
 @dataclass(frozen=True)
 class KeyAlreadyUsed(Exception):
     """The Idempotency-Key already made a job; the caller compares fingerprints."""
@@ -168,6 +180,8 @@ class JobStore(Protocol):
     def keep_sweep_cursor(self, cursor: SweepCursor | None) -> None: ...
     def queue_front(self, queue: str) -> QueueFront | None: ...
     def keep_queue_front(self, front: QueueFront) -> None: ...
+    def quota(self, tenant: str, job_type: str) -> Quota: ...
+    def oldest_held(self, tenant: str, job_type: str, limit: int) -> list[str]: ...
     def record_artifacts(self, job_id: str, tenant: str, artifacts: list[Artifact], at: datetime) -> None: ...
     def artifacts(self, job_id: str, *, limit: int, next_token: str | None = None) -> ArtifactPage: ...
     def artifact_uses(

@@ -8,7 +8,9 @@ its Batch job id is found by its deterministic name; QUEUED jobs whose dispatch 
 RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat harmless); an
 attempt that waits in vain is ended, and one stuck in RUNNABLE or STARTING past its job type's limit
 raises one alert (service/stuck.py; owed by the write that marks it, and published from the table's
-stream like every alert). A quiet job costs reads only, no write.
+stream like every alert); a tenant's HELD jobs quiet that long are released into its free slots
+(service/held.py), in case the release their slot owed was lost. A quiet job costs reads only, no
+write.
 
 An invocation that runs short of time stops after a whole chunk and keeps a cursor (models/sweep.py);
 the next scheduled invocation goes on from there, so each job is looked at once a sweep, never
@@ -32,6 +34,7 @@ from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, Job, JobStatus
 from batchplane.models.sweep import SweepCursor
 from batchplane.observability import MetricUnit, logger, metric
+from batchplane.service.held import release_held
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 from batchplane.service.state_change import AttemptNotRecordedYet, Outcome, handle_state_change
 from batchplane.service.stuck import Waiting, check_waiting
@@ -49,6 +52,9 @@ class SweepReport:
     vanished: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     ended_waits: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)
+    # (tenant, job type) with quiet HELD jobs: released once at the end of the invocation
+    held: set[tuple[str, str]] = field(default_factory=set)
     complete: bool = True  # False: out of time, the next invocation goes on from the cursor
     by_state: dict[str, int] = field(default_factory=dict)  # a complete sweep's count, every invocation
 
@@ -70,6 +76,7 @@ class SweepReport:
             "vanished": self.vanished[:100],
             "stuck": self.stuck[:100],
             "ended_waits": self.ended_waits[:100],
+            "released": self.released[:100],
         }
 
 
@@ -91,6 +98,8 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
             continue
         if not _sweep_shard(ports, shard, cursor=cursor, now=now, report=report, has_time=has_time):
             break
+    for tenant, job_type in sorted(report.held):
+        report.released.extend(job.job_id for job in release_held(ports, tenant, job_type))
     if len(cursor.done) < shards:
         report.complete = False
         ports.store.keep_sweep_cursor(cursor)
@@ -138,6 +147,9 @@ def sweep_jobs(ports: Ports, quiet: list[Job], now: datetime, report: SweepRepor
     report.checked += len(quiet)
     in_batch: dict[str, Job] = {}
     for job in quiet:
+        if job.status is JobStatus.HELD:
+            report.held.add((job.tenant, job.job_type))
+            continue
         if job.status in DISPATCHABLE_STATUSES:
             _redispatch(ports, job, now, report)
             continue
