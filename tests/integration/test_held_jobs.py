@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from batchplane.models.batch_event import BatchJobDetail
+from batchplane.models.waiting import QueueFront
 from batchplane.policy.routing import Route
 from batchplane.service import held
-from batchplane.models.waiting import QueueFront
 from batchplane.service.ports import BatchJobRef
 from batchplane.wiring import ports
 from batchplane_tools.local.moto_speedups import (
