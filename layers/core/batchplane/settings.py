@@ -43,6 +43,7 @@ class Settings(Model):
     SUBMIT_RATE_PER_SECOND: float = Field(
         default=10.0, gt=0, description="SubmitJob calls per second one dispatcher instance may make"
     )
+    AWS_REGION: str = Field(default="us-east-1", description="set by Lambda: whose prices apply")
     PAGE_TOKEN_SECRET_ARN: str = Field(
         default="", description="the secret the API signs its page tokens with (read at first use)"
     )

@@ -40,6 +40,7 @@ from batchplane.adapters.job_items import (
     status_list,
     to_av,
 )
+from batchplane.adapters.usage_items import charge, item_to_usage, reserve
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
@@ -53,13 +54,17 @@ from batchplane.models.job import (
 )
 from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
+from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
     ArtifactPage,
     ArtifactUse,
+    BudgetFull,
+    BudgetHold,
     KeyAlreadyUsed,
     ObjectVersion,
     Page,
     StaleObject,
+    UsageMonth,
     UsePage,
 )
 
@@ -73,11 +78,18 @@ if TYPE_CHECKING:  # types only: the stubs cost nothing at run time
 
 class DynamoJobStore:
     def __init__(
-        self, table_name: str, client: DynamoDBClient, *, retention: timedelta = DEFAULT_RETENTION
+        self,
+        table_name: str,
+        client: DynamoDBClient,
+        *,
+        retention: timedelta = DEFAULT_RETENTION,
+        pricing: Pricing | None = None,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self.retention = retention  # how long finished jobs and their records are kept (TTL)
+        # What a finish charges to its tenant's month (policy/cost.py::settle).
+        self.pricing = pricing or default_pricing()
         self._index = IndexReader(client, table_name)
 
     # -- creation -----------------------------------------------------------------------------------
@@ -89,8 +101,12 @@ class DynamoJobStore:
         fingerprint: str,
         in_flight_limit: int,
         latest_object: ObjectVersion | None = None,
+        budget: BudgetHold | None = None,
     ) -> None:
         """Write a new job, its idempotency key and its quota count in one transaction.
+
+        With `budget`, the transaction also reserves the job's estimate in its tenant's month, only
+        while the month has room (raises BudgetFull otherwise).
 
         With `latest_object`, the transaction also moves the object key's newest-seen sequencer, so an
         older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
@@ -105,6 +121,8 @@ class DynamoJobStore:
         items["quota"] = count_in(self.table_name, job.tenant, job.job_type, in_flight_limit)
         if latest_object is not None:
             items["object"] = move_latest(self.table_name, latest_object, job.job_id)
+        if budget is not None:
+            items["budget"] = reserve(self.table_name, job.tenant, budget)
         position = {name: index for index, name in enumerate(items)}
         # The inputs' lineage items ride in the same transaction (up to its 100 items), so an object
         # never names a job that was not made; any beyond follow it.
@@ -126,6 +144,8 @@ class DynamoJobStore:
                 raise StaleObject(f"a newer version of {latest_object} was ingested already") from error
             if reasons.failed(position["quota"]):
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
+            if "budget" in position and reasons.failed(position["budget"]):
+                raise BudgetFull(f"tenant {job.tenant}'s {budget and budget.month} budget is full") from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
@@ -192,6 +212,21 @@ class DynamoJobStore:
         tenant and the status filter."""
         return self._index.page(tenant, limit=limit, status=status, job_type=job_type, next_token=next_token)
 
+    def usage(self, tenant: str, first: str, last: str) -> list[UsageMonth]:
+        """The tenant's usage items from month `first` to `last` (YYYY-MM, both included)."""
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ConsistentRead=True,  # a budget's refusal is judged on it
+            ExpressionAttributeValues={
+                ":pk": {"S": f"TENANT#{tenant}"},
+                ":first": {"S": f"USAGE#{first}"},
+                ":last": {"S": f"USAGE#{last}"},
+            },
+        )
+        return [item_to_usage(item) for page in pages for item in page.get("Items", [])]
+
     # -- the earlier layout -------------------------------------------------------------------------------
 
     def migrate(self, job_id: str) -> bool:
@@ -238,6 +273,10 @@ class DynamoJobStore:
         retry) takes a slot, within `in_flight_limit`.
         """
         saved = job.model_copy(update={"version": previous.version + 1})
+        usage: UsageCharge | None = None
+        if moves_index(previous, job) and job.status.is_terminal:
+            # Its cost goes to the tenant's month with the same write, its reservation given back.
+            saved, usage = settle(self.pricing, saved)
         # What leaves the job item goes beside it first: immutable facts, safe to write twice.
         put_all(self._client, self.table_name, side_items(saved, previous, job.updated_at, self.retention))
         put: PutTypeDef = {
@@ -259,7 +298,8 @@ class DynamoJobStore:
             # The index entry moves with the job: finished (its own status partition, out of
             # by_activity, expiring with the job) or unfinished again.
             index = put_index(self.table_name, saved, self.retention)
-            self._client.transact_write_items(TransactItems=[{"Put": put}, counter, index])
+            books = [charge(self.table_name, usage)] if usage is not None else []
+            self._client.transact_write_items(TransactItems=[{"Put": put}, counter, index, *books])
         except ClientError as error:
             if is_conditional_failure(error):
                 raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error

@@ -41,7 +41,10 @@ ERRORS: dict[int, str] = {
     413: "request_too_large: the body is over the API's limit (bytes after base64), or the job type's",
     415: "unsupported_media_type: the body is not application/json (charset utf-8, if named)",
     422: "invalid_request: a field, parameter, header or page token does not validate; details name each",
-    429: "quota_exceeded: the tenant is at its in-flight limit; or API Gateway's throttling",
+    429: (
+        "quota_exceeded: the tenant is at its in-flight limit; budget_exceeded: the job could take the "
+        "tenant's month past its budget (details name `budget`); or API Gateway's throttling"
+    ),
     500: "internal_error: a fault of batchplane's, logged with the request id",
     503: "unavailable: AWS throttled or failed a call after retries; try again after Retry-After",
 }

@@ -22,11 +22,13 @@ from batchplane.api.schemas import (
     JobList,
     JobView,
     SubmitJobBody,
+    Usage,
 )
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.service import jobs
+from batchplane.policy.cost import Pricing, month_of
+from batchplane.service import costs, jobs
 from batchplane.wiring import page_token_key, ports
 
 # The resolver parses bodies with the same bounds as the check in `resolve` (api/body.py).
@@ -109,7 +111,7 @@ def post_job(
     headers = {"Location": f"/jobs/{submitted.job.job_id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _job(JobView.of(submitted.job), 202, headers)
+    return _job(JobView.of(submitted.job, pricing=_pricing()), 202, headers)
 
 
 @app.get(
@@ -122,7 +124,7 @@ def get_job(job_id: JobId) -> Response[JobView]:
     tenant = _caller().tenant
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
-    return _job(JobView.of(job, first.artifacts, more=first.next_token is not None))
+    return _job(JobView.of(job, first.artifacts, more=first.next_token is not None, pricing=_pricing()))
 
 
 @app.get(
@@ -179,6 +181,10 @@ def get_artifact_uses(
     )
 
 
+def _pricing() -> Pricing:
+    return costs.pricing_of(ports())
+
+
 def _page_size(limit: int | None, most: int | None = None) -> int:
     api = ports().policy.api
     most = most or api.max_page_size
@@ -206,7 +212,11 @@ def list_jobs(
     page = jobs.list_jobs(
         ports(), tenant, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
     )
-    return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=tokens.sign(listing, page.next_token))
+    pricing = _pricing()
+    return JobList(
+        jobs=[JobView.of(j, pricing=pricing) for j in page.jobs],
+        next_token=tokens.sign(listing, page.next_token),
+    )
 
 
 @app.post(
@@ -217,7 +227,9 @@ def list_jobs(
 )
 def cancel_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
-    return _job(JobView.of(jobs.cancel_job(ports(), caller.tenant, job_id, caller.principal)))
+    return _job(
+        JobView.of(jobs.cancel_job(ports(), caller.tenant, job_id, caller.principal), pricing=_pricing())
+    )
 
 
 @app.post(
@@ -234,7 +246,31 @@ def cancel_job(job_id: JobId) -> Response[JobView]:
 )
 def retry_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
-    return _job(JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal)), 202)
+    return _job(
+        JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal), pricing=_pricing()), 202
+    )
+
+
+@app.get(
+    "/usage",
+    summary="The caller's estimated spend by month, job type and outcome",
+    operation_id="get_usage",
+    responses=responses(200, "The caller's usage from `from` to `to` (months; default: this month)"),
+)
+def get_usage(
+    first: Annotated[
+        str | None, Query(alias="from", pattern=costs.MONTH_PATTERN, description="first month, YYYY-MM")
+    ] = None,
+    last: Annotated[
+        str | None, Query(alias="to", pattern=costs.MONTH_PATTERN, description="last month, YYYY-MM (UTC)")
+    ] = None,
+) -> Usage:
+    tenant = _caller().tenant
+    last = last or month_of(ports().clock())
+    first = first or last
+    budget = ports().policy.budgets.of(tenant)
+    months = costs.usage(ports(), tenant, first, last)
+    return Usage.of(first, last, months, budget.monthly_usd if budget else None, _pricing())
 
 
 @app.get("/openapi.json", include_in_schema=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.errors import BudgetExceeded, ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.job import Job
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
@@ -53,7 +53,8 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
     try:
         submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest)
-    except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
+    # Over budget: rejected for now, with the reason (to be held as a quota's excess is).
+    except (InvalidRequest, RequestTooLarge, TenantNotAllowed, BudgetExceeded) as refused:
         return _rejected(obj, _reason(refused.message, refused.details))
     except StaleObject:
         logger.info("older event than one already ingested for this key; skipped", extra={"uri": obj.uri})

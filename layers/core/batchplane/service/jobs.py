@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from batchplane.errors import ErrorDetail, IdempotencyConflict, InvalidRequest, InvalidTransition, JobNotFound
+from batchplane.errors import (
+    ConcurrentUpdate,
+    ErrorDetail,
+    IdempotencyConflict,
+    InvalidRequest,
+    InvalidTransition,
+    JobNotFound,
+)
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
@@ -17,8 +24,17 @@ from batchplane.models.request import JobRequest
 from batchplane.observability import metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
 from batchplane.policy.inputs import StackBuckets, areas_for
+from batchplane.service import costs
 from batchplane.service.conflicts import retry_on_conflict
-from batchplane.service.ports import ArtifactPage, KeyAlreadyUsed, ObjectVersion, Page, Ports, UsePage
+from batchplane.service.ports import (
+    ArtifactPage,
+    BudgetFull,
+    KeyAlreadyUsed,
+    ObjectVersion,
+    Page,
+    Ports,
+    UsePage,
+)
 
 
 @dataclass(frozen=True)
@@ -29,11 +45,11 @@ class Submitted:
 
 def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | None = None) -> Submitted:
     """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job."""
-    job = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
-    limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
+    admitted = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
+    limit = job_type_of(ports.policy, admitted.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
-        ports.store.create(job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object)
+        job = _create(ports, admitted, fingerprint, limit, latest_object)
     except KeyAlreadyUsed as used:
         if used.fingerprint != fingerprint:
             raise IdempotencyConflict(
@@ -47,6 +63,29 @@ def submit(ports: Ports, request: JobRequest, latest_object: ObjectVersion | Non
     ports.dispatch.send(DispatchMessage.next_attempt_of(job))
     metric("JobsAccepted")
     return Submitted(job, replayed=False)
+
+
+# A budget's hold can be refused because another submission raised the month's alert meanwhile;
+# that one is tried again with the month as it now is.
+BUDGET_TRIES = 3
+
+
+def _create(
+    ports: Ports, admitted: Job, fingerprint: str, limit: int, latest_object: ObjectVersion | None
+) -> Job:
+    """Write the job; with a budget, reserve its estimate in the same write (service/costs.py)."""
+    for _ in range(BUDGET_TRIES):
+        job, hold = costs.hold_for(ports, admitted)
+        try:
+            ports.store.create(
+                job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object, budget=hold
+            )
+            return job
+        except BudgetFull:
+            refused = costs.refusal(ports, job, hold) if hold is not None else None
+            if refused is not None:
+                raise refused from None
+    raise ConcurrentUpdate("the tenant's budget changed concurrently; try again")
 
 
 def _buckets(ports: Ports) -> StackBuckets:
