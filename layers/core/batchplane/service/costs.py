@@ -15,11 +15,13 @@ from batchplane.errors import BudgetExceeded, ErrorDetail, InvalidRequest
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.job import CostBook, Job
 from batchplane.models.policy import Budget
+from batchplane.observability import MetricUnit, metric
 from batchplane.policy.admission import job_type_of
 from batchplane.policy.cost import (
     DEFAULT_REGION,
     Pricing,
     admission_estimate,
+    job_cost,
     micros,
     month_of,
     pricing_for,
@@ -33,6 +35,15 @@ MAX_MONTHS = 36  # one Query: 36 small items are far under 1 MB
 
 def pricing_of(ports: Ports) -> Pricing:
     return ports.pricing or pricing_for(ports.policy, DEFAULT_REGION)
+
+
+def record_cost(ports: Ports, job: Job) -> None:
+    """EMF metrics of a finished job's cost by job type and outcome: `JobCost` (its total; the
+    average of SUCCEEDED is the cost per successful job) and `JobExtraCost` (retries and fallbacks)."""
+    cost = job_cost(pricing_of(ports), job)
+    dimensions = {"job_type": job.job_type, "outcome": job.status.value}
+    metric("JobCost", cost.total, MetricUnit.NoUnit, **dimensions)
+    metric("JobExtraCost", cost.extra, MetricUnit.NoUnit, **dimensions)
 
 
 def month_usage(ports: Ports, tenant: str, month: str) -> UsageMonth:
