@@ -63,15 +63,19 @@ def usage(ports: Ports, tenant: str, first: str, last: str) -> list[UsageMonth]:
     return ports.store.usage(tenant, first, last)
 
 
+def money(amount: float) -> str:
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
+
+
 def _full(job: Job, budget: Budget, month: UsageMonth, estimate: int) -> BudgetExceeded:
     return BudgetExceeded(
         f"tenant {job.tenant} is at its {month.month} budget",
         [
             ErrorDetail(
                 "budget",
-                f"${budget.monthly_usd:.2f} a month; ${usd(month.committed):.4f} committed in {month.month} "
-                f"(spent ${usd(month.spent):.4f}, reserved by unfinished jobs ${usd(month.reserved):.4f}); "
-                f"this {job.job_type} job may cost up to ${usd(estimate):.4f}",
+                f"{money(budget.monthly_usd)} a month; {money(usd(month.committed))} committed in "
+                f"{month.month} (spent {money(usd(month.spent))}, reserved by unfinished jobs "
+                f"{money(usd(month.reserved))}); this {job.job_type} job may cost up to {money(usd(estimate))}",
             )
         ],
     )
@@ -86,6 +90,8 @@ def hold_for(ports: Ports, job: Job) -> tuple[Job, BudgetHold | None]:
     estimate = micros(admission_estimate(pricing_of(ports), job_type_of(ports.policy, job.job_type), job))
     limit = micros(budget.monthly_usd)
     month = month_usage(ports, job.tenant, month_of(job.created_at))
+    if estimate > limit:  # more than the whole month: no write could hold it (an empty month has no count)
+        raise _full(job, budget, month, estimate)
     alert = not month.alerted and month.committed + estimate >= budget.alert_at * limit
     held = job.model_copy(update={"cost_book": CostBook(reserved=estimate)})
     if alert:
@@ -93,7 +99,7 @@ def hold_for(ports: Ports, job: Job) -> tuple[Job, BudgetHold | None]:
         held = owing(
             held,
             alert=f"tenant {job.tenant} has committed {share:.0%} of its {month.month} budget "
-            f"(${budget.monthly_usd:.2f}; alert at {budget.alert_at:.0%})",
+            f"({money(budget.monthly_usd)}; alert at {budget.alert_at:.0%})",
         )
     return held, BudgetHold(month=month.month, amount=estimate, room=limit - estimate, alert=alert)
 
