@@ -203,6 +203,7 @@ def test_each_operation_declares_what_its_use_case_can_answer(api) -> None:
         ("POST", "/jobs/{job_id}/cancel"): [200, 403, 404, 409, 413, 422, 429, 500, 503],
         ("POST", "/jobs/{job_id}/retry"): [202, 403, 404, 409, 413, 422, 429, 500, 503],
         ("GET", "/artifacts"): [200, 403, 413, 422, 429, 500, 503],
+        ("GET", "/usage"): [200, 403, 413, 422, 429, 500, 503],
     }
 
 

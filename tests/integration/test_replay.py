@@ -76,7 +76,8 @@ def test_the_candidate_with_known_changes_differs_where_it_should_and_nowhere_el
     divergence = {d["job_id"]: d["divergence"] for d in report["divergences"]}
     assert divergence.keys() == {"sort-oom", "chk-spot", "wc-media"}
     assert divergence["wc-media"] == (
-        "admission: recorded admitted; candidate refuses (job_type: tenant 'media' may not run job type word-count)"
+        "admission: recorded admitted; candidate refuses "
+        "(job_type: tenant 'media' may not run job type word-count)"
     )
     assert divergence["sort-oom"].startswith(
         "attempt 1 failed: recorded retried; candidate gives up (attempt 1 ran out"

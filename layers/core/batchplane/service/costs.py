@@ -75,7 +75,8 @@ def _full(job: Job, budget: Budget, month: UsageMonth, estimate: int) -> BudgetE
                 "budget",
                 f"{money(budget.monthly_usd)} a month; {money(usd(month.committed))} committed in "
                 f"{month.month} (spent {money(usd(month.spent))}, reserved by unfinished jobs "
-                f"{money(usd(month.reserved))}); this {job.job_type} job may cost up to {money(usd(estimate))}",
+                f"{money(usd(month.reserved))}); this {job.job_type} job may cost up to "
+                f"{money(usd(estimate))}",
             )
         ],
     )
