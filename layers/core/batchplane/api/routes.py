@@ -212,11 +212,8 @@ def list_jobs(
     page = jobs.list_jobs(
         ports(), tenant, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
     )
-    pricing = _pricing()
-    return JobList(
-        jobs=[JobView.of(j, pricing=pricing) for j in page.jobs],
-        next_token=tokens.sign(listing, page.next_token),
-    )
+    # No cost in a listing: a listed job holds its current attempt only (GET /jobs/{job_id} has them all).
+    return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=tokens.sign(listing, page.next_token))
 
 
 @app.post(

@@ -182,7 +182,9 @@ class JobView(Model):
         description="its inputs and the first of its outputs; GET /jobs/{job_id}/artifacts has them all"
     )
     more_artifacts: bool = Field(default=False, description="more outputs than `artifacts` shows")
-    cost: JobCostView | None = Field(default=None, description="estimated, from its attempts (none listed)")
+    cost: JobCostView | None = Field(
+        default=None, description="estimated from its attempts at the price table's rates"
+    )
 
     @classmethod
     def of(
