@@ -145,7 +145,7 @@ class DynamoJobStore:
             if reasons.failed(position["quota"]):
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit) from error
             if "budget" in position and reasons.failed(position["budget"]):
-                raise BudgetFull(f"tenant {job.tenant}'s {budget and budget.month} budget is full") from error
+                raise BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}") from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
