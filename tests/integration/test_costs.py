@@ -273,3 +273,22 @@ def test_a_file_drop_over_budget_is_rejected_with_the_reason_not_retried(aws, bu
     assert result.outcome is Ingested.REJECTED
     assert result.reason.startswith("budget: $0.0010 a month; $0.0000 committed")
     assert job_items(aws) == 0
+
+
+def test_a_cancelled_jobs_last_run_is_booked_when_it_ends_after_the_cancel(aws, engine, api) -> None:
+    # Given a running job cancelled: it finishes (one CANCELLED finish) while its attempt still runs
+    job = engine.submit()
+    engine.deliver("running", job)
+    api(api_event("POST", f"/jobs/{job['job_id']}/cancel", resource="/jobs/{job_id}/cancel"))
+    [line] = usage(api)["by_job_type"]
+    assert (line["outcome"], line["jobs"], line["cost_usd"]) == ("CANCELLED", 1, 0)
+
+    # When the attempt's end arrives (Batch stopped it 240.019 s after it started)
+    assert engine.deliver("cancelled", job)["outcome"] == "recorded"
+
+    # Then its cost is added to the same finish, not counted as another
+    [line] = usage(api)["by_job_type"]
+    ran = (0.04048 + 0.25 * 0.004445) * 0.3 * 240.019 / 3600
+    assert line["jobs"] == 1
+    assert line["cost_usd"] == pytest.approx(ran, abs=1e-6)
+    assert engine.get(job["job_id"])["cost"]["total_usd"] == pytest.approx(ran, abs=1e-6)

@@ -278,3 +278,22 @@ def test_a_tenant_without_a_budget_of_its_own_has_the_default() -> None:
     assert policy.budgets.of("analytics").monthly_usd == 500  # type: ignore[union-attr]
     assert policy.budgets.of("other").monthly_usd == 50  # type: ignore[union-attr]
     assert parse_policy(_with()).budgets.of("analytics") is None
+
+
+def test_an_attempt_ending_after_its_job_adds_its_cost_to_no_new_finish() -> None:
+    # Given a job cancelled while its attempt ran, its finish already charged (nothing had ended)
+    running = attempt(1, capacity=Capacity.SPOT, status=AttemptStatus.RUNNING).model_copy(
+        update={"stopped_at": None}
+    )
+    cancelled, first = settle(PRICING, job_of(running, status=JobStatus.CANCELLED))
+    assert (first.cost, first.finishes) == (0, 1)
+
+    # When the attempt's end is recorded, an hour after it started
+    ended = running.model_copy(
+        update={"status": AttemptStatus.FAILED, "stopped_at": START + timedelta(hours=1)}
+    )
+    _, late = settle(PRICING, cancelled.model_copy(update={"attempts": [ended]}), finish=False)
+
+    # Then the hour on Spot is added, and no finish is counted
+    assert late.cost == micros((0.04048 + 0.004445) * 0.3)
+    assert late.finishes == 0

@@ -277,6 +277,11 @@ class DynamoJobStore:
         if moves_index(previous, job) and job.status.is_terminal:
             # Its cost goes to the tenant's month with the same write, its reservation given back.
             saved, usage = settle(self.pricing, saved)
+        elif job.status.is_terminal:
+            # An attempt that ended after its job (a cancelled job's last run) adds what it cost.
+            settled, late = settle(self.pricing, saved, finish=False)
+            if late.cost:
+                saved, usage = settled, late
         # What leaves the job item goes beside it first: immutable facts, safe to write twice.
         put_all(self._client, self.table_name, side_items(saved, previous, job.updated_at, self.retention))
         put: PutTypeDef = {
@@ -288,7 +293,12 @@ class DynamoJobStore:
         is_active = not job.status.is_terminal
         try:
             if not moves_index(previous, job):
-                self._client.put_item(**put)
+                if usage is None:
+                    self._client.put_item(**put)
+                else:
+                    self._client.transact_write_items(
+                        TransactItems=[{"Put": put}, charge(self.table_name, usage)]
+                    )
                 return saved
             counter = (
                 count_in(self.table_name, job.tenant, job.job_type, in_flight_limit or 2**31)

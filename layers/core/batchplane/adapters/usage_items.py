@@ -56,14 +56,14 @@ def charge(table: str, usage: UsageCharge) -> TransactWriteItemTypeDef:
             "Key": usage_key(usage.tenant, usage.month),
             "UpdateExpression": (
                 "ADD committed :committed, reserved :released, spent :cost, "
-                "#jobs :one, #usd :cost, #extra :extra"
+                "#jobs :finishes, #usd :cost, #extra :extra"
             ),
             "ExpressionAttributeNames": {f"#{name}": f"{name}:{line}" for name in _COUNTERS},
             "ExpressionAttributeValues": {
                 ":committed": _n(usage.committed),
                 ":released": _n(-usage.released),
                 ":cost": _n(usage.cost),
-                ":one": _n(1),
+                ":finishes": _n(usage.finishes),
                 ":extra": _n(usage.extra),
             },
         }

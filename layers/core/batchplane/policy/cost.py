@@ -182,6 +182,7 @@ class UsageCharge:
     cost: int  # added since the job's last finish
     extra: int  # of which retries and fallbacks
     released: int  # the admission's reservation, given back
+    finishes: int = 1  # 0: an attempt that ended after its job (a cancelled job's last run) adds its cost
 
     @property
     def committed(self) -> int:
@@ -189,8 +190,9 @@ class UsageCharge:
         return self.cost - self.released
 
 
-def settle(pricing: Pricing, job: Job) -> tuple[Job, UsageCharge]:
-    """The finished job with its cost book closed, and the charge its finish makes."""
+def settle(pricing: Pricing, job: Job, *, finish: bool = True) -> tuple[Job, UsageCharge]:
+    """The finished job with its cost book closed, and the charge its finish makes (with `finish`
+    False: what an attempt that ended after the job adds, counted in no finish)."""
     cost = job_cost(pricing, job)
     total, extra = micros(cost.total), micros(cost.extra)
     book = job.cost_book
@@ -202,6 +204,7 @@ def settle(pricing: Pricing, job: Job) -> tuple[Job, UsageCharge]:
         cost=max(0, total - book.charged),
         extra=max(0, extra - book.charged_extra),
         released=book.reserved,
+        finishes=1 if finish else 0,
     )
     closed = CostBook(
         reserved=0, charged=max(total, book.charged), charged_extra=max(extra, book.charged_extra)
