@@ -67,6 +67,7 @@ def test_the_layer_holds_the_runtime_package_exactly(layer: Path) -> None:
     # Then its batchplane package is the runtime's, module for module
     assert _modules(layer / "batchplane") == _modules(RUNTIME)
     assert (layer / "policy.yaml").is_file()
+    assert (layer / "prices.json").is_file()  # the shipped price table (policy/cost.py)
 
 
 def test_the_layer_holds_no_tooling(layer: Path) -> None:

@@ -207,6 +207,7 @@ def test_each_operation_declares_what_its_use_case_can_answer(api) -> None:
         ("GET", "/jobs/{job_id}/attempts/{attempt}/log"): [200, 403, 404, 409, 413, 422, 429, 500, 503],
         ("POST", "/bulk/cancel"): [200, 400, 403, 409, 413, 415, 422, 429, 500, 503],
         ("POST", "/bulk/retry"): [200, 400, 403, 409, 413, 415, 422, 429, 500, 503],
+        ("GET", "/usage"): [200, 403, 413, 422, 429, 500, 503],
     }
 
 

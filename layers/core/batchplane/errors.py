@@ -39,6 +39,10 @@ class QuotaExceeded(BatchplaneError):
     """The tenant already has as many jobs of this type in flight as the policy allows."""
 
 
+class BudgetExceeded(BatchplaneError):
+    """The job could take the tenant's month past its budget (policy `budgets`)."""
+
+
 class IdempotencyConflict(BatchplaneError):
     """The Idempotency-Key was used before with a different request."""
 

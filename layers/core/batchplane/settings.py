@@ -51,6 +51,7 @@ class Settings(Model):
         gt=0,
         description="DescribeJobs and GetJobQueueSnapshot calls per second (the sweeper's pace)",
     )
+    AWS_REGION: str = Field(default="us-east-1", description="set by Lambda: whose prices apply")
     PAGE_TOKEN_SECRET_ARN: str = Field(
         default="", description="the secret the API signs its page tokens with (read at first use)"
     )

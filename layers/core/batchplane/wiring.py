@@ -16,6 +16,7 @@ from batchplane.adapters.notify import Notifier
 from batchplane.adapters.operations import DynamoOperations
 from batchplane.adapters.secrets import SecretKey
 from batchplane.adapters.store import DynamoJobStore
+from batchplane.policy.cost import pricing_for
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
 from batchplane.service.ports import JobLogs, Ports
@@ -33,11 +34,14 @@ if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it wil
 @lru_cache(maxsize=1)
 def ports() -> Ports:
     settings = get_settings()
+    policy = load_policy(settings.POLICY_PATH)
+    pricing = pricing_for(policy, settings.AWS_REGION)
     return Ports(
         store=DynamoJobStore(
             settings.JOBS_TABLE_NAME,
             cast("DynamoDBClient", LazyClient("dynamodb")),
             retention=timedelta(days=settings.RETENTION_DAYS),
+            pricing=pricing,
         ),
         dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, cast("SQSClient", LazyClient("sqs"))),
         batch=BatchGateway(
@@ -45,7 +49,7 @@ def ports() -> Ports:
             RateLimiter(settings.SUBMIT_RATE_PER_SECOND),
             read_limiter=RateLimiter(settings.BATCH_READ_RATE_PER_SECOND),
         ),
-        policy=load_policy(settings.POLICY_PATH),
+        policy=policy,
         queues=Queues(spot=settings.SPOT_JOB_QUEUE, on_demand=settings.ON_DEMAND_JOB_QUEUE),
         notify=Notifier(
             sns=cast("SNSClient", LazyClient("sns")),
@@ -58,6 +62,7 @@ def ports() -> Ports:
         ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,
         stale_after=timedelta(seconds=settings.STALE_AFTER_SECONDS),
+        pricing=pricing,
     )
 
 

@@ -4,6 +4,7 @@ and the argument types that turn a bad value into a usage error (exit 2)."""
 from __future__ import annotations
 
 import argparse
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
@@ -268,6 +269,24 @@ def add_api_commands(subparsers: Subparsers) -> None:
         )
     )
     _watch_arguments(command("watch", "a live table of your jobs (Ctrl-C quits)"))
+    usage = command(
+        "usage",
+        "your estimated spend by month, job type and outcome",
+        "Your jobs' estimated cost (GET /usage) from --from to --to, months (default: this month), by "
+        "job type and outcome, with what retries and fallbacks added.",
+    )
+    usage.add_argument("--from", dest="first", type=_month, help="first month, YYYY-MM")
+    usage.add_argument("--to", dest="last", type=_month, help="last month, YYYY-MM (default: this month)")
+    _replay_arguments(
+        subparsers.add_parser(
+            "replay",
+            help="what a candidate policy would have decided for the recorded jobs (reads only)",
+            description="Re-run admission, routing and retry decisions of the recorded jobs against a "
+            "candidate policy and print what would differ, per job type, with each job's first point "
+            "of divergence. Reads the jobs table only (Scan and Query). Exit 0: no difference; 1: "
+            "differences; 2: the candidate does not validate (or the command cannot run).",
+        )
+    )
     _migrate_arguments(
         subparsers.add_parser(
             "migrate",
@@ -279,15 +298,48 @@ def add_api_commands(subparsers: Subparsers) -> None:
     )
 
 
-def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
-    migrate.add_argument("--table", help="the jobs table (the stack's JobsTableName output)")
-    migrate.add_argument("--region", help="its region (default: the environment's or profile's)")
-    migrate.add_argument(
+def _month(text: str) -> str:
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"not a month YYYY-MM: {text!r}")
+    return text
+
+
+def _date(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD or ISO 8601): {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _replay_arguments(replay: argparse.ArgumentParser) -> None:
+    replay.add_argument("--policy", type=Path, required=True, help="the candidate policy document")
+    replay.add_argument("--since", type=_date, help="only jobs created from this date (UTC) on")
+    replay.add_argument("--tenant", help="only this tenant's jobs")
+    replay.add_argument("--format", choices=("text", "json"), default="text", help="output (default text)")
+    replay.add_argument(
+        "--ingest-bucket",
+        help="the stack's ingest bucket, for the policy's @ingest input sources (default: the local stack's)",
+    )
+    replay.add_argument(
+        "--seed", type=int, default=0, help="seed for the retries' backoff jitter (default 0)"
+    )
+    _table_arguments(replay)
+
+
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--table", help="the jobs table (the stack's JobsTableName output)")
+    parser.add_argument("--region", help="its region (default: the environment's or profile's)")
+    parser.add_argument(
         "--local-file",
         type=Path,
         default=None,
         help=f"without --table: the local stack's file (default {STATE_FILE})",
     )
+
+
+def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
+    _table_arguments(migrate)
     migrate.add_argument(
         "--retention-days",
         type=_positive_int,

@@ -243,6 +243,10 @@ class ApiClient:
         path = f"/jobs/{_segment(job_id)}/attempts/{attempt}/log"
         return self.request("GET", path, query={"next_token": next_token, "limit": limit})
 
+    def usage(self, first: str | None = None, last: str | None = None) -> dict[str, Any]:
+        """GET /usage: the caller's estimated spend by month, job type and outcome."""
+        return self.request("GET", "/usage", query={"from": first, "to": last})
+
     def cancel(self, job_id: str) -> Job:
         return self.request("POST", f"/jobs/{_segment(job_id)}/cancel")
 

@@ -22,7 +22,14 @@ from batchplane_tools.cli.arguments import DEFAULT_PREFIX
 from batchplane_tools.cli.client import ApiClient, Job, Page
 from batchplane_tools.cli.errors import CliError, ConfigError
 from batchplane_tools.cli.ingest import resolve_ingest
-from batchplane_tools.cli.render import format_job, format_jobs, format_log_line, now, print_json
+from batchplane_tools.cli.render import (
+    format_job,
+    format_jobs,
+    format_log_line,
+    format_usage,
+    now,
+    print_json,
+)
 from batchplane_tools.cli.statuses import TERMINAL
 from batchplane_tools.cli.targets import resolve_table, resolve_target
 
@@ -218,6 +225,21 @@ def _watch(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usage(args: argparse.Namespace) -> int:
+    usage = resolve_target(args).usage(args.first, args.last)
+    if args.json:
+        print_json(usage)
+    else:
+        print(format_usage(usage))
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from batchplane_tools.replay.command import run_replay
+
+    return run_replay(args)
+
+
 def _migrate(args: argparse.Namespace) -> int:
     from batchplane_tools.migrate import migrate_table
 
@@ -241,4 +263,6 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "drop": _drop,
     "watch": _watch,
     "migrate": _migrate,
+    "usage": _usage,
+    "replay": _replay,
 }

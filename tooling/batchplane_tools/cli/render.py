@@ -130,12 +130,13 @@ def format_job(job: Job) -> str:
             a.get("status"),
             a.get("failure_class"),
             a.get("exit_code"),
+            dollars(a.get("cost_usd")),
             a.get("status_reason"),
         )
         for a in dicts(job.get("attempts"))
     ]
     lines += _section(
-        "attempts", ("#", "CAPACITY", "MEMORY", "STATUS", "FAILURE", "EXIT", "REASON"), attempts
+        "attempts", ("#", "CAPACITY", "MEMORY", "STATUS", "FAILURE", "EXIT", "COST", "REASON"), attempts
     )
     history = [(when(h.get("at")), h.get("event"), h.get("reason")) for h in dicts(job.get("history"))]
     lines += _section("history", ("AT", "EVENT", "REASON"), history)
@@ -170,6 +171,7 @@ def _job_fields(job: Job) -> list[tuple[str, object]]:
         ("created", when(job.get("created_at"))),
         ("updated", when(job.get("updated_at"))),
         *_waiting_fields(job.get("waiting")),
+        ("cost", _cost(job.get("cost"))),
     ]
 
 
@@ -186,6 +188,52 @@ def _waiting_fields(waiting: object) -> list[tuple[str, object]]:
         ("waiting", f"{waiting.get('status')} since {when(waiting.get('since'))}: {reason}"),
         ("position", place),
     ]
+
+
+def dollars(value: object) -> str:
+    return f"${value:.4f}" if isinstance(value, int | float) else "-"
+
+
+def _cost(cost: object) -> str | None:
+    """`$total (successful $x, retries and fallbacks $y)`, estimated at the price table's rates."""
+    if not isinstance(cost, dict):
+        return None
+    so_far = " so far" if cost.get("running") else ""
+    return (
+        f"{dollars(cost.get('total_usd'))}{so_far} "
+        f"(successful attempt {dollars(cost.get('successful_usd'))}, "
+        f"retries and fallbacks {dollars(cost.get('extra_usd'))}; estimated)"
+    )
+
+
+def format_usage(usage: dict[str, Any]) -> str:
+    """The `usage` summary: totals by job type and outcome over the months, then month by month."""
+    lines = [f"usage {usage.get('from')} .. {usage.get('to')}: {dollars(usage.get('total_usd'))} (estimated)"]
+    rows = [
+        (
+            line.get("job_type"),
+            line.get("outcome"),
+            line.get("jobs"),
+            dollars(line.get("cost_usd")),
+            dollars(line.get("cost_per_job_usd")),
+            dollars(line.get("extra_usd")),
+        )
+        for line in dicts(usage.get("by_job_type"))
+    ]
+    lines += _section(
+        "by job type", ("TYPE", "OUTCOME", "JOBS", "COST", "PER JOB", "RETRIES+FALLBACKS"), rows
+    )
+    months = [
+        (
+            m.get("month"),
+            dollars(m.get("spent_usd")),
+            dollars(m.get("reserved_usd")),
+            dollars(m.get("budget_usd")),
+        )
+        for m in dicts(usage.get("months"))
+    ]
+    lines += _section("months", ("MONTH", "SPENT", "RESERVED", "BUDGET"), months)
+    return "\n".join(lines)
 
 
 def _section(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:

@@ -48,6 +48,7 @@ from batchplane.adapters.job_items import (
     status_list,
     to_av,
 )
+from batchplane.adapters.usage_items import charge, item_to_usage, reserve
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
@@ -63,9 +64,12 @@ from batchplane.models.progress import Progress
 from batchplane.models.sweep import SweepCursor
 from batchplane.models.time import to_iso
 from batchplane.models.waiting import QueueFront
+from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
     ArtifactPage,
     ArtifactUse,
+    BudgetFull,
+    BudgetHold,
     KeyAlreadyUsed,
     ObjectVersion,
     Page,
@@ -73,6 +77,7 @@ from batchplane.service.ports import (
     SlotFree,
     StaleObject,
     UnfinishedChunk,
+    UsageMonth,
     UsePage,
 )
 
@@ -93,10 +98,13 @@ class DynamoJobStore:
         *,
         retention: timedelta = DEFAULT_RETENTION,
         sweep_page: int | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         self.table_name = table_name
         self._client = client
         self.retention = retention  # how long finished jobs and their records are kept (TTL)
+        # What a finish charges to its tenant's month (policy/cost.py::settle).
+        self.pricing = pricing or default_pricing()
         self._index = IndexReader(client, table_name)
         self._sweep_page = sweep_page  # index entries a sweep's Query reads at once (None: 1 MB)
 
@@ -109,8 +117,12 @@ class DynamoJobStore:
         fingerprint: str,
         in_flight_limit: int,
         latest_object: ObjectVersion | None = None,
+        budget: BudgetHold | None = None,
     ) -> None:
         """Write a new job, its idempotency key and its quota count in one transaction.
+
+        With `budget`, the transaction also reserves the job's estimate in its tenant's month, only
+        while the month has room (raises BudgetFull otherwise).
 
         With `latest_object`, the transaction also moves the object key's newest-seen sequencer, so an
         older event that arrives after a newer one makes no job. Raises KeyAlreadyUsed when the key
@@ -134,6 +146,8 @@ class DynamoJobStore:
             )
         if latest_object is not None:
             items["object"] = move_latest(self.table_name, latest_object, job.job_id)
+        if budget is not None:
+            items["budget"] = reserve(self.table_name, job.tenant, budget)
         position = {name: index for index, name in enumerate(items)}
         # The inputs' lineage items ride in the same transaction (up to its 100 items), so an object
         # never names a job that was not made; any beyond follow it.
@@ -158,6 +172,8 @@ class DynamoJobStore:
                     raise SlotFree(f"{job.job_type} of {job.tenant} has a free slot") from error
                 held = int((reasons.item(position["quota"]) or {}).get("held", {}).get("N", "0"))
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit, held) from error
+            if "budget" in position and reasons.failed(position["budget"]):
+                raise BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}") from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
@@ -271,6 +287,21 @@ class DynamoJobStore:
         `most`, newest first, and whether that is all."""
         return self._index.created_between(tenant, since, until, most=most)
 
+    def usage(self, tenant: str, first: str, last: str) -> list[UsageMonth]:
+        """The tenant's usage items from month `first` to `last` (YYYY-MM, both included)."""
+        paginator = self._client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+            ConsistentRead=True,  # a budget's refusal is judged on it
+            ExpressionAttributeValues={
+                ":pk": {"S": f"TENANT#{tenant}"},
+                ":first": {"S": f"USAGE#{first}"},
+                ":last": {"S": f"USAGE#{last}"},
+            },
+        )
+        return [item_to_usage(item) for page in pages for item in page.get("Items", [])]
+
     # -- the earlier layout -------------------------------------------------------------------------------
 
     def migrate(self, job_id: str) -> bool:
@@ -318,6 +349,15 @@ class DynamoJobStore:
         leaves HELD leaves the held queue in the same transaction.
         """
         saved = job.model_copy(update={"version": previous.version + 1})
+        usage: UsageCharge | None = None
+        if moves_index(previous, job) and job.status.is_terminal:
+            # Its cost goes to the tenant's month with the same write, its reservation given back.
+            saved, usage = settle(self.pricing, saved)
+        elif job.status.is_terminal:
+            # An attempt that ended after its job (a cancelled job's last run) adds what it cost.
+            settled, late = settle(self.pricing, saved, finish=False)
+            if late.cost:
+                saved, usage = settled, late
         # What leaves the job item goes beside it first: immutable facts, safe to write twice.
         put_all(self._client, self.table_name, side_items(saved, previous, job.updated_at, self.retention))
         put: PutTypeDef = {
@@ -336,6 +376,8 @@ class DynamoJobStore:
             items.append(put_index(self.table_name, saved, self.retention))
         if previous.status is JobStatus.HELD and job.status is not JobStatus.HELD:
             items.append(delete_held(self.table_name, previous))
+        if usage is not None:
+            items.append(charge(self.table_name, usage))  # its cost to the tenant's month, same write
         try:
             if len(items) == 1:
                 self._client.put_item(**put)

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from batchplane.api.identity import Unauthenticated
 from batchplane.errors import (
     BatchplaneError,
+    BudgetExceeded,
     ConcurrentUpdate,
     ErrorDetail,
     IdempotencyConflict,
@@ -32,6 +33,7 @@ _STATUS: list[tuple[type[BatchplaneError], int, str]] = [
     (RequestTooLarge, 413, "request_too_large"),
     (TenantNotAllowed, 403, "forbidden"),
     (QuotaExceeded, 429, "quota_exceeded"),
+    (BudgetExceeded, 429, "budget_exceeded"),
     (IdempotencyConflict, 409, "idempotency_conflict"),
     (JobNotFound, 404, "not_found"),
     (InvalidTransition, 409, "invalid_state"),

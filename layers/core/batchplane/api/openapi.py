@@ -45,7 +45,8 @@ ERRORS: dict[int, str] = {
     422: "invalid_request: a field, parameter, header or page token does not validate; details name each",
     429: (
         "quota_exceeded: the tenant is at its in-flight limit for the job type, or has jobs of it held "
-        "(send `when_over_limit: hold` to be held instead); or API Gateway's throttling"
+        "(send `when_over_limit: hold` to be held instead); budget_exceeded: the job could take the "
+        "tenant's month past its budget (details name `budget`); or API Gateway's throttling"
     ),
     500: "internal_error: a fault of batchplane's, logged with the request id",
     503: "unavailable: AWS throttled or failed a call after retries; try again after Retry-After",

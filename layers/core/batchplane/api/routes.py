@@ -29,13 +29,15 @@ from batchplane.api.schemas import (
     LogLineView,
     SubmitJobBody,
     SummaryView,
+    Usage,
 )
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.lifecycle.bulk import BulkAction
 from batchplane.models.inputs import TENANT_NAME
 from batchplane.models.job import Artifact, ArtifactRole, JobStatus
 from batchplane.models.request import JobRequest
-from batchplane.service import bulk, jobs, overview
+from batchplane.policy.cost import Pricing, month_of
+from batchplane.service import bulk, costs, jobs, overview
 from batchplane.service.job_logs import attempt_log
 from batchplane.service.why_waiting import waiting
 from batchplane.wiring import job_logs, page_token_key, ports
@@ -138,7 +140,7 @@ def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Res
     headers = {"Location": f"/jobs/{submitted.job.job_id}"}
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return _job(JobView.of(submitted.job), 202, headers)
+    return _job(JobView.of(submitted.job, pricing=_pricing()), 202, headers)
 
 
 @app.get(
@@ -154,7 +156,13 @@ def get_job(job_id: JobId, tenant: Tenant = None) -> Response[JobView]:
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
     return _job(
-        JobView.of(job, first.artifacts, more=first.next_token is not None, waiting=waiting(ports(), job))
+        JobView.of(
+            job,
+            first.artifacts,
+            more=first.next_token is not None,
+            waiting=waiting(ports(), job),
+            pricing=_pricing(),
+        )
     )
 
 
@@ -242,6 +250,10 @@ def get_artifact_uses(
     )
 
 
+def _pricing() -> Pricing:
+    return costs.pricing_of(ports())
+
+
 def _page_size(limit: int | None, most: int | None = None) -> int:
     api = ports().policy.api
     most = most or api.max_page_size
@@ -275,6 +287,7 @@ def list_jobs(  # noqa: PLR0917 - the route's query parameters, passed by name
     page = overview.list_jobs(
         ports(), scope, limit=_page_size(limit), status=status, job_type=job_type, next_token=start
     )
+    # No cost in a listing: a listed job holds its current attempt only (GET /jobs/{job_id} has them all).
     return JobList(jobs=[JobView.of(j) for j in page.jobs], next_token=tokens.sign(listing, page.next_token))
 
 
@@ -327,7 +340,9 @@ def _aware(value: datetime | None, field: str) -> datetime | None:
 )
 def cancel_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
-    return _job(JobView.of(jobs.cancel_job(ports(), caller.tenant, job_id, caller.principal)))
+    return _job(
+        JobView.of(jobs.cancel_job(ports(), caller.tenant, job_id, caller.principal), pricing=_pricing())
+    )
 
 
 @app.post(
@@ -344,7 +359,31 @@ def cancel_job(job_id: JobId) -> Response[JobView]:
 )
 def retry_job(job_id: JobId) -> Response[JobView]:
     caller = _caller()
-    return _job(JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal)), 202)
+    return _job(
+        JobView.of(jobs.retry_job(ports(), caller.tenant, job_id, caller.principal), pricing=_pricing()), 202
+    )
+
+
+@app.get(
+    "/usage",
+    summary="The caller's estimated spend by month, job type and outcome",
+    operation_id="get_usage",
+    responses=responses(200, "The caller's usage from `from` to `to` (months; default: this month)"),
+)
+def get_usage(
+    first: Annotated[
+        str | None, Query(alias="from", pattern=costs.MONTH_PATTERN, description="first month, YYYY-MM")
+    ] = None,
+    last: Annotated[
+        str | None, Query(alias="to", pattern=costs.MONTH_PATTERN, description="last month, YYYY-MM (UTC)")
+    ] = None,
+) -> Usage:
+    tenant = _caller().tenant
+    last = last or month_of(ports().clock())
+    first = first or last
+    budget = ports().policy.budgets.of(tenant)
+    months = costs.usage(ports(), tenant, first, last)
+    return Usage.of(first, last, months, budget.monthly_usd if budget else None, _pricing())
 
 
 # A bulk call changes at most this many jobs (a few AWS calls each); a dry run reads, and counts more.

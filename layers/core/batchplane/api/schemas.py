@@ -17,6 +17,12 @@ from batchplane.models.job import (
 from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY
 from batchplane.models.time import UtcDatetime
 from batchplane.models.waiting import Waiting
+from batchplane.policy.cost import JobCost, Pricing, job_cost, usd
+from batchplane.service.ports import UsageLine, UsageMonth
+
+
+def _round(amount: float) -> float:
+    return round(amount, 6)
 
 
 def _valid_unicode(value: str) -> str:
@@ -106,6 +112,57 @@ class AttemptView(Model):
     submitted_at: UtcDatetime
     started_at: UtcDatetime | None
     stopped_at: UtcDatetime | None
+    cost_usd: float | None = Field(
+        default=None,
+        description="estimated: resources x run time at the price table's rates; none while it runs",
+    )
+
+
+class PricesView(Model):
+    """Which rates an estimate used: the region (the table's fallback for one it lacks) and source."""
+
+    region: str
+    architecture: str
+    source: str
+    as_of: str
+
+    @classmethod
+    def of(cls, pricing: Pricing) -> Self:
+        return cls(
+            region=pricing.region,
+            architecture=pricing.architecture,
+            source=pricing.source,
+            as_of=pricing.as_of.isoformat(),
+        )
+
+
+class JobCostView(Model):
+    """The job's estimated cost (USD), split into the attempt that succeeded and what the others and the
+    fallbacks added."""
+
+    total_usd: float
+    successful_usd: float | None = Field(description="the attempt that succeeded; none if none did")
+    retries_usd: float = Field(description="every attempt that did not succeed")
+    premium_usd: float = Field(
+        description="what the successful attempt's capacity and memory cost over the first attempt's ask"
+    )
+    extra_usd: float = Field(description="retries_usd + premium_usd: what retries and fallbacks added")
+    by_failure_class: dict[str, float]
+    running: bool = Field(description="an attempt is still running: the figures so far")
+    prices: PricesView
+
+    @classmethod
+    def of(cls, cost: JobCost, pricing: Pricing) -> Self:
+        return cls(
+            total_usd=_round(cost.total),
+            successful_usd=None if cost.successful is None else _round(cost.successful),
+            retries_usd=_round(cost.retries),
+            premium_usd=_round(cost.premium),
+            extra_usd=_round(cost.extra),
+            by_failure_class={k: _round(v) for k, v in cost.by_failure_class.items()},
+            running=cost.running,
+            prices=PricesView.of(pricing),
+        )
 
 
 class HistoryView(Model):
@@ -168,6 +225,9 @@ class JobView(Model):
         default=None,
         description="GET /jobs/{job_id} of a job waiting in Batch: why, and its place in the queue",
     )
+    cost: JobCostView | None = Field(
+        default=None, description="estimated from its attempts at the price table's rates"
+    )
 
     @classmethod
     def of(
@@ -177,14 +237,22 @@ class JobView(Model):
         *,
         more: bool = False,
         waiting: Waiting | None = None,
+        pricing: Pricing | None = None,
     ) -> Self:
-        """The job; with `recorded`, the first of the artifacts recorded beside it too."""
-        view = cls.model_validate(job.model_dump())
+        """The job; with `recorded`, the first of the artifacts recorded beside it too; with
+        `pricing`, each attempt's cost and the job's."""
+        view = cls.model_validate(job.model_dump(exclude={"cost_book"}))
         if recorded:
             view.artifacts.extend(ArtifactView.model_validate(a.model_dump()) for a in recorded)
         view.more_artifacts = more
         if waiting is not None:
             view.waiting = WaitingView.model_validate(waiting.model_dump())
+        if pricing is not None:
+            cost = job_cost(pricing, job)
+            for attempt in view.attempts:
+                amount = cost.attempts.get(attempt.number)
+                attempt.cost_usd = None if amount is None else _round(amount)
+            view.cost = JobCostView.of(cost, pricing)
         return view
 
 
@@ -251,6 +319,83 @@ class SummaryView(Model):
     )
     spot_fallbacks: int = Field(description="moves from Spot to on-demand")
     jobs_fallen_back: list[str] = Field(description="the newest jobs that fell back from Spot, up to 20")
+
+
+class UsageLineView(Model):
+    job_type: str
+    outcome: JobStatus = Field(description="SUCCEEDED, FAILED or CANCELLED")
+    jobs: int = Field(description="finishes (a job retried by hand counts at each finish)")
+    cost_usd: float
+    extra_usd: float = Field(description="of cost_usd: what retries and fallbacks added")
+    cost_per_job_usd: float
+
+    @classmethod
+    def of(cls, line: UsageLine) -> Self:
+        return cls(
+            job_type=line.job_type,
+            outcome=JobStatus(line.outcome),
+            jobs=line.jobs,
+            cost_usd=_round(usd(line.cost)),
+            extra_usd=_round(usd(line.extra)),
+            cost_per_job_usd=_round(usd(line.cost) / line.jobs) if line.jobs else 0.0,
+        )
+
+
+class UsageMonthView(Model):
+    month: str = Field(examples=["2026-12"])
+    spent_usd: float = Field(description="the estimated cost of the jobs admitted this month that finished")
+    reserved_usd: float = Field(description="the budget reservations of those not yet finished")
+    budget_usd: float | None = Field(description="the tenant's monthly budget, if the policy sets one")
+    lines: list[UsageLineView]
+
+
+class Usage(Model):
+    """GET /usage: the caller's estimated spend by month (the month a job was admitted in), job type
+    and outcome. The books are monthly: `from` and `to` are months."""
+
+    from_month: str = Field(alias="from")
+    to_month: str = Field(alias="to")
+    currency: str = "USD"
+    total_usd: float
+    by_job_type: list[UsageLineView] = Field(description="the months together")
+    months: list[UsageMonthView]
+    prices: PricesView
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+
+    @classmethod
+    def of(
+        cls, first: str, last: str, months: list[UsageMonth], budget_usd: float | None, pricing: Pricing
+    ) -> Self:
+        totals: dict[tuple[str, str], UsageLine] = {}
+        for month in months:
+            for line in month.lines:
+                key = (line.job_type, line.outcome)
+                was = totals.get(key, UsageLine(line.job_type, line.outcome, 0, 0, 0))
+                totals[key] = UsageLine(
+                    line.job_type,
+                    line.outcome,
+                    was.jobs + line.jobs,
+                    was.cost + line.cost,
+                    was.extra + line.extra,
+                )
+        return cls(
+            from_month=first,
+            to_month=last,
+            total_usd=_round(usd(sum(m.spent for m in months))),
+            by_job_type=[UsageLineView.of(line) for _, line in sorted(totals.items())],
+            months=[
+                UsageMonthView(
+                    month=m.month,
+                    spent_usd=_round(usd(m.spent)),
+                    reserved_usd=_round(usd(m.reserved)),
+                    budget_usd=budget_usd,
+                    lines=[UsageLineView.of(line) for line in m.lines],
+                )
+                for m in months
+            ],
+            prices=PricesView.of(pricing),
+        )
 
 
 class ErrorDetailView(Model):

@@ -141,6 +141,18 @@ class Artifact(Model):
     attempt: int | None = Field(default=None, description="the attempt that wrote it; inputs: none")
 
 
+class CostBook(Model):
+    """What the job's tenant's monthly usage holds of it (micro-USD): the reservation its admission
+    made against a budget, and what its finishes have charged so far (so a manual retry's finish
+    charges only what it added)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reserved: int = Field(default=0, ge=0)
+    charged: int = Field(default=0, ge=0)
+    charged_extra: int = Field(default=0, ge=0, description="of `charged`: retries, fallbacks, more memory")
+
+
 class Job(Model):
     """A job as the domain sees it; the store and the API have their own shapes."""
 
@@ -171,6 +183,7 @@ class Job(Model):
         default=None, description="why a HELD job waits, e.g. its in-flight limit"
     )
     version: int = 1
+    cost_book: CostBook = Field(default_factory=CostBook)
     outbox: list[OwedEvent] = Field(
         default_factory=list,
         description="the alerts and job events this write of the job owes, committed with it",

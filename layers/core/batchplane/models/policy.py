@@ -14,6 +14,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from batchplane.models.base import Model
 from batchplane.models.inputs import INGEST, TENANT, TENANT_NAME, InputSources, prefix_template_problem
 from batchplane.models.job import FailureClass
+from batchplane.models.prices import ARCHITECTURES, PriceTable
 from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY, Scheduling
 
 _NAME = r"^[a-z][a-z0-9-]{0,62}$"
@@ -275,6 +276,45 @@ class Api(_Strict):
         return False
 
 
+class Costs(_Strict):
+    """How attempts are priced: the CPU architecture the compute environments run, and a price table
+    that replaces the one shipped in the layer (prices.json)."""
+
+    architecture: str = Field(default="x86_64", description=f"one of {', '.join(ARCHITECTURES)}")
+    prices: PriceTable | None = None
+
+    @field_validator("architecture")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in ARCHITECTURES:
+            raise ValueError(f"{value!r} is not one of {', '.join(ARCHITECTURES)}")
+        return value
+
+
+class Budget(_Strict):
+    """A tenant's monthly spend: submissions that would commit more are refused (429, `budget`); one
+    alert a month once `alert_at` of it is committed."""
+
+    monthly_usd: float = Field(gt=0, le=10_000_000)
+    alert_at: float = Field(default=0.8, gt=0, le=1)
+
+
+class Budgets(_Strict):
+    default: Budget | None = Field(default=None, description="for a tenant not named under `tenants`")
+    tenants: dict[str, Budget] = Field(default_factory=dict)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, Budget]) -> dict[str, Budget]:
+        for name in value:
+            if not TENANT_NAME.fullmatch(name):
+                raise ValueError(f"tenant {name!r} is not a tenant name ({TENANT_NAME.pattern})")
+        return value
+
+    def of(self, tenant: str) -> Budget | None:
+        return self.tenants.get(tenant, self.default)
+
+
 class PolicyDocument(_Strict):
     version: int = Field(ge=1, le=1)
     api: Api = Field(default_factory=Api)
@@ -282,6 +322,8 @@ class PolicyDocument(_Strict):
     inputs: InputSources = Field(default_factory=InputSources)
     file_drop: list[FileDropRule] = Field(default_factory=list)
     scheduling: Scheduling = Field(default_factory=Scheduling)
+    costs: Costs = Field(default_factory=Costs)
+    budgets: Budgets = Field(default_factory=Budgets)
 
     @field_validator("job_types")
     @classmethod

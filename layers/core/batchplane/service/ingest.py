@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.errors import BudgetExceeded, ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
@@ -56,7 +56,10 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
     try:
         submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest, hold_over_limit=True)
-    except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
+    # Over its month's budget: rejected with the reason (logged and counted). A quota's excess is
+    # held and released as slots free; a budget frees only at the month's turn, which no release
+    # path watches yet.
+    except (InvalidRequest, RequestTooLarge, TenantNotAllowed, BudgetExceeded) as refused:
         return _rejected(obj, _reason(refused.message, refused.details))
     except StaleObject:
         logger.info("older event than one already ingested for this key; skipped", extra={"uri": obj.uri})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from batchplane.errors import (
     ConcurrentUpdate,
@@ -25,9 +26,11 @@ from batchplane.models.request import JobRequest
 from batchplane.observability import logger, metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
 from batchplane.policy.inputs import StackBuckets, areas_for
+from batchplane.service import costs
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import (
     ArtifactPage,
+    BudgetFull,
     KeyAlreadyUsed,
     ObjectVersion,
     Page,
@@ -59,11 +62,11 @@ def submit(
     Over the tenant's in-flight limit (or behind its held jobs of the type) the request is refused
     with QuotaExceeded, or, with `hold_over_limit`, recorded HELD: released, oldest first, as slots
     free (service/held.py), with its idempotency key and object sequencer kept from now on."""
-    job = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
-    limit = job_type_of(ports.policy, job.job_type).admission.max_in_flight_per_tenant
+    admitted = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
+    limit = job_type_of(ports.policy, admitted.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
-        created = _create(ports, job, fingerprint, limit, latest_object, hold_over_limit=hold_over_limit)
+        created = _create(ports, admitted, fingerprint, limit, latest_object, hold_over_limit=hold_over_limit)
     except KeyAlreadyUsed as used:
         if used.fingerprint != fingerprint:
             raise IdempotencyConflict(
@@ -75,41 +78,72 @@ def submit(
             raise JobNotFound(f"job {used.job_id} of this Idempotency-Key no longer exists") from None
         return Submitted(existing, replayed=True)
     if created.status is JobStatus.HELD:
-        metric("JobsHeld", job_type=job.job_type)
+        metric("JobsHeld", job_type=created.job_type)
         logger.info(
             "job held",
-            extra={"job_id": job.job_id, "tenant": job.tenant, "reason": created.held_reason},
+            extra={"job_id": created.job_id, "tenant": created.tenant, "reason": created.held_reason},
         )
         return Submitted(created, replayed=False)
-    ports.dispatch.send(DispatchMessage.next_attempt_of(job))
+    ports.dispatch.send(DispatchMessage.next_attempt_of(created))
     metric("JobsAccepted")
-    return Submitted(job, replayed=False)
+    return Submitted(created, replayed=False)
+
+
+# A budget's reservation can be refused because another submission raised the month's alert
+# meanwhile; that one is tried again with the month as it now is.
+BUDGET_TRIES = 3
 
 
 def _create(
     ports: Ports,
-    job: Job,
+    admitted: Job,
     fingerprint: str,
     limit: int,
     latest_object: ObjectVersion | None,
     *,
     hold_over_limit: bool,
 ) -> Job:
-    """The job written QUEUED, taking a slot; or, over the limit and asked to, HELD without one."""
+    """Write the job; with a budget, reserve its estimate in the same write (service/costs.py)."""
+    for _ in range(BUDGET_TRIES):
+        job, reservation = costs.hold_for(ports, admitted)
+        try:
+            return _take_slot_or_hold(
+                ports,
+                job,
+                limit=limit,
+                hold_over_limit=hold_over_limit,
+                fingerprint=fingerprint,
+                latest_object=latest_object,
+                budget=reservation,
+            )
+        except BudgetFull:
+            refused = costs.refusal(ports, job, reservation) if reservation is not None else None
+            if refused is not None:
+                raise refused from None
+    raise ConcurrentUpdate("the tenant's budget changed concurrently; try again")
+
+
+def _take_slot_or_hold(
+    ports: Ports,
+    job: Job,
+    *,
+    limit: int,
+    hold_over_limit: bool,
+    **written: Any,
+) -> Job:
+    """The job written QUEUED, taking a slot; or, over the limit and asked to, HELD without one (its
+    budget reservation, if any, made either way: a held job will run). `written`: the rest of what
+    the creating write carries (fingerprint, latest object, budget reservation)."""
     for _ in range(_HOLD_TURNS):
         try:
-            ports.store.create(
-                job, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object
-            )
+            ports.store.create(job, in_flight_limit=limit, **written)
             return job
         except QuotaExceeded:
             if not hold_over_limit:
                 raise
         held = transitions.hold(job, reason=f"in-flight limit {limit} of {job.job_type} reached")
         try:
-            ports.store.create(
-                held, fingerprint=fingerprint, in_flight_limit=limit, latest_object=latest_object
-            )
+            ports.store.create(held, in_flight_limit=limit, **written)
             return held
         except SlotFree:
             continue  # a slot freed since the first try, and nothing is held: admit it

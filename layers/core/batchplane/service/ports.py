@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: a function that never touches Batch event
     from batchplane.models.progress import Progress
     from batchplane.models.sweep import SweepCursor
     from batchplane.models.waiting import QueueFront
+    from batchplane.policy.cost import Pricing
     from batchplane.policy.routing import Queues, Route
 
 
@@ -113,6 +114,45 @@ class UnfinishedChunk:
     resume: str | None
 
 
+@dataclass(frozen=True)
+class BudgetHold:
+    """A reservation against the tenant's monthly budget, made in the job's creating write: it holds
+    only while the month's committed spend stays within `room` (the budget less this reservation)."""
+
+    month: str
+    amount: int  # micro-USD
+    room: int
+    alert: bool = False  # this write also marks the month's threshold alert as raised (once a month)
+
+
+class BudgetFull(Exception):
+    """The month's usage no longer has room for the reservation (or its alert was raised meanwhile)."""
+
+
+@dataclass(frozen=True)
+class UsageLine:
+    """A month's finished jobs of one job type and outcome, and their cost (micro-USD)."""
+
+    job_type: str
+    outcome: str
+    jobs: int
+    cost: int
+    extra: int  # of `cost`: what retries and fallbacks added
+
+
+@dataclass(frozen=True)
+class UsageMonth:
+    month: str
+    spent: int  # finished jobs' cost, micro-USD
+    reserved: int  # unfinished jobs' budget reservations
+    alerted: bool
+    lines: list[UsageLine]
+
+    @property
+    def committed(self) -> int:
+        return self.spent + self.reserved
+
+
 class BatchRefused(Exception):
     """Batch refused the request itself (queue, definition): trying again won't help."""
 
@@ -148,8 +188,15 @@ class JobLogs(Protocol):
 
 class JobStore(Protocol):
     def create(
-        self, job: Job, *, fingerprint: str, in_flight_limit: int, latest_object: ObjectVersion | None = None
+        self,
+        job: Job,
+        *,
+        fingerprint: str,
+        in_flight_limit: int,
+        latest_object: ObjectVersion | None = None,
+        budget: BudgetHold | None = None,
     ) -> None: ...
+    def usage(self, tenant: str, first: str, last: str) -> list[UsageMonth]: ...
     def get(self, job_id: str, *, consistent: bool = True) -> Job | None: ...
     def list_for_tenant(
         self,
@@ -263,3 +310,4 @@ class Ports:
     clock: Callable[[], datetime] = utc_now
     new_id: Callable[[], str] = field(default=new_job_id)
     rng: random.Random = field(default_factory=random.Random)
+    pricing: Pricing | None = None  # the policy's prices in this region; None: service/costs.py picks

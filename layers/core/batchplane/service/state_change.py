@@ -34,6 +34,7 @@ from batchplane.models.policy import JobType
 from batchplane.observability import MetricUnit, logger, metric
 from batchplane.policy.retry import GiveUp, Retry, decide
 from batchplane.policy.routing import parse_job_name
+from batchplane.service import costs
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 
@@ -195,6 +196,7 @@ def _succeeded(ports: Ports, job: Job, ended: Job, now: datetime) -> Handled:
     succeeded = owing(succeed(ended, now), job_event=JobEventType.SUCCEEDED)
     saved = ports.store.save(succeeded, previous=job)
     _ran(saved)
+    costs.record_cost(ports, saved)
     metric("JobsSucceeded", job_type=job.job_type)
     return Handled(Outcome.SUCCEEDED, saved)
 
@@ -231,6 +233,7 @@ def _failed(
         return Handled(Outcome.RETRYING, saved)
     metric("GiveUps", failure_class=failure_class.value, job_type=job.job_type)
     metric("JobsFailed", job_type=job.job_type)
+    costs.record_cost(ports, saved)
     return Handled(Outcome.FAILED, saved)
 
 
