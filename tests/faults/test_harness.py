@@ -54,7 +54,8 @@ def test_an_outbox_that_swallows_a_failed_publish_loses_the_event(
     # When the outbox flow runs with each call faulted
     found = failures(aws, "outbox", list(TRANSIENT))
 
-    # Then a throttled or failing PutEvents loses the "Job Failed" event for good
-    assert sorted(found) == ["outbox:server_error:2", "outbox:throttled:2"]
+    # Then a throttled or failing PutEvents (call 3: after the held-release check's quota read, then
+    # SNS Publish) loses the "Job Failed" event for good
+    assert sorted(found) == ["outbox:server_error:3", "outbox:throttled:3"]
     for violations in found.values():
         assert any(v.startswith("owed ") and v.endswith(":job_event never delivered") for v in violations)

@@ -18,7 +18,7 @@ from batchplane.policy.document import load_policy, parse_policy
 from batchplane.policy.file_drop import first_match, request_for
 from batchplane.policy.inputs import StackBuckets
 from batchplane_tools.local.template import load_template
-from batchplane_tools.scheduling import BEGIN, END, main, rendered
+from batchplane_tools.scheduling_template import BEGIN, END, main, rendered
 from tests.support import POLICY_PATH, TEMPLATE
 
 POLICY_DATA = yaml.safe_load(POLICY_PATH.read_text())
@@ -150,7 +150,8 @@ def test_a_file_drop_rules_priority_reaches_the_job() -> None:
 
 
 def test_template_scheduling_policy_is_the_policy_documents() -> None:
-    # What the shipped policy renders is in the template (else: python -m batchplane_tools.scheduling --write)
+    # What the shipped policy renders is in the template
+    # (else: python -m batchplane_tools.scheduling_template --write)
     assert main([]) == 0
 
 

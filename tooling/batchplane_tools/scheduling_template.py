@@ -5,8 +5,8 @@ them in policy.yaml (shipped in the layer), which also gives each tenant its sha
 range. The template keeps a rendered copy between two marker comments, so a deploy carries the
 policy's weights; a test fails while the copy differs from the document.
 
-    python -m batchplane_tools.scheduling            # exit 1 and say so when template.yaml is stale
-    python -m batchplane_tools.scheduling --write    # render it
+    python -m batchplane_tools.scheduling_template            # exit 1 and say so when template.yaml is stale
+    python -m batchplane_tools.scheduling_template --write    # render it
 """
 
 from __future__ import annotations
