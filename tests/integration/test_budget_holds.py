@@ -176,6 +176,7 @@ def test_a_new_drop_that_fits_the_budget_queues_behind_a_budget_held_one(
 
     # Then it does not overtake: it is held behind the older one, which the next release takes first
     assert statuses(aws)["part-0002.csv"] == "HELD"
+    assert job_of(aws, "part-0002.csv")["held_reason"]["S"] == "behind 1 held sort-large jobs (oldest first)"
     [first] = held.release_held(ports(), TENANT, "sort-large")
     assert first.job_id == job_of(aws, "part-0001.csv")["job_id"]["S"]
     by_file = statuses(aws)

@@ -204,6 +204,7 @@ class DynamoJobStore:
             return QuotaExceeded(
                 f"tenant {tenant} has {held} {job_type} jobs held, waiting for a slot",
                 [ErrorDetail("job_type", f"{held} {job_type} jobs held ahead (at most {limit} in flight)")],
+                held_ahead=held,
             )
         return QuotaExceeded(
             f"tenant {tenant} has {limit} {job_type} jobs in flight",

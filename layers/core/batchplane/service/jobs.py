@@ -178,10 +178,13 @@ def _take_slot_or_hold(
         try:
             ports.store.create(job, in_flight_limit=limit, **written)
             return job
-        except QuotaExceeded:
+        except QuotaExceeded as full:
             if not hold_over_limit:
                 raise
-        held = transitions.hold(unbooked, reason=f"in-flight limit {limit} of {job.job_type} reached")
+            reason = f"in-flight limit {limit} of {job.job_type} reached"
+            if full.held_ahead:  # the type may have a free slot: the jobs held ahead have it first
+                reason = f"behind {full.held_ahead} held {job.job_type} jobs (oldest first)"
+        held = transitions.hold(unbooked, reason=reason)
         try:
             ports.store.create(held, in_flight_limit=limit, **held_written)
             return held
