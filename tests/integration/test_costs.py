@@ -18,12 +18,10 @@ import yaml
 
 from batchplane.errors import BudgetExceeded
 from batchplane.models.request import JobRequest
-from batchplane.models.s3_event import objects_in
 from batchplane.service import jobs
-from batchplane.service.ingest import Ingested, ingest_object
 from batchplane.service.ports import Ports
 from batchplane.wiring import ports
-from tests.support import POLICY_PATH, api_event, clear_caches, s3_notification, tenant_input
+from tests.support import POLICY_PATH, api_event, clear_caches, tenant_input
 
 INPUT = tenant_input("sort/big.csv")
 SPOT_HOUR_1_GB = (0.04048 + 1 * 0.004445) * 0.3
@@ -259,20 +257,6 @@ def test_concurrent_submissions_at_the_edge_never_commit_more_than_the_budget(aw
     [month] = service.store.usage("analytics", "0000-00", "9999-99")
     assert month.reserved == round(SORT_RESERVATION * 1_000_000) * 3
     assert job_items(aws) == 3
-
-
-def test_a_file_drop_over_budget_is_rejected_with_the_reason_not_retried(aws, budget) -> None:
-    # Given a budget smaller than one word-count job's reservation
-    budget(0.001)
-    [dropped] = objects_in(s3_notification(bucket=aws.env["INGEST_BUCKET"]))
-
-    # When the file-drop use case ingests the object
-    result = ingest_object(ports(), dropped)
-
-    # Then it is rejected with the budget's reason (held, once file drops over a limit are held)
-    assert result.outcome is Ingested.REJECTED
-    assert result.reason.startswith("budget: $0.0010 a month; $0.0000 committed")
-    assert job_items(aws) == 0
 
 
 def test_a_cancelled_jobs_last_run_is_booked_when_it_ends_after_the_cancel(aws, engine, api) -> None:

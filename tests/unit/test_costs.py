@@ -173,6 +173,18 @@ def test_a_finish_charges_the_month_the_job_was_admitted_in_and_gives_its_reserv
     assert settled.cost_book == CostBook(reserved=0, charged=44_925, charged_extra=0)
 
 
+def test_a_job_reserved_at_its_release_is_charged_to_the_release_month() -> None:
+    # Given a job created in November, held for its budget and released (reserving) in December
+    job = job_of(attempt(1, seconds=3600), book=CostBook(reserved=10_000, month="2026-12"))
+
+    # When it is settled
+    settled, charge = settle(PRICING, job)
+
+    # Then December is charged and gets the reservation back; the book keeps its month
+    assert (charge.month, charge.released) == ("2026-12", 10_000)
+    assert settled.cost_book.month == "2026-12"
+
+
 def test_a_job_finishing_again_after_a_manual_retry_charges_only_what_it_added() -> None:
     first = attempt(1, seconds=3600, status=AttemptStatus.FAILED, failure_class=FailureClass.APPLICATION)
     failed, _ = settle(PRICING, job_of(first, status=JobStatus.FAILED))

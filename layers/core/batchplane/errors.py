@@ -35,8 +35,12 @@ class TenantNotAllowed(BatchplaneError):
     """The policy does not let this tenant run this job type."""
 
 
+@dataclass
 class QuotaExceeded(BatchplaneError):
-    """The tenant already has as many jobs of this type in flight as the policy allows."""
+    """The tenant already has as many jobs of this type in flight as the policy allows, or jobs of the
+    type held ahead (`held_ahead`: a slot may be free, but it is theirs first)."""
+
+    held_ahead: int = 0
 
 
 class BudgetExceeded(BatchplaneError):

@@ -377,22 +377,20 @@ def count_in(
 _ONE = {"N": "1"}
 
 
-def count_held(table: str, tenant: str, job_type: str, limit: int) -> TransactWriteItemTypeDef:
+def count_held(table: str, tenant: str, job_type: str, limit: int | None) -> TransactWriteItemTypeDef:
     """One more held job, only while the type is full or others are held already: a job is never held
-    when a slot is free for it (the releaser might have looked before it was held)."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD held :one",
-            "ConditionExpression": "in_flight >= :limit OR held > :zero",
-            "ExpressionAttributeValues": {
-                ":one": {"N": "1"},
-                ":zero": {"N": "0"},
-                ":limit": {"N": str(limit)},
-            },
-        }
+    when a slot is free for it (the releaser might have looked before it was held). `limit` None: held
+    for its budget, whatever the slots (its release waits for the month's room, not a slot)."""
+    update: dict[str, Any] = {
+        "TableName": table,
+        "Key": counter_key(tenant, job_type),
+        "UpdateExpression": "ADD held :one",
+        "ExpressionAttributeValues": {":one": _ONE},
     }
+    if limit is not None:
+        update["ConditionExpression"] = "in_flight >= :limit OR held > :zero"
+        update["ExpressionAttributeValues"].update({":zero": {"N": "0"}, ":limit": {"N": str(limit)}})
+    return cast("TransactWriteItemTypeDef", {"Update": update})
 
 
 def count_released(table: str, tenant: str, job_type: str, limit: int) -> TransactWriteItemTypeDef:

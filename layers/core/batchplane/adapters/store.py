@@ -118,6 +118,7 @@ class DynamoJobStore:
         in_flight_limit: int,
         latest_object: ObjectVersion | None = None,
         budget: BudgetHold | None = None,
+        over_budget: bool = False,
     ) -> None:
         """Write a new job, its idempotency key and its quota count in one transaction.
 
@@ -129,7 +130,8 @@ class DynamoJobStore:
         made a job before, StaleObject for an out-of-date event, QuotaExceeded when the tenant is full
         (or, for a QUEUED job, has jobs of the type held ahead of it). A HELD job takes no slot: it
         counts as held and takes its place in the held queue; SlotFree when the type is not full and
-        nothing is held after all (admit it instead).
+        nothing is held after all (admit it instead). A job HELD `over_budget` joins the queue whatever
+        the slots (its tenant's month is full, not its type).
         """
         items: dict[str, TransactWriteItemTypeDef] = {
             "job": put_new(self.table_name, job),
@@ -138,7 +140,8 @@ class DynamoJobStore:
         if job.idempotency_key is not None:
             items["key"] = put_key(self.table_name, job, job.idempotency_key, fingerprint)
         if job.status is JobStatus.HELD:
-            items["quota"] = count_held(self.table_name, job.tenant, job.job_type, in_flight_limit)
+            limit = None if over_budget else in_flight_limit
+            items["quota"] = count_held(self.table_name, job.tenant, job.job_type, limit)
             items["held"] = put_held(self.table_name, job)
         else:
             items["quota"] = count_in(
@@ -173,7 +176,7 @@ class DynamoJobStore:
                 held = int((reasons.item(position["quota"]) or {}).get("held", {}).get("N", "0"))
                 raise self._quota_error(job.tenant, job.job_type, in_flight_limit, held) from error
             if "budget" in position and reasons.failed(position["budget"]):
-                raise BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}") from error
+                raise _budget_full(job) from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
@@ -201,6 +204,7 @@ class DynamoJobStore:
             return QuotaExceeded(
                 f"tenant {tenant} has {held} {job_type} jobs held, waiting for a slot",
                 [ErrorDetail("job_type", f"{held} {job_type} jobs held ahead (at most {limit} in flight)")],
+                held_ahead=held,
             )
         return QuotaExceeded(
             f"tenant {tenant} has {limit} {job_type} jobs in flight",
@@ -341,12 +345,20 @@ class DynamoJobStore:
 
     # -- writes on the paths that read first ----------------------------------------------------------
 
-    def save(self, job: Job, *, previous: Job, in_flight_limit: int | None = None) -> Job:
+    def save(
+        self,
+        job: Job,
+        *,
+        previous: Job,
+        in_flight_limit: int | None = None,
+        budget: BudgetHold | None = None,
+    ) -> Job:
         """Replace the job if nobody changed it since `previous` was read; keep the quota count true.
 
         Leaving an unfinished state gives the tenant's in-flight slot back; re-entering one (a manual
         retry) or leaving HELD for it (a release) takes a slot, within `in_flight_limit`. A job that
-        leaves HELD leaves the held queue in the same transaction.
+        leaves HELD leaves the held queue in the same transaction. With `budget` (the release of a job
+        that holds no reservation), the transaction reserves it while the month has room (BudgetFull).
         """
         saved = job.model_copy(update={"version": previous.version + 1})
         usage: UsageCharge | None = None
@@ -378,6 +390,9 @@ class DynamoJobStore:
             items.append(delete_held(self.table_name, previous))
         if usage is not None:
             items.append(charge(self.table_name, usage))  # its cost to the tenant's month, same write
+        reserving = len(items) if budget is not None else None
+        if budget is not None:
+            items.append(reserve(self.table_name, job.tenant, budget))
         try:
             if len(items) == 1:
                 self._client.put_item(**put)
@@ -392,6 +407,8 @@ class DynamoJobStore:
                     raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
                 if counter is not None and reasons.failed(1):
                     raise self._quota_error(job.tenant, job.job_type, in_flight_limit or 0) from error
+                if reserving is not None and reasons.failed(reserving):
+                    raise _budget_full(job) from error
             raise
         return saved
 
@@ -551,6 +568,10 @@ class DynamoJobStore:
     def keep_queue_front(self, front: QueueFront) -> None:
         item = {**_front_key(front.queue), "data": {"S": front.model_dump_json()}}
         self._client.put_item(TableName=self.table_name, Item=item)
+
+
+def _budget_full(job: Job) -> BudgetFull:
+    return BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}")
 
 
 # The sweeper's own items: where an unfinished sweep goes on, and each job queue's latest front.

@@ -151,6 +151,10 @@ class CostBook(Model):
     reserved: int = Field(default=0, ge=0)
     charged: int = Field(default=0, ge=0)
     charged_extra: int = Field(default=0, ge=0, description="of `charged`: retries, fallbacks, more memory")
+    # A job held for its budget reserves when it is released, in that month: its charges follow.
+    month: str | None = Field(
+        default=None, description="usage month (YYYY-MM) it is booked to; None: its created month"
+    )
 
 
 class Job(Model):

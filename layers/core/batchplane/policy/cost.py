@@ -198,7 +198,7 @@ def settle(pricing: Pricing, job: Job, *, finish: bool = True) -> tuple[Job, Usa
     book = job.cost_book
     charge = UsageCharge(
         tenant=job.tenant,
-        month=month_of(job.created_at),
+        month=book.month or month_of(job.created_at),
         job_type=job.job_type,
         outcome=job.status.value,
         cost=max(0, total - book.charged),
@@ -207,6 +207,9 @@ def settle(pricing: Pricing, job: Job, *, finish: bool = True) -> tuple[Job, Usa
         finishes=1 if finish else 0,
     )
     closed = CostBook(
-        reserved=0, charged=max(total, book.charged), charged_extra=max(extra, book.charged_extra)
+        reserved=0,
+        charged=max(total, book.charged),
+        charged_extra=max(extra, book.charged_extra),
+        month=book.month,
     )
     return job.model_copy(update={"cost_book": closed}), charge

@@ -82,27 +82,44 @@ def _full(job: Job, budget: Budget, month: UsageMonth, estimate: int) -> BudgetE
     )
 
 
-def hold_for(ports: Ports, job: Job) -> tuple[Job, BudgetHold | None]:
-    """The job carrying its reservation (and, at the threshold, the month's alert) and the hold its
-    creating write makes; the job as it is when its tenant has no budget."""
+def hold_for(ports: Ports, job: Job, *, month: str | None = None) -> tuple[Job, BudgetHold | None]:
+    """The job carrying its reservation in `month` (default: its created month; a release reserves
+    in its own) with, at the threshold, the month's alert, and the hold its write makes; the job as
+    it is when its tenant has no budget. BudgetExceeded when the month, as read, has no room."""
     budget = ports.policy.budgets.of(job.tenant)
     if budget is None:
         return job, None
     estimate = micros(admission_estimate(pricing_of(ports), job_type_of(ports.policy, job.job_type), job))
     limit = micros(budget.monthly_usd)
-    month = month_usage(ports, job.tenant, month_of(job.created_at))
-    if estimate > limit:  # more than the whole month: no write could hold it (an empty month has no count)
-        raise _full(job, budget, month, estimate)
-    alert = not month.alerted and month.committed + estimate >= budget.alert_at * limit
-    held = job.model_copy(update={"cost_book": CostBook(reserved=estimate)})
+    usage = month_usage(ports, job.tenant, month or month_of(job.created_at))
+    # More than the whole month: no write could hold it (an empty month has no count to refuse it).
+    # A release also stops here when the month, as read, is full: no write to have refused.
+    if estimate > limit or (month is not None and usage.committed + estimate > limit):
+        raise _full(job, budget, usage, estimate)
+    alert = not usage.alerted and usage.committed + estimate >= budget.alert_at * limit
+    book = CostBook(reserved=estimate, month=usage.month)
+    held = job.model_copy(update={"cost_book": book})
     if alert:
-        share = (month.committed + estimate) / limit
+        share = (usage.committed + estimate) / limit
         held = owing(
             held,
-            alert=f"tenant {job.tenant} has committed {share:.0%} of its {month.month} budget "
+            alert=f"tenant {job.tenant} has committed {share:.0%} of its {usage.month} budget "
             f"({money(budget.monthly_usd)}; alert at {budget.alert_at:.0%})",
         )
-    return held, BudgetHold(month=month.month, amount=estimate, room=limit - estimate, alert=alert)
+    return held, BudgetHold(month=usage.month, amount=estimate, room=limit - estimate, alert=alert)
+
+
+def unreserved(job: Job) -> bool:
+    """A job that holds no reservation (held for its budget, or admitted before its tenant had one):
+    its release reserves, in the release's month."""
+    return job.cost_book.reserved == 0 and job.cost_book.month is None
+
+
+def budget_hold_reason(ports: Ports, tenant: str, month: str) -> str:
+    """Why a file drop waits HELD for its tenant's budget (a budget exists: the drop was refused)."""
+    budget = ports.policy.budgets.of(tenant)
+    amount = money(budget.monthly_usd) if budget is not None else "(none)"
+    return f"monthly budget {amount} of tenant {tenant} reached for {month}"
 
 
 def refusal(ports: Ports, job: Job, hold: BudgetHold) -> BudgetExceeded | None:

@@ -3,7 +3,9 @@
 Two AWS calls an object: the transactional put of the job (with its idempotency key, its quota
 count and the key's newest sequencer) and the dispatch message. An object over its tenant's in-flight
 limit becomes a HELD job instead (its key and sequencer kept the same way), released as slots free
-(service/held.py): a quota is never a reason to fail the record. Admission failures are recorded as
+(service/held.py): a quota is never a reason to fail the record. So does an object over its tenant's
+monthly budget: HELD without a reservation, released when the month has room (a new month, a raised
+budget), its reservation made by the release. Admission failures are recorded as
 rejected ingests (a log line with the object's URI and the reason, and a metric); they are not
 retried. Anything else raises, so the caller retries that record alone.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from batchplane.errors import BudgetExceeded, ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
+from batchplane.errors import ErrorDetail, InvalidRequest, RequestTooLarge, TenantNotAllowed
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.s3_event import DroppedObject
 from batchplane.observability import logger, metric
@@ -55,11 +57,14 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     ordering = obj.ordering()
     latest = ObjectVersion(obj.bucket, obj.key, ordering) if ordering else None
     try:
-        submitted = jobs.submit(ports, request_for(match, obj), latest_object=latest, hold_over_limit=True)
-    # Over its month's budget: rejected with the reason (logged and counted). A quota's excess is
-    # held and released as slots free; a budget frees only at the month's turn, which no release
-    # path watches yet.
-    except (InvalidRequest, RequestTooLarge, TenantNotAllowed, BudgetExceeded) as refused:
+        submitted = jobs.submit(
+            ports,
+            request_for(match, obj),
+            latest_object=latest,
+            hold_over_limit=True,
+            hold_over_budget=True,
+        )
+    except (InvalidRequest, RequestTooLarge, TenantNotAllowed) as refused:
         return _rejected(obj, _reason(refused.message, refused.details))
     except StaleObject:
         logger.info("older event than one already ingested for this key; skipped", extra={"uri": obj.uri})

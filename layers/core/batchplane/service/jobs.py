@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchplane.errors import (
+    BudgetExceeded,
     ConcurrentUpdate,
     ErrorDetail,
     IdempotencyConflict,
@@ -20,11 +21,12 @@ from batchplane.lifecycle.classify import CANCEL_REASON_PREFIX
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.inputs import Area
-from batchplane.models.job import Job, JobStatus
+from batchplane.models.job import CostBook, Job, JobStatus
 from batchplane.models.outbox import JobEventType
 from batchplane.models.request import JobRequest
 from batchplane.observability import logger, metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
+from batchplane.policy.cost import month_of
 from batchplane.policy.inputs import StackBuckets, areas_for
 from batchplane.service import costs
 from batchplane.service.conflicts import retry_on_conflict
@@ -56,17 +58,28 @@ def submit(
     latest_object: ObjectVersion | None = None,
     *,
     hold_over_limit: bool = False,
+    hold_over_budget: bool = False,
 ) -> Submitted:
     """Admit, record (QUEUED) and queue the first attempt; a replayed key returns the first job.
 
     Over the tenant's in-flight limit (or behind its held jobs of the type) the request is refused
     with QuotaExceeded, or, with `hold_over_limit`, recorded HELD: released, oldest first, as slots
-    free (service/held.py), with its idempotency key and object sequencer kept from now on."""
+    free (service/held.py), with its idempotency key and object sequencer kept from now on. Over its
+    monthly budget: BudgetExceeded, or, with `hold_over_budget` (file drops), HELD without a slot or
+    a reservation, released when the month has room (service/held.py reserves then)."""
     admitted = admit(ports.policy, request, job_id=ports.new_id(), now=ports.clock(), buckets=_buckets(ports))
     limit = job_type_of(ports.policy, admitted.job_type).admission.max_in_flight_per_tenant
     fingerprint = request.fingerprint()
     try:
-        created = _create(ports, admitted, fingerprint, limit, latest_object, hold_over_limit=hold_over_limit)
+        created = _create(
+            ports,
+            admitted,
+            fingerprint,
+            limit,
+            latest_object,
+            hold_over_limit=hold_over_limit,
+            hold_over_budget=hold_over_budget,
+        )
     except KeyAlreadyUsed as used:
         if used.fingerprint != fingerprint:
             raise IdempotencyConflict(
@@ -102,25 +115,47 @@ def _create(
     latest_object: ObjectVersion | None,
     *,
     hold_over_limit: bool,
+    hold_over_budget: bool,
 ) -> Job:
     """Write the job; with a budget, reserve its estimate in the same write (service/costs.py)."""
     for _ in range(BUDGET_TRIES):
-        job, reservation = costs.hold_for(ports, admitted)
+        try:
+            job, reservation = costs.hold_for(ports, admitted)
+        except BudgetExceeded:
+            if not hold_over_budget:
+                raise
+            return _hold_for_budget(
+                ports, admitted, limit, fingerprint=fingerprint, latest_object=latest_object
+            )
         try:
             return _take_slot_or_hold(
                 ports,
                 job,
                 limit=limit,
                 hold_over_limit=hold_over_limit,
+                reserve_held=not hold_over_budget,
                 fingerprint=fingerprint,
                 latest_object=latest_object,
                 budget=reservation,
             )
         except BudgetFull:
             refused = costs.refusal(ports, job, reservation) if reservation is not None else None
+            if refused is not None and hold_over_budget:
+                return _hold_for_budget(
+                    ports, admitted, limit, fingerprint=fingerprint, latest_object=latest_object
+                )
             if refused is not None:
                 raise refused from None
     raise ConcurrentUpdate("the tenant's budget changed concurrently; try again")
+
+
+def _hold_for_budget(ports: Ports, job: Job, limit: int, **written: Any) -> Job:
+    """The job written HELD for its month's budget: no slot, no reservation, in its type's held
+    queue (behind any held before it; a release reserves in its own month, service/held.py)."""
+    reason = costs.budget_hold_reason(ports, job.tenant, month_of(job.created_at))
+    held = transitions.hold(job, reason=reason)
+    ports.store.create(held, in_flight_limit=limit, over_budget=True, **written)
+    return held
 
 
 def _take_slot_or_hold(
@@ -129,21 +164,29 @@ def _take_slot_or_hold(
     *,
     limit: int,
     hold_over_limit: bool,
+    reserve_held: bool = True,
     **written: Any,
 ) -> Job:
     """The job written QUEUED, taking a slot; or, over the limit and asked to, HELD without one (its
-    budget reservation, if any, made either way: a held job will run). `written`: the rest of what
-    the creating write carries (fingerprint, latest object, budget reservation)."""
+    budget reservation, if any, made either way: a held REST job will run). `reserve_held` False (file
+    drops): a held job reserves nothing, its release does, so a drop queued behind one held for the
+    budget cannot take the room that one waits for. `written`: the rest of what the creating write
+    carries (fingerprint, latest object, budget reservation)."""
+    held_written = written if reserve_held else {**written, "budget": None}
+    unbooked = job if reserve_held else job.model_copy(update={"cost_book": CostBook(), "outbox": []})
     for _ in range(_HOLD_TURNS):
         try:
             ports.store.create(job, in_flight_limit=limit, **written)
             return job
-        except QuotaExceeded:
+        except QuotaExceeded as full:
             if not hold_over_limit:
                 raise
-        held = transitions.hold(job, reason=f"in-flight limit {limit} of {job.job_type} reached")
+            reason = f"in-flight limit {limit} of {job.job_type} reached"
+            if full.held_ahead:  # the type may have a free slot: the jobs held ahead have it first
+                reason = f"behind {full.held_ahead} held {job.job_type} jobs (oldest first)"
+        held = transitions.hold(unbooked, reason=reason)
         try:
-            ports.store.create(held, in_flight_limit=limit, **written)
+            ports.store.create(held, in_flight_limit=limit, **held_written)
             return held
         except SlotFree:
             continue  # a slot freed since the first try, and nothing is held: admit it
