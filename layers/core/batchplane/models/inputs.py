@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Self
+from typing import Self, TypeVar
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -25,6 +25,17 @@ ARTIFACTS = "@artifacts"
 OWN_OUTPUTS = "outputs/{tenant}/"  # the only part of the artifact bucket a tenant may read
 # A tenant's name, wherever it comes from (the caller's identity, a key's segment): one key segment.
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+=-]{0,127}$")
+
+
+_V = TypeVar("_V")
+
+
+def tenant_keyed(value: dict[str, _V]) -> dict[str, _V]:
+    """A policy section keyed by tenant: each key must be a tenant name (a field validator's body)."""
+    for name in value:
+        if not TENANT_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not a tenant name ({TENANT_NAME.pattern})")
+    return value
 
 
 class _Strict(Model):

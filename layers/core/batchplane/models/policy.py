@@ -12,7 +12,14 @@ from typing import Self
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from batchplane.models.base import Model
-from batchplane.models.inputs import INGEST, TENANT, TENANT_NAME, InputSources, prefix_template_problem
+from batchplane.models.inputs import (
+    INGEST,
+    TENANT,
+    TENANT_NAME,
+    InputSources,
+    prefix_template_problem,
+    tenant_keyed,
+)
 from batchplane.models.job import FailureClass
 from batchplane.models.prices import ARCHITECTURES, PriceTable
 from batchplane.models.scheduling import MAX_PRIORITY, MIN_PRIORITY, Scheduling
@@ -306,10 +313,7 @@ class Budgets(_Strict):
     @field_validator("tenants")
     @classmethod
     def _tenant_names(cls, value: dict[str, Budget]) -> dict[str, Budget]:
-        for name in value:
-            if not TENANT_NAME.fullmatch(name):
-                raise ValueError(f"tenant {name!r} is not a tenant name ({TENANT_NAME.pattern})")
-        return value
+        return tenant_keyed(value)
 
     def of(self, tenant: str) -> Budget | None:
         return self.tenants.get(tenant, self.default)

@@ -17,7 +17,7 @@ from typing import Self
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from batchplane.models.base import Model
-from batchplane.models.inputs import TENANT_NAME
+from batchplane.models.inputs import tenant_keyed
 
 # SubmitJob's shareIdentifier and ShareAttributes' (without its wildcard): up to 255 alphanumerics.
 SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}$")
@@ -123,10 +123,7 @@ class Scheduling(_Strict):
     @field_validator("tenants")
     @classmethod
     def _tenant_names(cls, value: dict[str, TenantScheduling]) -> dict[str, TenantScheduling]:
-        for name in value:
-            if not TENANT_NAME.fullmatch(name):
-                raise ValueError(f"{name!r} is not a tenant name ({TENANT_NAME.pattern})")
-        return value
+        return tenant_keyed(value)
 
     @model_validator(mode="after")
     def _one_weight_a_share(self) -> Self:
