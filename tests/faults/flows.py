@@ -156,10 +156,7 @@ def vanished(world: World, tag: str) -> Context:
 
 def stuck(world: World, tag: str) -> Context:
     """An attempt Batch holds in RUNNABLE for longer than sort-large's alert threshold (1800 s)."""
-    context = submitted(world, tag)
-    job = world.store.get(context["job_id"])
-    assert job is not None and job.current_attempt is not None
-    batch_backends[ACCOUNT][REGION]._jobs[job.current_attempt.batch_job_id].status = "RUNNABLE"
+    context = waiting(world, tag)
     batch_state(world, "runnable", context["job_id"])
     world.pump()
     world.offset += timedelta(seconds=1801)  # a sweep later, it has waited longer than that
