@@ -92,8 +92,9 @@ def main() -> None:
         paginator = dynamodb.get_paginator("scan")
         for page in paginator.paginate(
             TableName=stack.refs["JobsTable"],
-            FilterExpression="begins_with(pk, :job)",
-            ExpressionAttributeValues={":job": {"S": "JOB#"}},
+            # The job item only: a job also has its INDEX item (and more) under the same pk.
+            FilterExpression="begins_with(pk, :job) AND sk = :item",
+            ExpressionAttributeValues={":job": {"S": "JOB#"}, ":item": {"S": "JOB"}},
             Select="COUNT",
         ):
             jobs += page["Count"]
