@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchplane_tools.emulator import BatchEmulator, DefinitionSpec, QueueSpec
-from tests.support import emulator_client, eventually, load_event
-from tests.unit.test_batch_emulator import NOT_EMULATED, keys
+from tests.support import emulator_client, load_event
+from tests.unit.test_batch_emulator import NOT_EMULATED, Harness, keys
 
 SPOT = QueueSpec(name="spot", arn="arn:aws:batch:us-east-1:123456789012:job-queue/spot", capacity="SPOT")
 ON_DEMAND = QueueSpec(
@@ -36,20 +34,11 @@ def definition(name: str, code: str, *args: str) -> DefinitionSpec:
     return DefinitionSpec.running(name, ["python", "-c", code, *args])
 
 
-@dataclass
-class Batch:
-    emulator: BatchEmulator
-    client: Any
-    workdir: Path
-    events: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def record(self, detail: dict[str, Any]) -> None:
-        with self.lock:
-            self.events.append(detail)
+class Batch(Harness):
+    """The emulator's harness, with array jobs to submit."""
 
     def submit_array(self, size: int, job_definition: str = "report", queue: QueueSpec = ON_DEMAND) -> str:
-        response = self.client.submit_job(
+        response = self.batch.submit_job(
             jobName="bp-array-0123456789abcdef01234567",
             jobQueue=queue.name,
             jobDefinition=job_definition,
@@ -61,24 +50,10 @@ class Batch:
         )
         return str(response["jobId"])
 
-    def of(self, job_id: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [e for e in self.events if e["jobId"] == job_id]
-
-    def wait_for(self, job_id: str, status: str) -> dict[str, Any]:
-        def reached() -> dict[str, Any] | None:
-            return next((e for e in self.of(job_id) if e["status"] == status), None)
-
-        return eventually(reached, timeout=6.0, every=0.01, what=f"{job_id} {status}: {self.of(job_id)}")
-
-    def describe(self, job_id: str) -> dict[str, Any]:
-        [job] = self.client.describe_jobs(jobs=[job_id])["jobs"]
-        return dict(job)
-
 
 @pytest.fixture
 def batch(tmp_path: Path) -> Iterator[Batch]:
-    harness = Batch(emulator=None, client=None, workdir=tmp_path)  # type: ignore[arg-type]
+    harness = Batch(emulator=None, batch=None, workdir=tmp_path)  # type: ignore[arg-type]
     harness.emulator = BatchEmulator(
         queues=[SPOT, ON_DEMAND],
         definitions=[definition("report", REPORT, "1"), definition("sleeper", SLEEPER)],
@@ -87,7 +62,7 @@ def batch(tmp_path: Path) -> Iterator[Batch]:
         cwd=tmp_path,
         seed=7,
     )
-    harness.client = emulator_client(harness.emulator.serve())
+    harness.batch = emulator_client(harness.emulator.serve())
     yield harness
     harness.emulator.stop()
     if harness.emulator.log_dir is not None:
@@ -105,13 +80,13 @@ def test_a_three_child_array_runs_each_child_and_fails_its_parent_when_one_child
     # Then each child went through every state as a job of its own, named as its parent, with its index
     for index, child in enumerate(children):
         ending = "FAILED" if index == 1 else "SUCCEEDED"
-        assert [e["status"] for e in batch.of(child)] == ["RUNNABLE", "STARTING", "RUNNING", ending]
-        for event in batch.of(child):
+        assert [e["status"] for e in batch.events_of(child)] == ["RUNNABLE", "STARTING", "RUNNING", ending]
+        for event in batch.events_of(child):
             assert event["jobName"] == "bp-array-0123456789abcdef01234567"
             assert event["jobArn"].endswith(f":job/{child}")
             assert event["arrayProperties"] == {"index": index}
             assert {"bp:array": TAGS["bp:array"]}.items() <= event["tags"].items()
-    assert batch.of(children[1])[-1]["container"]["exitCode"] == 3
+    assert batch.events_of(children[1])[-1]["container"]["exitCode"] == 3
     # ... and its process saw its index, its own job id and the parent's environment
     for index, child in enumerate(children):
         seen = json.loads((batch.workdir / f"{child}.json").read_text())
@@ -119,7 +94,7 @@ def test_a_three_child_array_runs_each_child_and_fails_its_parent_when_one_child
         assert seen["AWS_BATCH_JOB_ID"] == child
         assert seen["BATCHPLANE_MANIFEST"] == "s3://b/m.jsonl"
     # ... and the parent went PENDING once a child was RUNNABLE, and FAILED after its last child ended
-    assert [e["status"] for e in batch.of(parent)] == ["PENDING", "FAILED"]
+    assert [e["status"] for e in batch.events_of(parent)] == ["PENDING", "FAILED"]
     with batch.lock:
         order = [e["jobId"] for e in batch.events]
     assert order.index(parent) > min(order.index(c) for c in children)
@@ -128,7 +103,7 @@ def test_a_three_child_array_runs_each_child_and_fails_its_parent_when_one_child
     summary = parent_failed["arrayProperties"]["statusSummary"]
     assert {k: v for k, v in summary.items() if v} == {"SUCCEEDED": 2, "FAILED": 1}
     # ... in the shape of AWS's child and parent events
-    running = batch.of(children[0])[2]
+    running = batch.events_of(children[0])[2]
     assert keys(running) == keys(load_event("batch/array_child_running.json")["detail"])
     parent_sample = load_event("batch/array_parent_succeeded.json")["detail"]
     assert set(parent_failed) - {"statusReason"} == set(parent_sample) - NOT_EMULATED
@@ -142,7 +117,7 @@ def test_a_three_child_array_runs_each_child_and_fails_its_parent_when_one_child
 
 def test_an_array_whose_children_all_succeed_succeeds(batch: Batch) -> None:
     # Given an array of 2 children whose command fails no index
-    parent = batch.client.submit_job(
+    parent = batch.batch.submit_job(
         jobName="bp-array-ok",
         jobQueue=ON_DEMAND.name,
         jobDefinition="report",
@@ -161,7 +136,7 @@ def test_list_jobs_by_array_job_id_lists_its_children_and_a_queue_lists_the_pare
     batch.wait_for(parent, "FAILED")
 
     def listed(**request: Any) -> list[tuple[str, Any]]:
-        summaries = batch.client.list_jobs(**request)["jobSummaryList"]
+        summaries = batch.batch.list_jobs(**request)["jobSummaryList"]
         return sorted((s["jobId"], s.get("arrayProperties")) for s in summaries)
 
     # Then ListJobs by arrayJobId lists the children in a status; by queue, the parent alone
@@ -173,7 +148,7 @@ def test_list_jobs_by_array_job_id_lists_its_children_and_a_queue_lists_the_pare
     assert listed(jobQueue=ON_DEMAND.name, jobStatus="FAILED") == [(parent, {"size": 3})]
     assert listed(arrayJobId="no-such-job", jobStatus="FAILED") == []
     with pytest.raises(ClientError, match="only one of"):
-        batch.client.list_jobs(jobQueue=ON_DEMAND.name, arrayJobId=parent)
+        batch.batch.list_jobs(jobQueue=ON_DEMAND.name, arrayJobId=parent)
 
 
 def test_terminating_a_child_ends_only_it_and_terminating_the_parent_ends_them_all(batch: Batch) -> None:
@@ -183,7 +158,7 @@ def test_terminating_a_child_ends_only_it_and_terminating_the_parent_ends_them_a
         batch.wait_for(f"{parent}:{k}", "RUNNING")
 
     # When child 1 is terminated
-    batch.client.terminate_job(jobId=f"{parent}:1", reason="only this one")
+    batch.batch.terminate_job(jobId=f"{parent}:1", reason="only this one")
 
     # Then it alone ends, and the parent waits for the others
     assert batch.wait_for(f"{parent}:1", "FAILED")["statusReason"] == "only this one"
@@ -191,7 +166,7 @@ def test_terminating_a_child_ends_only_it_and_terminating_the_parent_ends_them_a
     assert batch.describe(parent)["status"] == "PENDING"
 
     # When the parent is terminated, every child ends and so does the parent
-    batch.client.terminate_job(jobId=parent, reason="all of them")
+    batch.batch.terminate_job(jobId=parent, reason="all of them")
     failed = batch.wait_for(parent, "FAILED")
     assert [batch.describe(f"{parent}:{k}")["statusReason"] for k in (0, 2)] == ["all of them"] * 2
     assert failed["arrayProperties"]["statusSummary"]["FAILED"] == 3
@@ -205,7 +180,7 @@ def test_cancelling_a_parent_whose_children_wait_cancels_them(batch: Batch) -> N
         batch.wait_for(f"{parent}:{k}", "RUNNING")
 
     # When the parent is cancelled
-    batch.client.cancel_job(jobId=parent, reason="cancelled")
+    batch.batch.cancel_job(jobId=parent, reason="cancelled")
 
     # Then the waiting children fail cancelled; the running ones run on (CancelJob leaves them)
     for k in (3, 4):
@@ -234,7 +209,7 @@ def test_spot_interrupts_one_child_of_an_array(batch: Batch) -> None:
 @pytest.mark.parametrize("size", [0, 1, 10_001])
 def test_an_array_size_out_of_batchs_range_is_a_client_exception(batch: Batch, size: int) -> None:
     with pytest.raises(ClientError, match=r"arrayProperties\.size must be between 2 and 10000"):
-        batch.client.submit_job(
+        batch.batch.submit_job(
             jobName="bp-array-x",
             jobQueue=ON_DEMAND.name,
             jobDefinition="report",
