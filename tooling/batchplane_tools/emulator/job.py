@@ -73,6 +73,7 @@ class Job(SubmitRequest):
     is_terminated: bool = False
     # An array job: the parent lists its children; a child names its parent and its index.
     children: list[Job] = field(default_factory=list)
+    child_statuses: dict[str, int] = field(default_factory=dict)  # a parent's children by status
     parent: Job | None = None
     array_index: int | None = None
 

@@ -113,6 +113,7 @@ class Scheduler:
                 child = self._add(replace(request, array_size=None), arrays.child_id(job_id, index))
                 child.parent, child.array_index, child.status = job, index, "PENDING"
                 job.children.append(child)
+                arrays.counted(job, None, "PENDING")
                 self._live.append(child)
             self._cond.notify_all()
         return job
@@ -238,10 +239,11 @@ class Scheduler:
     # -- state changes (all under the lock) -----------------------------------------------------------
 
     def _move(self, job: Job, status: str) -> None:
-        job.status = status
+        was, job.status = job.status, status
         if status in EMITTED and not self._stopping:
             self._on_change(shapes.detail(job))
         if job.parent is not None:
+            arrays.counted(job.parent, was, status)
             self._follow(job.parent)
 
     def _follow(self, parent: Job) -> None:
