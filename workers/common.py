@@ -3,7 +3,7 @@
 A worker's `main` hands `run` its argument parser and its work; `run` parses the arguments, builds the
 `Job` (S3 client, output prefix, pinned inputs, Batch identity) and turns every failure into one line
 on stderr and an exit code: 1 for what a retry cannot fix, 75 for what it can, 66 for an input that is
-no longer what the job was made for.
+no longer what the job was made for, 65 for an array child that its manifest does not name.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, IncompleteReadError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from workers.manifest import ManifestError, for_array_child
 from workers.pins import Pin, pins_from
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL; the job types' retry rules retry e
 # sysexits.h EX_NOINPUT: a pinned input is no longer what the job was made for. batchplane classes it
 # INPUT_CHANGED and never retries it (lifecycle/classify.py::INPUT_CHANGED_EXIT_CODE).
 EXIT_INPUT_CHANGED = 66
+# sysexits.h EX_DATAERR: an array child whose manifest has no line for its index (workers/manifest.py).
+EXIT_NOT_IN_MANIFEST = 65
 
 OUTPUT_PREFIX_VARIABLE = "BATCHPLANE_OUTPUT_PREFIX"
 MIB = 1024 * 1024
@@ -399,8 +402,12 @@ def run(
 ) -> int:
     """Parse the arguments, do the work, and map every failure to its exit code and one line on stderr."""
     try:
-        arguments = parser.parse_args(argv)
-        work(Job.from_environment(log), arguments)
+        environ, args = for_array_child(os.environ, sys.argv[1:] if argv is None else argv, s3_client)
+        arguments = parser.parse_args(args)
+        work(Job.from_environment(log, environ), arguments)
+    except ManifestError as failure:
+        log.error(str(failure))
+        return EXIT_NOT_IN_MANIFEST
     except WorkerError as failure:
         log.error(str(failure))
         return failure.exit_code

@@ -29,6 +29,8 @@ def detail(fixture: str, **changes: object) -> BatchJobDetail:
         ("cancelled", FailureClass.CANCELLED),
         ("input_changed", FailureClass.INPUT_CHANGED),
         ("unknown_failure", FailureClass.UNKNOWN),
+        ("array_child_succeeded", None),
+        ("array_child_failed_spot", FailureClass.SPOT_INTERRUPTED),
     ],
 )
 def test_every_fixture_is_classified_as_documented(fixture: str, expected: FailureClass | None) -> None:

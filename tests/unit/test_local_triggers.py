@@ -161,3 +161,80 @@ def test_a_dynamodb_event_needs_a_streams_client() -> None:
     stack = Stack(name="local", template=load_template(TEMPLATE))
     with pytest.raises(RuntimeError, match="dynamodbstreams client"):
         triggers.stream_mapping(stack, "OutboxFunction", {}, lambda event, context: None)
+
+
+class QueuedSqs:
+    """A queue holding `messages`: each receive takes up to MaxNumberOfMessages of them; the batch's
+    handler sets `stop`, so each poll loop delivers one batch."""
+
+    def __init__(self, messages: list[dict[str, Any]], stop: threading.Event) -> None:
+        self.waiting = list(messages)
+        self.stop = stop
+        self.receives: list[int] = []  # MaxNumberOfMessages of each receive
+        self.deleted: list[str] = []
+        self.released: list[str] = []
+
+    def receive_message(self, MaxNumberOfMessages: int, **_: Any) -> dict[str, Any]:
+        self.receives.append(MaxNumberOfMessages)
+        taken, self.waiting = self.waiting[:MaxNumberOfMessages], self.waiting[MaxNumberOfMessages:]
+        return {"Messages": taken}
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> None:
+        self.deleted += [e["ReceiptHandle"] for e in Entries]
+
+    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> None:
+        assert all(e["VisibilityTimeout"] == 0 for e in Entries)
+        self.released += [e["ReceiptHandle"] for e in Entries]
+
+
+def one_batch(messages: list[dict[str, Any]], batch_size: int, window: float) -> tuple[list[str], QueuedSqs]:
+    """The first batch a mapping of `batch_size` and `window` delivers from a queue of `messages`."""
+    stop = threading.Event()
+    sqs = QueuedSqs(messages, stop)
+    triggers = Triggers(sqs=sqs, events=None, invoke=Invoker(), stop=stop, sweep_interval=None)
+    seen: list[str] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(r["messageId"] for r in event["Records"])
+        stop.set()
+        return {"batchItemFailures": []}
+
+    triggers._poll_sqs(handler, "url", "arn", batch_size, Workers(1, stop, "test"), window=window)
+    return seen, sqs
+
+
+def test_a_batch_is_gathered_in_receives_of_ten_up_to_its_batch_size() -> None:
+    # Given 30 messages waiting and a mapping of BatchSize 25 with a window
+    seen, sqs = one_batch([message(n) for n in range(30)], batch_size=25, window=30.0)
+
+    # Then one invocation gets the first 25, received 10, 10, then the 5 still wanted
+    assert seen == [f"m{n}" for n in range(25)]
+    assert sqs.receives == [10, 10, 5]
+    assert sqs.deleted == [f"r{n}" for n in range(25)]
+
+
+def test_a_batch_short_of_its_size_is_delivered_once_its_window_has_passed() -> None:
+    # Given 3 messages and a mapping of BatchSize 1000 with a short window
+    seen, sqs = one_batch([message(n) for n in range(3)], batch_size=1000, window=0.05)
+
+    # Then the window kept it receiving after the queue ran dry, and then the 3 were delivered
+    assert seen == ["m0", "m1", "m2"]
+    assert len(sqs.receives) > 1
+
+
+def test_without_a_window_one_receive_is_the_batch() -> None:
+    seen, sqs = one_batch([message(n) for n in range(30)], batch_size=100, window=0.0)
+
+    assert seen == [f"m{n}" for n in range(10)]
+    assert sqs.receives == [10]
+
+
+def test_a_batch_stops_at_six_megabytes_and_gives_back_what_it_received_beyond() -> None:
+    # Given 10 messages of 1 MiB each and a mapping of BatchSize 100
+    big = [{**message(n), "Body": "x" * 1024 * 1024} for n in range(10)]
+    seen, sqs = one_batch(big, batch_size=100, window=30.0)
+
+    # Then the batch holds the 6 that fit in 6 MB, and the other 4 are visible again at once
+    assert seen == [f"m{n}" for n in range(6)]
+    assert sqs.released == [f"r{n}" for n in range(6, 10)]
+    assert sqs.deleted == [f"r{n}" for n in range(6)]

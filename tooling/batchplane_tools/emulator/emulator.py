@@ -10,6 +10,9 @@ exit, an out-of-memory kill, a timeout, a Spot interruption and TerminateJob. Wi
 jobs never get capacity, and a queue of `blocked_queues` places none of its jobs: they stay RUNNABLE
 with Batch's reason, are handed to `emit_blocked` as a "Batch Job Queue Blocked" detail, and are
 cancelled by their queue's `time_limit_actions` (jobStateTimeLimitActions) as Batch cancels them.
+An array job (arrayProperties.size 2..10,000) is a parent and children "<parent>:<index>" that run as
+jobs of their own (AWS_BATCH_JOB_ARRAY_INDEX in their environment) with their own events; the parent
+follows them (arrays.py). ListJobs by arrayJobId lists the children.
 
 A job is its definition's command with `Ref::name` parameters substituted, started in its own
 process group (the container) with a clean environment; the group's memory is watched and its
@@ -18,7 +21,7 @@ Lambda function.
 
 Who does what: `server` (HTTP and routing), `requests` (parsing and validation), `scheduler` (the job
 table and its state steps), `supervisor` (the processes), `shapes` (the answers' and events' dicts),
-`events` (the thread that calls `emit`).
+`events` (the thread that calls `emit`), `arrays` (an array job's parent and children).
 """
 
 from __future__ import annotations

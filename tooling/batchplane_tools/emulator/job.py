@@ -39,6 +39,7 @@ class SubmitRequest:
     propagate_tags: bool
     share_identifier: str | None  # a fair-share queue's jobs have one; a FIFO queue's none
     scheduling_priority: int  # within its share, higher starts first (fair-share queues only)
+    array_size: int | None  # arrayProperties.size: an array job of this many children; None: a single job
 
 
 @dataclass
@@ -70,6 +71,11 @@ class Job(SubmitRequest):
     waiting_since: float | None = None  # monotonic time its current RUNNABLE reason was given
     is_cancelled: bool = False
     is_terminated: bool = False
+    # An array job: the parent lists its children; a child names its parent and its index.
+    children: list[Job] = field(default_factory=list)
+    child_statuses: dict[str, int] = field(default_factory=dict)  # a parent's children by status
+    parent: Job | None = None
+    array_index: int | None = None
 
     @property
     def compute_environment(self) -> str:

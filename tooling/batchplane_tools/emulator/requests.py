@@ -22,9 +22,9 @@ JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 # SubmitJob's shareIdentifier: up to 255 letters and digits, which may be followed by an asterisk.
 SHARE_IDENTIFIER = re.compile(r"^[A-Za-z0-9]{1,255}\*?$")
 MAX_SCHEDULING_PRIORITY = 9999
+ARRAY_SIZES = range(2, 10_001)  # an array job has 2 to 10,000 children
 UNSUPPORTED_SUBMIT_MEMBERS = (
     "dependsOn",
-    "arrayProperties",
     "nodeOverrides",
     "eksPropertiesOverride",
     "ecsPropertiesOverride",
@@ -48,7 +48,8 @@ class ClientException(Exception):
 
 @dataclass(frozen=True)
 class ListRequest:
-    queue: QueueSpec
+    queue: QueueSpec | None  # the queue's jobs (no array children), or
+    array_job_id: str | None  # an array job's children
     match: Callable[[Job], bool]
     limit: int
     before: int | None  # from nextToken: list only jobs submitted before this submission number
@@ -113,7 +114,20 @@ def parse_submit(
         propagate_tags=bool(body.get("propagateTags", False)),
         share_identifier=share,
         scheduling_priority=priority,
+        array_size=_array_size(body.get("arrayProperties")),
     )
+
+
+def _array_size(properties: Any) -> int | None:
+    """arrayProperties.size, which Batch takes from 2 to 10,000 (no arrayProperties: a single job)."""
+    if not properties:
+        return None
+    size = properties.get("size") if isinstance(properties, dict) else None
+    if not isinstance(size, int) or isinstance(size, bool) or size not in ARRAY_SIZES:
+        raise ClientException(
+            f"arrayProperties.size must be between {ARRAY_SIZES.start} and {ARRAY_SIZES.stop - 1}, got {size}"
+        )
+    return size
 
 
 def _fair_share(body: dict[str, Any], queue: QueueSpec, definition: DefinitionSpec) -> tuple[str | None, int]:
@@ -241,9 +255,12 @@ def parse_describe(body: dict[str, Any]) -> list[Any]:
 
 
 def parse_list(body: dict[str, Any], queues: list[QueueSpec]) -> ListRequest:
-    if body.get("arrayJobId") or body.get("multiNodeJobId"):
-        raise ClientException("The local Batch emulator has no array or multi-node jobs")
-    job_queue = find_queue(queues, body.get("jobQueue"))
+    if body.get("multiNodeJobId"):
+        raise ClientException("The local Batch emulator has no multi-node jobs")
+    array_job_id = body.get("arrayJobId")
+    if array_job_id is not None and body.get("jobQueue") is not None:
+        raise ClientException("Specify only one of jobQueue, arrayJobId and multiNodeJobId")
+    job_queue = None if array_job_id is not None else find_queue(queues, body.get("jobQueue"))
     filters = body.get("filters") or []
     if len(filters) > 1:
         raise ClientException("Only one filter can be used at a time")
@@ -272,7 +289,13 @@ def parse_list(body: dict[str, Any], queues: list[QueueSpec]) -> ListRequest:
             before = int(token)
         except ValueError as error:
             raise ClientException("Invalid nextToken") from error
-    return ListRequest(queue=job_queue, match=match, limit=limit, before=before)
+    return ListRequest(
+        queue=job_queue,
+        array_job_id=None if array_job_id is None else str(array_job_id),
+        match=match,
+        limit=limit,
+        before=before,
+    )
 
 
 def _filter(spec: Any) -> Callable[[Job], bool]:

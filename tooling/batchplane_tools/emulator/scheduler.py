@@ -18,11 +18,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from batchplane_tools.emulator import shapes
+from batchplane_tools.emulator import arrays, shapes
 from batchplane_tools.emulator.fairshare import FairShare
 from batchplane_tools.emulator.job import EMITTED, ENDED, NOT_STARTED, Job, SubmitRequest, now_ms
 from batchplane_tools.emulator.requests import ClientException, ListRequest
@@ -100,22 +100,35 @@ class Scheduler:
     # -- the table, for the operations and BatchEmulator's own methods ---------------------------------
 
     def submit(self, request: SubmitRequest) -> Job:
+        """A single job, or an array job's parent with its children spawned (in PENDING, each then
+        stepped, placed and run like a single job; the parent follows them, arrays.py)."""
         job_id = str(uuid.uuid4())
         with self._cond:
             if self._stopping:
                 raise ClientException("The local Batch emulator is stopping")
-            job = Job(
-                **{f.name: getattr(request, f.name) for f in fields(request)},
-                seq=len(self._order),
-                job_id=job_id,
-                arn=f"arn:aws:batch:{self._region}:{self._account}:job/{job_id}",
-                created_at=now_ms(),
-                due=time.monotonic() + STATE_STEP_SECONDS,
-            )
-            self._jobs[job_id] = job
-            self._order.append(job)
-            self._live.append(job)
+            job = self._add(request, job_id)
+            if request.array_size is None:
+                self._live.append(job)
+            for index in range(request.array_size or 0):
+                child = self._add(replace(request, array_size=None), arrays.child_id(job_id, index))
+                child.parent, child.array_index, child.status = job, index, "PENDING"
+                job.children.append(child)
+                arrays.counted(job, None, "PENDING")
+                self._live.append(child)
             self._cond.notify_all()
+        return job
+
+    def _add(self, request: SubmitRequest, job_id: str) -> Job:
+        job = Job(
+            **{f.name: getattr(request, f.name) for f in fields(request)},
+            seq=len(self._order),
+            job_id=job_id,
+            arn=f"arn:aws:batch:{self._region}:{self._account}:job/{job_id}",
+            created_at=now_ms(),
+            due=time.monotonic() + STATE_STEP_SECONDS,
+        )
+        self._jobs[job_id] = job
+        self._order.append(job)
         return job
 
     def details(self, job_ids: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -131,16 +144,24 @@ class Scheduler:
             # Newest first; the token is the submission number to continue below, so jobs submitted
             # between pages never shift the pages already handed out.
             found: list[Job] = []
-            for job in reversed(self._order):
+            for job in reversed(self._listable(request)):
                 if request.before is not None and job.seq >= request.before:
                     continue
-                if job.queue is request.queue and request.match(job):
+                if request.match(job):
                     found.append(job)
                     if len(found) > request.limit:
                         break
             page = found[: request.limit]
             listed = [shapes.summary(job) for job in page]
         return listed, str(page[-1].seq) if len(found) > request.limit else None
+
+    def _listable(self, request: ListRequest) -> list[Job]:
+        """An array job's children (none for an id of no array job), or a queue's jobs, which list
+        an array job by its parent alone."""
+        if request.array_job_id is not None:
+            parent = self._jobs.get(request.array_job_id)
+            return parent.children if parent is not None else []
+        return [job for job in self._order if job.queue is request.queue and job.parent is None]
 
     def front(self, queue: QueueSpec, most: int) -> list[Job]:
         """The queue's first `most` RUNNABLE jobs in the order its rule would start them (FIFO, or fair
@@ -172,25 +193,34 @@ class Scheduler:
             ]
 
     def end(self, job_id: str, reason: str, *, started_too: bool) -> None:
-        """TerminateJob (started_too) or CancelJob: jobs not started yet fail at once."""
+        """TerminateJob (started_too) or CancelJob: jobs not started yet fail at once. An array job's
+        parent ends all its children (it then follows them); a child, only itself."""
         with self._cond:
             job = self._jobs.get(job_id)
             if job is None:
                 raise ClientException(f"Job {job_id} does not exist")
-            if job.status in NOT_STARTED:
-                job.is_cancelled = True
-                self._finish(job, "FAILED", reason)
-            elif job.status in ENDED or not started_too or job.cause is not None:
-                pass  # CancelJob leaves started jobs alone; a job already being ended keeps its cause
-            elif job.process is None:  # STARTING, not spawned yet
-                job.is_terminated = True
-                job.attempts.append(shapes.attempt(job, reason))
-                self._finish(job, "FAILED", reason)
-            else:
-                job.is_terminated = True
-                job.cause, job.cause_reason = "terminate", reason
-                self._supervisor.terminate(job.process.pid)
-                job.kill_at = time.monotonic() + TERMINATE_GRACE_SECONDS
+            if job.children and job.status not in ENDED:  # before its children end: its last event
+                job.status_reason = reason
+                job.is_terminated = job.is_terminated or started_too
+                job.is_cancelled = job.is_cancelled or not started_too
+            for each in job.children or [job]:
+                self._end(each, reason, started_too=started_too)
+
+    def _end(self, job: Job, reason: str, *, started_too: bool) -> None:
+        if job.status in NOT_STARTED:
+            job.is_cancelled = True
+            self._finish(job, "FAILED", reason)
+        elif job.status in ENDED or not started_too or job.cause is not None:
+            pass  # CancelJob leaves started jobs alone; a job already being ended keeps its cause
+        elif job.process is None:  # STARTING, not spawned yet
+            job.is_terminated = True
+            job.attempts.append(shapes.attempt(job, reason))
+            self._finish(job, "FAILED", reason)
+        else:
+            job.is_terminated = True
+            job.cause, job.cause_reason = "terminate", reason
+            self._supervisor.terminate(job.process.pid)
+            job.kill_at = time.monotonic() + TERMINATE_GRACE_SECONDS
 
     def interrupt_spot(self, job_id: str) -> bool:
         with self._cond:
@@ -209,9 +239,23 @@ class Scheduler:
     # -- state changes (all under the lock) -----------------------------------------------------------
 
     def _move(self, job: Job, status: str) -> None:
-        job.status = status
+        was, job.status = job.status, status
         if status in EMITTED and not self._stopping:
             self._on_change(shapes.detail(job))
+        if job.parent is not None:
+            arrays.counted(job.parent, was, status)
+            self._follow(job.parent)
+
+    def _follow(self, parent: Job) -> None:
+        """An array job's parent takes the status its children give it, with an event of its own."""
+        status = arrays.followed_status(parent)
+        if status == parent.status:
+            return
+        if status in ENDED:
+            parent.stopped_at = now_ms()
+        parent.status = status
+        if not self._stopping:
+            self._on_change(shapes.detail(parent))
 
     def _finish(self, job: Job, status: str, status_reason: str) -> None:
         job.status_reason = status_reason

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from batchplane_tools.emulator.arrays import detail_properties, summary_properties
 from batchplane_tools.emulator.job import Job, now_ms
 from batchplane_tools.emulator.specs import QueueSpec
 
@@ -45,6 +46,8 @@ def detail(job: Job) -> dict[str, Any]:
         found["startedAt"] = job.started_at
     if job.stopped_at is not None:
         found["stoppedAt"] = job.stopped_at
+    if (array_properties := detail_properties(job)) is not None:
+        found["arrayProperties"] = array_properties
     found["dependsOn"] = []
     found["jobDefinition"] = job.definition.arn
     found["parameters"] = dict(job.parameters)
@@ -97,6 +100,8 @@ def summary(job: Job) -> dict[str, Any]:
         "createdAt": job.created_at,
         "status": job.status,
     }
+    if (array_properties := summary_properties(job)) is not None:
+        found["arrayProperties"] = array_properties
     if job.status_reason is not None:
         found["statusReason"] = job.status_reason
     if job.started_at is not None:

@@ -126,6 +126,8 @@ class Supervisor:
             AWS_BATCH_JQ_NAME=job.queue.name,
             AWS_BATCH_CE_NAME=job.compute_environment,
         )
+        if job.array_index is not None:  # an array job's child learns its place
+            environment["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
         return environment
 
     @staticmethod

@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 EVENT_DELIVERIES = 3
 # Lambda polls each stream shard four times a second.
 STREAM_POLL_SECONDS = 0.25
+# An SQS event source mapping's batch: at most 10 messages a ReceiveMessage, 10,000 a batch, and 6 MB
+# of payload (Lambda's invocation limit) however many that is.
+SQS_RECEIVE_MAX = 10
+SQS_BATCH_MAX = 10_000
+SQS_PAYLOAD_BYTES = 6 * 1024 * 1024
+BATCH_POLL_SECONDS = 0.05  # inside a batching window, between receives that found nothing
 
 
 class Triggers:
@@ -88,10 +94,12 @@ class Triggers:
                 name, kind, spec = f"{logical}-{event_name}", event["Type"], event.get("Properties", {})
                 if kind == "SQS":
                     queue = stack.resolve(spec["Queue"])
-                    batch_size = int(spec.get("BatchSize", 10))
+                    batch_size = min(int(stack.resolve(spec.get("BatchSize", 10))), SQS_BATCH_MAX)
+                    window = float(stack.resolve(spec.get("MaximumBatchingWindowInSeconds", 0)))
                     workers = Workers(event_concurrency(stack, spec, concurrency), self._stop, name)
                     url = self._queue_url(queue)
-                    self._spawn(name, self._poll_sqs, handler, url, queue, batch_size, workers)
+                    poll = functools.partial(self._poll_sqs, window=window)
+                    self._spawn(name, poll, handler, url, queue, batch_size, workers)
                 elif kind == "DynamoDB":
                     self._spawn(name, self._poll_stream, self.stream_mapping(stack, logical, spec, handler))
                 elif kind == "EventBridgeRule":
@@ -117,11 +125,11 @@ class Triggers:
         thread.start()
         self._threads.append(thread)
 
-    def _receive(self, url: str, **params: Any) -> list[dict[str, Any]] | None:
+    def _receive(self, url: str, wait: int = 1, **params: Any) -> list[dict[str, Any]] | None:
         """One long poll of a queue: its messages, [] after a failure (logged), None at stop."""
         try:
             messages: list[dict[str, Any]] = self._sqs.receive_message(
-                QueueUrl=url, WaitTimeSeconds=1, AttributeNames=["All"], **params
+                QueueUrl=url, WaitTimeSeconds=wait, AttributeNames=["All"], **params
             ).get("Messages", [])
         except Exception:  # the server is going away at stop
             if self._stop.is_set():
@@ -133,14 +141,14 @@ class Triggers:
 
     # -- SQS event source mapping ----------------------------------------------------------------------
 
-    def _poll_sqs(self, handler: Handler, url: str, arn: str, batch_size: int, workers: Workers) -> None:
+    def _poll_sqs(
+        self, handler: Handler, url: str, arn: str, batch_size: int, workers: Workers, *, window: float = 0.0
+    ) -> None:
         """Lambda's SQS event source: batches of records, partial batch responses, deletes on success;
-        up to the workers' number of batches at once, each received only once a worker is free."""
+        up to the workers' number of batches at once, each gathered only once a worker is free."""
         try:
             while workers.reserve():
-                messages = self._receive(
-                    url, MaxNumberOfMessages=min(10, batch_size), MessageAttributeNames=["All"]
-                )
+                messages = self._gather(url, batch_size, window)
                 if not messages:
                     workers.release()
                     if messages is None:
@@ -149,6 +157,48 @@ class Triggers:
                 workers.run(functools.partial(self._deliver_batch, handler, url, arn, messages))
         finally:
             workers.close()
+
+    def _gather(self, url: str, batch_size: int, window: float) -> list[dict[str, Any]] | None:
+        """One batch as Lambda gathers it: receives of up to 10 messages until the batch has
+        `batch_size` of them, its bodies reach 6 MB, or `window` seconds have passed since its first
+        message came ([] if none came, None at stop). A message past 6 MB goes back to the queue.
+        With no window, one receive's messages are the batch."""
+        batch: list[dict[str, Any]] = []
+        payload, first_at = 0, 0.0
+        while len(batch) < batch_size:
+            left = window - (time.monotonic() - first_at) if batch else 1.0
+            if left <= 0:
+                break
+            wanted = min(SQS_RECEIVE_MAX, batch_size - len(batch))
+            messages = self._receive(
+                url, min(1, int(left)), MaxNumberOfMessages=wanted, MessageAttributeNames=["All"]
+            )
+            if messages is None:  # at stop: what was gathered is received again after its visibility timeout
+                return None
+            if not batch:
+                if not messages:
+                    return []
+                first_at = time.monotonic()
+            elif not messages:
+                self._stop.wait(min(left, BATCH_POLL_SECONDS))
+            for at, message in enumerate(messages):
+                payload += len(message["Body"].encode("utf-8"))
+                if payload > SQS_PAYLOAD_BYTES and batch:
+                    self._release(url, messages[at:])
+                    return batch
+                batch.append(message)
+        return batch
+
+    def _release(self, url: str, messages: list[dict[str, Any]]) -> None:
+        """Messages received but left out of the batch are visible again at once."""
+        for start in range(0, len(messages), SQS_RECEIVE_MAX):
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for i, m in enumerate(messages[start : start + SQS_RECEIVE_MAX])
+                ],
+            )
 
     def _deliver_batch(self, handler: Handler, url: str, arn: str, messages: list[dict[str, Any]]) -> None:
         event = {"Records": [_sqs_record(m, arn) for m in messages]}
