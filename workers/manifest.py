@@ -3,10 +3,12 @@
 batchplane submits a burst of jobs as one Batch array job: the children share one command and one
 environment, with BATCHPLANE_MANIFEST (s3://bucket/_arrays/<array>.jsonl, written before SubmitJob)
 naming the manifest, and Batch gives each child AWS_BATCH_JOB_ARRAY_INDEX. Line k of the manifest is
-child k's job: `{"index": k, "job_id", "attempt", "tenant", "output_prefix", "inputs": [pins]}`. The
-child then runs exactly as a single job with BATCHPLANE_JOB_ID, BATCHPLANE_ATTEMPT,
-BATCHPLANE_OUTPUT_PREFIX and BATCHPLANE_INPUTS set from that line, and with its one input as `--input`
-(the shared command's `--input` is no child's own).
+child k's job: `{"index": k, "job_id", "attempt", "tenant", "output_prefix", "inputs": [pins],
+"parameters": {name: value}}`. The child then runs exactly as a single job with BATCHPLANE_JOB_ID,
+BATCHPLANE_ATTEMPT, BATCHPLANE_OUTPUT_PREFIX and BATCHPLANE_INPUTS set from that line, and with its own
+parameters in the command: the job definitions pass parameter `name` as `--name-with-hyphens
+Ref::name`, and the shared command holds the first child's values, no other child's own. A line
+without parameters sets its one input as `--input`.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ def for_array_child(
         "BATCHPLANE_OUTPUT_PREFIX": str(line["output_prefix"]),
         INPUTS_VARIABLE: json.dumps(line["inputs"]),
     }
+    parameters = line.get("parameters")
+    if isinstance(parameters, dict) and parameters:
+        return child, _with_parameters(list(argv), parameters)
     return child, _with_input(list(argv), line["inputs"])
 
 
@@ -82,12 +87,24 @@ def _parse(raw: bytes, uri: str, index: int) -> dict[str, Any]:
     return line
 
 
+def _with_parameters(argv: list[str], parameters: dict[str, Any]) -> list[str]:
+    """Each `--<name>` of the command set to the child's value of parameter <name> (underscores as
+    hyphens, as the job definitions spell their flags); a flag the command lacks is added."""
+    for name, value in sorted(parameters.items()):
+        argv = _with_flag(argv, "--" + name.replace("_", "-"), str(value))
+    return argv
+
+
+def _with_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    if flag in argv[:-1]:
+        at = argv.index(flag)
+        return [*argv[:at], flag, value, *argv[at + 2 :]]
+    return [*argv, flag, value]
+
+
 def _with_input(argv: list[str], inputs: list[Any]) -> list[str]:
     """`--input` set to the child's one input (a job with no pinned input keeps the command's)."""
     uris = [entry.get("uri") for entry in inputs if isinstance(entry, dict)]
     if len(uris) != 1 or not isinstance(uris[0], str):
         return argv
-    if "--input" in argv[:-1]:
-        at = argv.index("--input")
-        return [*argv[:at], "--input", uris[0], *argv[at + 2 :]]
-    return [*argv, "--input", uris[0]]
+    return _with_flag(argv, "--input", uris[0])

@@ -129,3 +129,18 @@ def test_without_an_array_index_the_manifest_is_not_read(s3: Any, monkeypatch: p
     # When the worker runs on the command's own input, Then it runs as that single job
     assert word_count.main(["--input", f"s3://{INGEST}/incoming/file-2.txt"]) == 0
     assert len(outputs(s3)) == 1
+
+
+def test_a_child_takes_its_own_parameters_from_its_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a manifest line whose parameters differ from the shared command's (the first child's)
+    own = {**line(1, "v1"), "parameters": {"input": f"s3://{INGEST}/incoming/file-1.txt", "mode": "lines"}}
+    monkeypatch.setattr(manifest, "read_line", lambda _s3, _uri, _index: own)
+    environ = {manifest.MANIFEST_VARIABLE: MANIFEST_URI, manifest.INDEX_VARIABLE: "1"}
+    shared = ["--input", f"s3://{INGEST}/incoming/file-0.txt", "--mode", "both"]
+
+    # When the child works out what to run
+    child_environ, argv = manifest.for_array_child(environ, shared, lambda: None)  # type: ignore[arg-type,return-value]
+
+    # Then every flag carries the child's own value, and the job is its line's
+    assert argv == ["--input", f"s3://{INGEST}/incoming/file-1.txt", "--mode", "lines"]
+    assert child_environ["BATCHPLANE_JOB_ID"] == own["job_id"]
