@@ -26,7 +26,7 @@ def queue_name(queue: str) -> str:
     return queue.rsplit("/", 1)[-1]
 
 
-def _route(ports: Ports, message: DispatchMessage) -> Route:
+def route_of(ports: Ports, message: DispatchMessage) -> Route:
     # A job admitted before fair share carries no share: its tenant's, at the tenant's default priority.
     placement = ports.policy.scheduling.placement(message.tenant)
     return route(
@@ -51,7 +51,7 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
     """
     name = job_name(message.job_id, message.attempt)
     try:
-        target = _route(ports, message)
+        target = route_of(ports, message)
     except InvalidRequest as gone:  # the job type left the policy after the job was admitted
         _give_up(ports, message, gone.details[0].reason if gone.details else str(gone))
         return
