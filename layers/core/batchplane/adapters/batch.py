@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -90,7 +90,7 @@ class BatchGateway:
         if self._limiter is not None:
             self._limiter.acquire()
         # An array's children share everything below; each finds its own work in the manifest.
-        array = {"arrayProperties": {"size": array_size}} if array_size else {}
+        array: dict[str, Any] = {"arrayProperties": {"size": array_size}} if array_size else {}
         try:
             response = self._client.submit_job(
                 **array,
