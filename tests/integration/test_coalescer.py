@@ -15,7 +15,7 @@ import pytest
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
 from batchplane.wiring import ports
-from tests.support import LambdaContext, load_function, sqs_event, tenant_input
+from tests.support import LambdaContext, api_event, load_function, sqs_event, submit_job, tenant_input
 
 JOB_TYPE = "checksum-manifest"
 
@@ -242,3 +242,40 @@ def test_a_crash_between_steps_is_resumed_by_the_redelivery_exactly_once(
     for job_id in job_ids:
         job = ports().store.get(job_id)
         assert job is not None and job.status.value == "SUBMITTED"
+
+
+def test_a_rest_submission_opts_in_and_waits_in_the_array_queue(aws, api) -> None:
+    # When a caller submits a job of a type with an `array` policy, opting in
+    job = submit_job(api, JOB_TYPE, tenant_input("checksum/rest.bin"), array=True)
+
+    # Then its first attempt waits in the array queue, not the dispatch queue, with when it was made
+    [(_, body, _)] = array_messages(aws)
+    message = json.loads(body)
+    assert message["job_id"] == job["job_id"]
+    assert message["coalesce_since"] is not None
+    assert aws.dispatch_messages() == []
+
+
+def test_opting_in_for_a_type_without_an_array_policy_is_422_naming_array_and_writes_nothing(
+    aws, api
+) -> None:
+    # Given a job type without an `array` section
+    before = aws.table_items()
+
+    # When a caller opts in for it
+    status, body, _ = api(
+        api_event(
+            "POST",
+            "/jobs",
+            body={"job_type": "word-count", "parameters": {"input": tenant_input("a.txt")}, "array": True},
+            headers={"Content-Type": "application/json"},
+        )
+    )
+
+    # Then 422 names `array` and why, and nothing was written or queued
+    assert status == 422
+    [detail] = body["error"]["details"]
+    assert detail["field"] == "array"
+    assert "word-count" in detail["reason"]
+    assert aws.table_items() == before
+    assert array_messages(aws) == [] and aws.dispatch_messages() == []

@@ -75,7 +75,8 @@ def coalesce(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
             routed.append((arrival, route_of(ports, arrival.message)))
         except InvalidRequest:  # its type left the policy: dispatch fails the job with the reason
             failed |= _single(ports, [arrival])
-    for (_, target), group in grouped(routed, lambda pair: (pair[0].message.tenant, pair[1])).items():
+    by_route = grouped(routed, lambda pair: (pair[0].message.tenant, pair[0].message.job_type, pair[1]))
+    for (_, _, target), group in by_route.items():
         failed |= _group(ports, [arrival for arrival, _ in group], target)
     return failed
 
@@ -88,7 +89,7 @@ def _single(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
     failed: set[str] = set()
     for arrival in arrivals:
         try:
-            dispatch(ports, arrival.message, receive_count=max(2, arrival.receive_count))
+            dispatch(ports, arrival.message, receive_count=arrival.receive_count)
         except Exception:
             logger.exception("single dispatch failed", extra={"job_id": arrival.message.job_id})
             failed.add(arrival.message_id)
@@ -105,8 +106,8 @@ def _settle_suspects(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
         attempt = job.attempt(arrival.message.attempt) if job else None
         if attempt is not None and attempt.array_name:
             arrays.setdefault(attempt.array_name, []).append(arrival)
-        elif job is not None and job.status in DISPATCHABLE_STATUSES:
-            single.append(arrival)
+        elif job is not None and attempt is None and job.status in DISPATCHABLE_STATUSES:
+            single.append(arrival)  # still waits for this attempt; dispatch looks for it in Batch first
     for name, waiting in arrays.items():
         try:
             resume(ports, name)
