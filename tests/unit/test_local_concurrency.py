@@ -65,6 +65,19 @@ def test_template_concurrency_is_each_functions_reserved_one_else_the_unreserved
     assert set(others.values()) == {UNRESERVED}
 
 
+def test_an_event_setting_given_by_a_stack_parameter_reads_as_the_parameters_value() -> None:
+    # Given the coalescer's SQS event, sized by ArrayBatchSize and ArrayBatchWindowSeconds
+    [(_, coalescer)] = [
+        (k, p) for k, p in stack().resources("AWS::Serverless::Function") if k == "CoalescerFunction"
+    ]
+
+    # Then the local triggers read the parameters' defaults, and the queue is left to resolve later
+    event = coalescer["Events"]["Coalesce"]["Properties"]
+    assert int(event["BatchSize"]) == 1000
+    assert int(event["MaximumBatchingWindowInSeconds"]) == 5
+    assert event["Queue"] == {"Fn::GetAtt": ["ArrayQueue", "Arn"]}
+
+
 @pytest.mark.parametrize(
     ("choice", "dispatcher", "sweeper", "state_change"), [(1, 1, 1, 1), (3, 3, 1, 3), (50, 5, 1, 50)]
 )
