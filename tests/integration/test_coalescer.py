@@ -11,6 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from moto.batch.responses import BatchResponse
+from moto.core.exceptions import JsonRESTError
 
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
@@ -279,3 +281,27 @@ def test_opting_in_for_a_type_without_an_array_policy_is_422_naming_array_and_wr
     assert "word-count" in detail["reason"]
     assert aws.table_items() == before
     assert array_messages(aws) == [] and aws.dispatch_messages() == []
+
+
+def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) -> None:
+    # Given coalescible jobs whose wait is over, and Batch refusing SubmitJob (its definition is gone)
+    job_ids = make_jobs(3)
+    messages = array_messages(aws)
+    later(31)
+
+    def refuse(self: BatchResponse) -> Any:
+        error = JsonRESTError("ClientException", "job definition not found")
+        error.code = 400
+        raise error
+
+    monkeypatch.setattr(BatchResponse, "submitjob", refuse)
+
+    # When the coalescer submits their array
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then each job failed for good with Batch's reason, its claimed attempt ended
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None and job.status.value == "FAILED"
+        assert "job definition not found" in job.history[-1].reason
+        assert job.attempts[-1].status.value == "FAILED"

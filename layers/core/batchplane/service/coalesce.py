@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from batchplane.errors import InvalidRequest
+from batchplane.lifecycle import transitions
 from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, Attempt, Capacity, HistoryEntry
 from batchplane.observability import logger, metric
@@ -42,8 +43,8 @@ from batchplane.policy.arrays import (
 )
 from batchplane.policy.outputs import attempt_output_prefix
 from batchplane.policy.routing import Route
-from batchplane.service.dispatch import dispatch, queue_name, route_of
-from batchplane.service.ports import ArrayMember, ArrayMeta, Ports
+from batchplane.service.dispatch import dispatch, fail_for_good, queue_name, route_of
+from batchplane.service.ports import ArrayMember, ArrayMeta, BatchRefused, Ports
 
 # The worker's contract (workers/README.md): where the children's lines are, and the array's name.
 MANIFEST_VARIABLE = "BATCHPLANE_MANIFEST"
@@ -211,7 +212,11 @@ def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look
         parent = found[0].job_id
         logger.info("adopting earlier array submission", extra={"array": meta.name, "parent": parent})
     else:
-        parent = _submit(ports, meta)
+        try:
+            parent = _submit(ports, meta)
+        except BatchRefused as refused:
+            _refused(ports, meta, members, str(refused))
+            return
         metric("ArraysSubmitted")
         metric("ArrayChildren", meta.size)
     ports.arrays.record_parent(meta.name, parent)
@@ -224,6 +229,24 @@ def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look
             "claimed": claimed,
             "tenant": meta.tenant,
         },
+    )
+
+
+def _refused(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], reason: str) -> None:
+    """Batch refused the array itself (its queue, its definition): every job it holds fails for good,
+    as a refused single submission does; trying again would be refused again."""
+    now = ports.clock()
+    for member in members:
+        job = ports.store.get(member.job_id)
+        if job is None:
+            continue
+        failed = transitions.array_refused(
+            job, attempt=member.attempt, array_name=meta.name, reason=reason, now=now
+        )
+        if failed is not None:
+            fail_for_good(ports, job, failed)
+    logger.warning(
+        "Batch refused the array job; its jobs failed", extra={"array": meta.name, "reason": reason}
     )
 
 

@@ -6,7 +6,7 @@ from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import Attempt, Capacity, HistoryEntry
+from batchplane.models.job import Attempt, Capacity, HistoryEntry, Job
 from batchplane.models.outbox import JobEventType
 from batchplane.models.pins import pins_json
 from batchplane.observability import logger, metric
@@ -148,6 +148,11 @@ def _give_up(ports: Ports, message: DispatchMessage, reason: str) -> None:
     failed = transitions.dispatch_refused(job, attempt=message.attempt, reason=reason, now=ports.clock())
     if failed is None:
         return
+    fail_for_good(ports, job, failed)
+    logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})
+
+
+def fail_for_good(ports: Ports, job: Job, failed: Job) -> None:
+    """Save the job failed for good, owing its alert and its "Job Failed" event."""
     alert = f"job {job.job_id} failed: {failed.history[-1].reason}"
     ports.store.save(owing(failed, alert=alert, job_event=JobEventType.FAILED), previous=job)
-    logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})
