@@ -43,7 +43,8 @@ def concurrency_of(choice: Concurrency) -> dict[str, int]:
 
 
 def test_template_concurrency_is_each_functions_reserved_one_else_the_unreserved_default() -> None:
-    # Given template.yaml: the dispatcher reserves DispatcherConcurrency (default 5), the sweeper 1
+    # Given template.yaml: the dispatcher reserves DispatcherConcurrency (default 5), the sweeper 1,
+    # the coalescer 2
 
     # When the local stack runs with --concurrency template
     got = concurrency_of(TEMPLATE)
@@ -51,7 +52,9 @@ def test_template_concurrency_is_each_functions_reserved_one_else_the_unreserved
     # Then each function runs as many at once as Lambda would let it
     assert got["DispatcherFunction"] == int(stack().resolve({"Ref": "DispatcherConcurrency"})) == 5
     assert got["SweeperFunction"] == 1
-    others = {k: v for k, v in got.items() if k not in ("DispatcherFunction", "SweeperFunction")}
+    assert got["CoalescerFunction"] == 2
+    reserved = ("DispatcherFunction", "SweeperFunction", "CoalescerFunction")
+    others = {k: v for k, v in got.items() if k not in reserved}
     assert set(others) == {
         "ApiFunction",
         "StateChangeFunction",
@@ -60,6 +63,19 @@ def test_template_concurrency_is_each_functions_reserved_one_else_the_unreserved
         "OutboxFunction",
     }
     assert set(others.values()) == {UNRESERVED}
+
+
+def test_an_event_setting_given_by_a_stack_parameter_reads_as_the_parameters_value() -> None:
+    # Given the coalescer's SQS event, sized by ArrayBatchSize and ArrayBatchWindowSeconds
+    [(_, coalescer)] = [
+        (k, p) for k, p in stack().resources("AWS::Serverless::Function") if k == "CoalescerFunction"
+    ]
+
+    # Then the local triggers read the parameters' defaults, and the queue is left to resolve later
+    event = coalescer["Events"]["Coalesce"]["Properties"]
+    assert int(event["BatchSize"]) == 1000
+    assert int(event["MaximumBatchingWindowInSeconds"]) == 5
+    assert event["Queue"] == {"Fn::GetAtt": ["ArrayQueue", "Arn"]}
 
 
 @pytest.mark.parametrize(

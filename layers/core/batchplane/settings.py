@@ -24,6 +24,9 @@ class Settings(Model):
 
     JOBS_TABLE_NAME: str = Field(min_length=3)
     DISPATCH_QUEUE_URL: str = Field(min_length=1)
+    ARRAY_QUEUE_URL: str = Field(
+        default="", description="the coalescer's queue; empty: coalescible jobs are dispatched one by one"
+    )
     SPOT_JOB_QUEUE: str = Field(min_length=1, description="name or ARN of the Spot job queue")
     ON_DEMAND_JOB_QUEUE: str = Field(min_length=1, description="name or ARN of the on-demand job queue")
     JOB_DEFINITION_PREFIX: str = Field(

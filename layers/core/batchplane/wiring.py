@@ -8,10 +8,12 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
+from batchplane.adapters.array_items import DynamoArrayBook
 from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
 from batchplane.adapters.job_logs import CloudWatchJobLogs
+from batchplane.adapters.manifests import S3Manifests
 from batchplane.adapters.notify import Notifier
 from batchplane.adapters.operations import DynamoOperations
 from batchplane.adapters.secrets import SecretKey
@@ -26,6 +28,7 @@ if TYPE_CHECKING:  # types only: each LazyClient stands in for the client it wil
     from mypy_boto3_batch import BatchClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_events import EventBridgeClient
+    from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sns import SNSClient
     from mypy_boto3_sqs import SQSClient
@@ -43,7 +46,11 @@ def ports() -> Ports:
             retention=timedelta(days=settings.RETENTION_DAYS),
             pricing=pricing,
         ),
-        dispatch=DispatchQueue(settings.DISPATCH_QUEUE_URL, cast("SQSClient", LazyClient("sqs"))),
+        dispatch=DispatchQueue(
+            settings.DISPATCH_QUEUE_URL,
+            cast("SQSClient", LazyClient("sqs")),
+            array_queue_url=settings.ARRAY_QUEUE_URL,
+        ),
         batch=BatchGateway(
             cast("BatchClient", LazyClient("batch")),
             RateLimiter(settings.SUBMIT_RATE_PER_SECOND),
@@ -58,6 +65,12 @@ def ports() -> Ports:
             bus_name=settings.EVENT_BUS_NAME,
         ),
         operations=DynamoOperations(cast("DynamoDBClient", LazyClient("dynamodb")), settings.JOBS_TABLE_NAME),
+        arrays=DynamoArrayBook(
+            settings.JOBS_TABLE_NAME,
+            cast("DynamoDBClient", LazyClient("dynamodb")),
+            retention=timedelta(days=settings.RETENTION_DAYS),
+        ),
+        manifests=S3Manifests(settings.ARTIFACT_BUCKET, cast("S3Client", LazyClient("s3"))),
         artifact_bucket=settings.ARTIFACT_BUCKET,
         ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,

@@ -110,11 +110,34 @@ class Stack:
         raise KeyError(f"{name} is not provisioned (or has no default)")
 
     def resources(self, type_name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Each resource of the type and its properties; a function's event settings given by a stack
+        parameter (the coalescer's `BatchSize: !Ref ArrayBatchSize`) read as that parameter's value."""
         return [
-            (logical, resource.get("Properties", {}))
+            (logical, self._events_with_parameters(resource.get("Properties", {})))
             for logical, resource in self.template["Resources"].items()
             if resource["Type"] == type_name
         ]
+
+    def _events_with_parameters(self, properties: dict[str, Any]) -> dict[str, Any]:
+        events = properties.get("Events")
+        if not isinstance(events, dict):
+            return properties
+        parameters = self.template.get("Parameters", {})
+
+        def value(setting: Any) -> Any:
+            named = isinstance(setting, dict) and list(setting) == ["Ref"] and setting["Ref"] in parameters
+            return self._ref(setting["Ref"]) if named else setting
+
+        return {
+            **properties,
+            "Events": {
+                name: {
+                    **event,
+                    "Properties": {k: value(v) for k, v in (event.get("Properties") or {}).items()},
+                }
+                for name, event in events.items()
+            },
+        }
 
     def function_environment(self, logical_id: str | None = None) -> dict[str, str]:
         """The environment a function gets: Globals merged with the function's own variables."""

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -83,12 +83,17 @@ class BatchGateway:
         parameters: dict[str, str],
         environment: dict[str, str],
         tags: dict[str, str],
+        array_size: int | None = None,
     ) -> str:
-        """SubmitJob; returns the Batch job id. Throttling and 5xx are retried by botocore, then raised."""
+        """SubmitJob (with `array_size`: an array job of that many children); returns the Batch job id.
+        Throttling and 5xx are retried by botocore, then raised."""
         if self._limiter is not None:
             self._limiter.acquire()
+        # An array's children share everything below; each finds its own work in the manifest.
+        array: dict[str, Any] = {"arrayProperties": {"size": array_size}} if array_size else {}
         try:
             response = self._client.submit_job(
+                **array,
                 jobName=name,
                 jobQueue=route.queue,
                 jobDefinition=route.job_definition,

@@ -22,9 +22,7 @@ from batchplane.adapters.dynamo_calls import (
 from batchplane.adapters.earlier_layout import is_current, migrate_job
 from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, moves_index, put_index
 from batchplane.adapters.job_items import (
-    SUBMISSION_ATTRIBUTES,
     artifact_items,
-    attempt_map,
     count_held,
     count_in,
     count_out,
@@ -46,8 +44,8 @@ from batchplane.adapters.job_items import (
     put_new,
     side_items,
     status_list,
-    to_av,
 )
+from batchplane.adapters.submissions import submission_request
 from batchplane.adapters.usage_items import charge, item_to_usage, reserve
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
 from batchplane.models.job import (
@@ -62,7 +60,6 @@ from batchplane.models.job import (
 )
 from batchplane.models.progress import Progress
 from batchplane.models.sweep import SweepCursor
-from batchplane.models.time import to_iso
 from batchplane.models.waiting import QueueFront
 from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
@@ -442,36 +439,7 @@ class DynamoJobStore:
 
         False when it does not (cancelled meanwhile, or another dispatcher recorded it first).
         """
-        now = to_iso(attempt.submitted_at)
-        values = {
-            ":attempt": to_av(attempt_map(attempt.model_dump(mode="json", exclude_none=True))),
-            ":number": {"N": str(attempt.number)},
-            ":previous": {"N": str(attempt.number - 1)},
-            ":submitted": {"S": JobStatus.SUBMITTED.value},
-            ":now": {"S": now},
-            ":history": {"L": [to_av(entry.model_dump(mode="json"))]},
-            ":one": {"N": "1"},
-            ":capacity": {"S": attempt.capacity.value},
-        }
-        dispatchable = status_list("dispatchable", DISPATCHABLE_STATUSES, values)
-        request: dict[str, Any] = {
-            "Key": job_key(job_id),
-            # Every attribute goes by a placeholder: several (status, capacity) are reserved words.
-            "UpdateExpression": (
-                "SET #attempts.#n = :attempt, #attempt_count = :number, #status = :submitted, "
-                "#updated_at = :now, #capacity = :capacity, "
-                "#history = list_append(#history, :history) ADD #version :one, #history_count :one "
-                # What the last decision owed was delivered from its own write's stream record;
-                # clearing it keeps this write's record out of the outbox's filter (no invocation).
-                "REMOVE #outbox"
-            ),
-            "ConditionExpression": f"#status IN ({dispatchable}) AND #attempt_count = :previous",
-            "ExpressionAttributeNames": {
-                "#n": str(attempt.number),
-                **{f"#{name}": name for name in SUBMISSION_ATTRIBUTES},
-            },
-            "ExpressionAttributeValues": values,
-        }
+        request = submission_request(job_id, attempt, entry)
         if attempt.number == 1:
             return self._update_if(**request)
         # The attempt before is beside the job already (the decision that ended it wrote it there):

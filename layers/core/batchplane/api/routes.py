@@ -133,6 +133,7 @@ def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Res
         ],
         idempotency_key=idempotency_key,
         priority=body.priority,
+        array=body.array,
         source="api",
         size_bytes=len((app.current_event.body or "").encode()),  # as sent: `resolve` decoded base64
     )

@@ -84,6 +84,13 @@ class SubmitJobBody(Model):
             "answers 429; `hold` records the job HELD (202), released oldest first as slots free"
         ),
     )
+    array: bool = Field(
+        default=False,
+        description=(
+            "true: the first attempt may join other jobs of its type and route in one AWS Batch array job "
+            "(waiting at most the type's `array.max_wait_seconds`); 422 when the type has no `array` policy"
+        ),
+    )
 
     @field_validator("inputs")
     @classmethod

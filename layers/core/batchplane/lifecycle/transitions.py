@@ -11,6 +11,7 @@ from datetime import datetime
 from batchplane.errors import ErrorDetail, InvalidTransition
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
+    AttemptStatus,
     HistoryEntry,
     Job,
     JobStatus,
@@ -87,3 +88,24 @@ def dispatch_refused(job: Job, *, attempt: int, reason: str, now: datetime) -> J
     if job.status not in DISPATCHABLE_STATUSES or len(job.attempts) != attempt - 1:
         return None
     return _with(job, now, JobStatus.FAILED, "gave_up", f"Batch refused attempt {attempt}: {reason}")
+
+
+def array_refused(job: Job, *, attempt: int, array_name: str, reason: str, now: datetime) -> Job | None:
+    """Batch refused the array job the attempt was claimed for (its queue or definition): the job fails
+    once, as a refused single submission does. None when the attempt is not that array's claim still
+    waiting for Batch (a duplicate, a cancel, a child Batch already holds)."""
+    current = job.current_attempt
+    if (
+        job.status is not JobStatus.SUBMITTED
+        or current is None
+        or current.number != attempt
+        or current.array_name != array_name
+        or current.batch_job_id is not None
+    ):
+        return None
+    said = f"Batch refused array job {array_name} holding attempt {attempt}: {reason}"
+    failed = _with(job, now, JobStatus.FAILED, "gave_up", said)
+    ended = current.model_copy(
+        update={"status": AttemptStatus.FAILED, "status_reason": reason, "stopped_at": now}
+    )
+    return failed.model_copy(update={"attempts": [*job.attempts[:-1], ended]})

@@ -29,15 +29,21 @@ class DispatchMessage(Model):
     priority: int | None = None
     # Set by the sweeper: a Batch job of this attempt's name may exist already; look before submitting.
     look_first: bool = False
+    # The first attempt of a coalescible job (Job.coalesce): when the job was made (epoch seconds). Such
+    # a message goes to the array queue, where the coalescer holds it at most the type's max wait.
+    coalesce_since: float | None = None
 
     @classmethod
     def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> Self:
+        number = (job.attempts[-1].number if job.attempts else 0) + 1
+        # Retries are never coalesced: a failed child goes again alone, as a single job.
+        since = job.created_at.timestamp() if job.coalesce and number == 1 else None
         return cls(
             look_first=look_first,
             job_id=job.job_id,
             # The last attempt's number, not the count: a job read from its item alone (a listing,
             # the sweeper) may hold only its latest attempts.
-            attempt=(job.attempts[-1].number if job.attempts else 0) + 1,
+            attempt=number,
             tenant=job.tenant,
             job_type=job.job_type,
             parameters=job.parameters,
@@ -48,4 +54,5 @@ class DispatchMessage(Model):
             inputs=pins_of(job.artifacts),
             share=job.share,
             priority=job.priority,
+            coalesce_since=since,
         )

@@ -120,6 +120,9 @@ class Attempt(Model):
     starting_at: UtcDatetime | None = None
     started_at: UtcDatetime | None = None
     stopped_at: UtcDatetime | None = None
+    # A child of an array job (service/coalesce.py): the array's name (also job_name) and its index.
+    array_name: str | None = None
+    array_index: int | None = None
 
 
 class HistoryEntry(Model):
@@ -186,6 +189,9 @@ class Job(Model):
     held_reason: str | None = Field(
         default=None, description="why a HELD job waits, e.g. its in-flight limit"
     )
+    # True: its first attempt may join an array job (a file drop of a type with `array`, or a REST
+    # submission that opted in); None (not stored) for every other job.
+    coalesce: bool | None = None
     version: int = 1
     cost_book: CostBook = Field(default_factory=CostBook)
     outbox: list[OwedEvent] = Field(

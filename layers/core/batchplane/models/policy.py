@@ -125,6 +125,16 @@ class CapacityWait(_Strict):
     spot_fallback_after_seconds: int | None = Field(default=None, ge=60, le=CAPACITY_TIME_LIMIT_SECONDS)
 
 
+class ArrayCoalescing(_Strict):
+    """Drops of the type that arrive close together are submitted as one AWS Batch array job
+    (service/coalesce.py): one SubmitJob for up to `max_size` children instead of one per job."""
+
+    max_size: int = Field(default=1000, ge=2, le=10_000, description="children per array (Batch: 2..10,000)")
+    max_wait_seconds: int = Field(
+        default=30, ge=1, le=300, description="a drop waits at most this long for others to join it"
+    )
+
+
 class JobType(_Strict):
     description: str = ""
     job_definition: str = Field(
@@ -141,6 +151,8 @@ class JobType(_Strict):
     capacity_wait: CapacityWait = Field(default_factory=CapacityWait)
     # An attempt STARTING this long (placed, its container not running) raises one alert.
     starting_alert_after_seconds: int = Field(default=900, ge=60)
+    # Absent: never coalesced. File drops of the type are; a REST submission opts in (`"array": true`).
+    array: ArrayCoalescing | None = None
 
     @field_validator("parameters")
     @classmethod

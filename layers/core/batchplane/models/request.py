@@ -24,6 +24,7 @@ class JobRequest(Model):
     source: str = "api"
     size_bytes: int = Field(default=0, ge=0, description="size of the request as received")
     priority: int | None = Field(default=None, description="scheduling priority within the tenant's share")
+    array: bool = Field(default=False, description="its first attempt may join an array job")
 
     def fingerprint(self) -> str:
         """Hash of what the caller asked for, so a reused idempotency key can be told apart."""
@@ -44,4 +45,6 @@ class JobRequest(Model):
             body["pinned"] = pinned
         if self.priority is not None:  # left out when not asked for: fingerprints from before stay
             body["priority"] = self.priority
+        if self.array:  # likewise
+            body["array"] = True
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()

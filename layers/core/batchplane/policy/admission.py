@@ -181,6 +181,11 @@ def admit(
     job_type = job_type_of(policy, request.job_type)
     _check_limits(request, job_type.admission)
     _check_pins(request)
+    if request.array and job_type.array is None:
+        raise InvalidRequest(
+            "the job type is not submitted as array jobs",
+            [ErrorDetail("array", f"job type {request.job_type} has no `array` section in the policy")],
+        )
     parameters = _check_parameters(request.job_type, job_type, request.parameters)
     # Defaults too: a job reads what its resolved parameters say, whoever wrote them.
     check_inputs(policy, request.tenant, parameters, [a.uri for a in request.inputs], buckets)
@@ -213,4 +218,5 @@ def admit(
         source=request.source,
         share=share,
         priority=priority,
+        coalesce=True if request.array else None,
     )

@@ -45,7 +45,8 @@ def first_match(policy: PolicyDocument, key: str) -> Match | None:
     return None
 
 
-def request_for(match: Match, obj: DroppedObject) -> JobRequest:
+def request_for(match: Match, obj: DroppedObject, *, coalesce: bool = False) -> JobRequest:
+    """The job request for a dropped object; `coalesce` when its job type has an `array` section."""
     fields = {
         "uri": obj.uri,
         "bucket": obj.bucket,
@@ -67,4 +68,5 @@ def request_for(match: Match, obj: DroppedObject) -> JobRequest:
         idempotency_key=obj.idempotency_key(),
         priority=rule.priority,
         source="file-drop",
+        array=coalesce,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from batchplane.models.job import Capacity
@@ -42,6 +43,16 @@ def parse_job_name(name: str) -> tuple[str, int] | None:
     if not job_id or not attempt.isdigit():
         return None
     return job_id, int(attempt)
+
+
+# An array job's name (policy/arrays.py::array_name): the prefix and 24 hex digits.
+ARRAY_NAME_PREFIX = "bp-array-"
+_ARRAY_NAME = re.compile(r"^bp-array-[0-9a-f]{24}$")
+
+
+def parse_array_name(name: str) -> str | None:
+    """The name, if it is one of batchplane's array jobs; None for any other job."""
+    return name if _ARRAY_NAME.fullmatch(name) else None
 
 
 def route(

@@ -6,7 +6,7 @@ from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
 from batchplane.lifecycle.outbox import owing
 from batchplane.models.dispatch import DispatchMessage
-from batchplane.models.job import Attempt, Capacity, HistoryEntry
+from batchplane.models.job import Attempt, Capacity, HistoryEntry, Job
 from batchplane.models.outbox import JobEventType
 from batchplane.models.pins import pins_json
 from batchplane.observability import logger, metric
@@ -26,7 +26,7 @@ def queue_name(queue: str) -> str:
     return queue.rsplit("/", 1)[-1]
 
 
-def _route(ports: Ports, message: DispatchMessage) -> Route:
+def route_of(ports: Ports, message: DispatchMessage) -> Route:
     # A job admitted before fair share carries no share: its tenant's, at the tenant's default priority.
     placement = ports.policy.scheduling.placement(message.tenant)
     return route(
@@ -51,7 +51,7 @@ def dispatch(ports: Ports, message: DispatchMessage, *, receive_count: int = 1) 
     """
     name = job_name(message.job_id, message.attempt)
     try:
-        target = _route(ports, message)
+        target = route_of(ports, message)
     except InvalidRequest as gone:  # the job type left the policy after the job was admitted
         _give_up(ports, message, gone.details[0].reason if gone.details else str(gone))
         return
@@ -148,6 +148,11 @@ def _give_up(ports: Ports, message: DispatchMessage, reason: str) -> None:
     failed = transitions.dispatch_refused(job, attempt=message.attempt, reason=reason, now=ports.clock())
     if failed is None:
         return
+    fail_for_good(ports, job, failed)
+    logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})
+
+
+def fail_for_good(ports: Ports, job: Job, failed: Job) -> None:
+    """Save the job failed for good, owing its alert and its "Job Failed" event."""
     alert = f"job {job.job_id} failed: {failed.history[-1].reason}"
     ports.store.save(owing(failed, alert=alert, job_event=JobEventType.FAILED), previous=job)
-    logger.warning("Batch refused the attempt; job failed", extra={"job_id": job.job_id, "reason": reason})

@@ -59,7 +59,7 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     try:
         submitted = jobs.submit(
             ports,
-            request_for(match, obj),
+            request_for(match, obj, coalesce=_coalesced(ports, rule.job_type)),
             latest_object=latest,
             hold_over_limit=True,
             hold_over_budget=True,
@@ -74,6 +74,12 @@ def ingest_object(ports: Ports, obj: DroppedObject) -> IngestResult:
     else:
         outcome = Ingested.HELD if submitted.job.status is JobStatus.HELD else Ingested.CREATED
     return IngestResult(outcome, obj.uri, job=submitted.job)
+
+
+def _coalesced(ports: Ports, job_type: str) -> bool:
+    """Drops of a type with an `array` section join array jobs (an unknown type: admission refuses)."""
+    kind = ports.policy.job_types.get(job_type)
+    return kind is not None and kind.array is not None
 
 
 def _reason(message: str, details: list[ErrorDetail]) -> str:

@@ -284,11 +284,80 @@ class Batch(Protocol):
         parameters: dict[str, str],
         environment: dict[str, str],
         tags: dict[str, str],
+        array_size: int | None = None,
     ) -> str: ...
     def find_by_name(self, queue: str, name: str) -> list[BatchJobRef]: ...
     def terminate(self, batch_job_id: str, reason: str) -> None: ...
     def describe(self, batch_job_ids: list[str]) -> list[BatchJobDetail]: ...
     def front_of_queue(self, queue: str) -> QueueFront | None: ...
+
+
+@dataclass(frozen=True)
+class ArrayMember:
+    """The job attempt at one index of an array job (its child "<parent>:<index>")."""
+
+    array_name: str
+    index: int
+    job_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ArrayMeta:
+    """An array job as the coalescer made it: what its children share, and its parent once known."""
+
+    name: str
+    tenant: str
+    job_type: str
+    queue: str
+    job_definition: str
+    capacity: str
+    vcpus: int
+    memory_mib: int
+    size: int
+    manifest_uri: str
+    created_at: datetime
+    # What a resumed submission needs beyond the above: the children share the parent's parameters.
+    share: str
+    priority: int
+    parameters: dict[str, str]
+    parent_job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim of a job's attempt for an array found: the array holds it (`ours`, claimed now or
+    by an earlier delivery), another array that holds it (`other`), or neither: the job moved on (a
+    hole at that index)."""
+
+    ours: bool
+    other: str | None = None
+    before: bool = False  # ours since an earlier delivery: Batch may hold the array already
+
+
+class ArrayBook(Protocol):
+    """Array jobs' records (meta and immutable parts) and the claims of their members' attempts."""
+
+    def member(self, array_name: str, index: int) -> ArrayMember | None: ...
+    def parent_of(self, array_name: str) -> str | None: ...
+    def meta(self, array_name: str) -> ArrayMeta | None: ...
+    def members(self, array_name: str, size: int) -> list[ArrayMember]: ...
+    def write(self, meta: ArrayMeta, keys: list[str]) -> None:
+        """The parts (member keys in index order) and the meta; the same content on every delivery."""
+        ...
+
+    def claim(self, job_id: str, attempt: Attempt, entry: HistoryEntry) -> Claim:
+        """The job's attempt recorded as the array's child (attempt.array_name, array_index), if the
+        job still waits for exactly that attempt and no array holds it: one conditional write."""
+        ...
+
+    def record_parent(self, array_name: str, parent_job_id: str) -> None: ...
+
+
+class Manifests(Protocol):
+    def write(self, array_name: str, text: str) -> str:
+        """The array's manifest stored (the same bytes on every delivery); its s3:// URI."""
+        ...
 
 
 class Notify(Protocol):
@@ -311,6 +380,8 @@ class Ports:
     queues: Queues
     notify: Notify
     operations: Operations
+    arrays: ArrayBook
+    manifests: Manifests
     artifact_bucket: str
     ingest_bucket: str = ""
     definition_prefix: str = ""

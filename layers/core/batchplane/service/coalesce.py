@@ -1,0 +1,306 @@
+"""The coalescer: first attempts of coalescible jobs submitted together as AWS Batch array jobs.
+
+SubmitJob is limited to 50 calls a second per account; one array job carries up to 10,000 children.
+Messages of one tenant, job type and route (queue, definition, resources, share, priority) in a batch
+form a group; a group short of its type's `array.max_size` whose oldest job is younger than
+`array.max_wait_seconds` is sent back to the array queue, delayed by the rest of its wait. A group of
+one past its wait goes the single-job way (service/dispatch.py).
+
+Exactly once, by per-job claims. For each array (`policy/arrays.py::array_name`, deterministic):
+1. the manifest (S3), then the parts and the meta (adapters/array_items.py), the same on every try;
+2. each member's claim: the single job's record_submission write, with the attempt's array name and
+   index, only while the job waits for exactly that attempt and no array holds it; a job that moved on
+   (cancelled) is a hole: its child is terminated at its first event (service/state_change.py);
+3. SubmitJob with arrayProperties.size, after looking for the name on the queue (ListJobs) when any
+   claim was an earlier delivery's, so an array Batch accepted but batchplane never recorded is adopted;
+4. the parent's id on the meta.
+A crash between any two steps returns the batch; the redelivered message finds its job claimed and
+resumes that array from its meta and parts, or, not claimed, goes the single-job way (which looks
+for an earlier single submission first), so no job is in two arrays and none is submitted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from batchplane.errors import InvalidRequest
+from batchplane.lifecycle import transitions
+from batchplane.models.dispatch import DispatchMessage
+from batchplane.models.job import DISPATCHABLE_STATUSES, Attempt, Capacity, HistoryEntry
+from batchplane.observability import logger, metric
+from batchplane.policy.admission import job_type_of
+from batchplane.policy.arrays import (
+    Member,
+    array_name,
+    chunks,
+    grouped,
+    manifest_line,
+    manifest_text,
+    members_of,
+    remaining_wait,
+)
+from batchplane.policy.outputs import attempt_output_prefix
+from batchplane.policy.routing import Route
+from batchplane.service.dispatch import dispatch, fail_for_good, queue_name, route_of
+from batchplane.service.ports import ArrayMember, ArrayMeta, BatchRefused, Ports
+
+# The worker's contract (workers/README.md): where the children's lines are, and the array's name.
+MANIFEST_VARIABLE = "BATCHPLANE_MANIFEST"
+ARRAY_VARIABLE = "BATCHPLANE_ARRAY"
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """One message of the batch: its SQS id (for the partial batch response) and receive count."""
+
+    message_id: str
+    message: DispatchMessage
+    receive_count: int = 1
+
+    @property
+    def suspect(self) -> bool:
+        """Seen before (a redelivery, or the sweeper's look-first): its job may be claimed already."""
+        return self.receive_count > 1 or self.message.look_first
+
+
+def coalesce(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
+    """Submit, defer or dispatch every message of the batch; the ids of those that failed (retried)."""
+    failed: set[str] = set()
+    fresh = [a for a in arrivals if not a.suspect]
+    failed |= _settle_suspects(ports, [a for a in arrivals if a.suspect])
+    routed: list[tuple[Arrival, Route]] = []
+    for arrival in fresh:
+        try:
+            routed.append((arrival, route_of(ports, arrival.message)))
+        except InvalidRequest:  # its type left the policy: dispatch fails the job with the reason
+            failed |= _single(ports, [arrival])
+    by_route = grouped(routed, lambda pair: (pair[0].message.tenant, pair[0].message.job_type, pair[1]))
+    for (_, _, target), group in by_route.items():
+        failed |= _group(ports, [arrival for arrival, _ in group], target)
+    return failed
+
+
+def _ids(arrivals: Sequence[Arrival]) -> set[str]:
+    return {a.message_id for a in arrivals}
+
+
+def _single(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
+    failed: set[str] = set()
+    for arrival in arrivals:
+        try:
+            dispatch(ports, arrival.message, receive_count=arrival.receive_count)
+        except Exception:
+            logger.exception("single dispatch failed", extra={"job_id": arrival.message.job_id})
+            failed.add(arrival.message_id)
+    return failed
+
+
+def _settle_suspects(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
+    """A message seen before: its job's array resumed when one claimed it, else the single-job way."""
+    failed: set[str] = set()
+    arrays: dict[str, list[Arrival]] = {}
+    single: list[Arrival] = []
+    for arrival in arrivals:
+        job = ports.store.get(arrival.message.job_id)
+        attempt = job.attempt(arrival.message.attempt) if job else None
+        if attempt is not None and attempt.array_name:
+            arrays.setdefault(attempt.array_name, []).append(arrival)
+        elif job is not None and attempt is None and job.status in DISPATCHABLE_STATUSES:
+            single.append(arrival)  # still waits for this attempt; dispatch looks for it in Batch first
+    for name, waiting in arrays.items():
+        try:
+            resume(ports, name)
+        except Exception:
+            logger.exception("array not resumed", extra={"array": name})
+            failed |= _ids(waiting)
+    return failed | _single(ports, single)
+
+
+def _group(ports: Ports, arrivals: Sequence[Arrival], target: Route) -> set[str]:
+    """One tenant's messages of one route: arrays of up to max_size, the short rest deferred."""
+    kind = ports.policy.job_types.get(arrivals[0].message.job_type)
+    if kind is None or kind.array is None:  # the section left the policy: one job at a time
+        return _single(ports, arrivals)
+    members = members_of(a.message for a in arrivals)
+    by_job = {a.message.job_id: a for a in arrivals}
+    failed: set[str] = set()
+    now = ports.clock().timestamp()
+    for chunk in chunks(members, kind.array.max_size):
+        took = [by_job[m.message.job_id] for m in chunk]
+        oldest = min(m.message.coalesce_since or now for m in chunk)
+        wait = remaining_wait(oldest, now, kind.array.max_wait_seconds)
+        try:
+            if len(chunk) < kind.array.max_size and wait > 0:
+                _defer(ports, chunk, wait)
+            elif len(chunk) == 1:
+                failed |= _single(ports, took)
+            else:
+                _submit_array(ports, chunk, target)
+        except Exception:
+            logger.exception("array not submitted", extra={"jobs": len(chunk)})
+            failed |= {a.message_id for a in took}
+    return failed
+
+
+def _defer(ports: Ports, chunk: Sequence[Member], wait: int) -> None:
+    """Back to the array queue for the rest of the wait; the originals are then deleted (a success)."""
+    for member in chunk:
+        ports.dispatch.send(member.message, delay_seconds=wait)
+    metric("CoalesceDeferred", len(chunk))
+    logger.debug("jobs wait for others to join their array", extra={"jobs": len(chunk), "wait": wait})
+
+
+def _submit_array(ports: Ports, chunk: Sequence[Member], target: Route) -> None:
+    now = ports.clock()
+    first = chunk[0].message
+    members = [m.message for m in chunk]
+    name = array_name(f"{m.job_id}#{m.attempt}" for m in members)
+    text = manifest_text(
+        manifest_line(m.index, m.message, attempt_output_prefix(m.message.output_prefix, m.message.attempt))
+        for m in chunk
+    )
+    meta = ArrayMeta(
+        name=name,
+        tenant=first.tenant,
+        job_type=first.job_type,
+        queue=target.queue,
+        job_definition=target.job_definition,
+        capacity=target.capacity.value,
+        vcpus=target.vcpus,
+        memory_mib=target.memory_mib,
+        size=len(chunk),
+        manifest_uri=ports.manifests.write(name, text),
+        created_at=now,
+        share=target.share,
+        priority=target.priority,
+        parameters=first.parameters,
+    )
+    ports.arrays.write(meta, [f"{m.job_id}#{m.attempt}" for m in members])
+    _complete(ports, meta, [ArrayMember(name, m.index, m.message.job_id, m.message.attempt) for m in chunk])
+
+
+def resume(ports: Ports, name: str) -> None:
+    """Carry an array an earlier delivery began (its meta and parts written) to Batch and its record."""
+    meta = ports.arrays.meta(name)
+    if meta is None or meta.parent_job_id is not None:
+        return  # never written past its parts (its members were not claimed), or done
+    _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True)
+
+
+def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look_first: bool = False) -> None:
+    """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id."""
+    now = ports.clock()
+    claimed = 0
+    others: set[str] = set()
+    for member in members:
+        claim = ports.arrays.claim(
+            member.job_id, _child_attempt(meta, member, now), _joined(meta, member, now)
+        )
+        claimed += claim.ours
+        look_first = look_first or claim.before
+        if claim.other and claim.other != meta.name:
+            others.add(claim.other)
+    for other in sorted(others):
+        _resume_stale(ports, other, now)
+    if claimed == 0:
+        logger.info("array has no member left to run; not submitted", extra={"array": meta.name})
+        return
+    found = ports.batch.find_by_name(meta.queue, meta.name) if look_first else []
+    if found:
+        parent = found[0].job_id
+        logger.info("adopting earlier array submission", extra={"array": meta.name, "parent": parent})
+    else:
+        try:
+            parent = _submit(ports, meta)
+        except BatchRefused as refused:
+            _refused(ports, meta, members, str(refused))
+            return
+        metric("ArraysSubmitted")
+        metric("ArrayChildren", meta.size)
+    ports.arrays.record_parent(meta.name, parent)
+    logger.info(
+        "array job submitted",
+        extra={
+            "array": meta.name,
+            "parent": parent,
+            "size": meta.size,
+            "claimed": claimed,
+            "tenant": meta.tenant,
+        },
+    )
+
+
+def _refused(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], reason: str) -> None:
+    """Batch refused the array itself (its queue, its definition): every job it holds fails for good,
+    as a refused single submission does; trying again would be refused again."""
+    now = ports.clock()
+    for member in members:
+        job = ports.store.get(member.job_id)
+        if job is None:
+            continue
+        failed = transitions.array_refused(
+            job, attempt=member.attempt, array_name=meta.name, reason=reason, now=now
+        )
+        if failed is not None:
+            fail_for_good(ports, job, failed)
+    logger.warning(
+        "Batch refused the array job; its jobs failed", extra={"array": meta.name, "reason": reason}
+    )
+
+
+def _resume_stale(ports: Ports, name: str, now: datetime) -> None:
+    """Another array holds one of this array's jobs: resumed here when its own invocation is surely
+    over (made longer than stale_after ago), else left to it, its redelivery or the sweeper."""
+    meta = ports.arrays.meta(name)
+    if meta is not None and meta.parent_job_id is None and now - meta.created_at >= ports.stale_after:
+        resume(ports, name)
+
+
+def _submit(ports: Ports, meta: ArrayMeta) -> str:
+    kind = job_type_of(ports.policy, meta.job_type)
+    target = Route(
+        queue=meta.queue,
+        job_definition=meta.job_definition,
+        capacity=Capacity(meta.capacity),
+        vcpus=meta.vcpus,
+        memory_mib=meta.memory_mib,
+        timeout_seconds=kind.timeout_seconds,
+        share=meta.share,
+        priority=meta.priority,
+    )
+    return ports.batch.submit(
+        name=meta.name,
+        route=target,
+        parameters=meta.parameters,
+        environment={MANIFEST_VARIABLE: meta.manifest_uri, ARRAY_VARIABLE: meta.name},
+        tags={"bp:array": meta.name, "bp:tenant": meta.tenant, "bp:job_type": meta.job_type},
+        array_size=meta.size,
+    )
+
+
+def _child_attempt(meta: ArrayMeta, member: ArrayMember, now: datetime) -> Attempt:
+    return Attempt(
+        number=member.attempt,
+        job_name=meta.name,
+        queue=meta.queue,
+        job_definition=meta.job_definition,
+        capacity=Capacity(meta.capacity),
+        vcpus=meta.vcpus,
+        memory_mib=meta.memory_mib,
+        submitted_at=now,
+        array_name=meta.name,
+        array_index=member.index,
+    )
+
+
+def _joined(meta: ArrayMeta, member: ArrayMember, now: datetime) -> HistoryEntry:
+    return HistoryEntry(
+        at=now,
+        event="submitted",
+        reason=(
+            f"attempt {member.attempt} joined array job {meta.name} at index {member.index} of {meta.size} "
+            f"on {queue_name(meta.queue)} ({meta.capacity}, {meta.vcpus} vCPU, {meta.memory_mib} MiB)"
+        ),
+    )

@@ -1,0 +1,307 @@
+"""The coalescer: first attempts of coalescible jobs go to Batch as array jobs, exactly once.
+
+moto's Batch takes SubmitJob's arrayProperties and makes the children ("<parent>:<k>"); the tests
+count SubmitJob calls through the handlers' own client and read the manifest from moto's S3.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from moto.batch.responses import BatchResponse
+from moto.core.exceptions import JsonRESTError
+
+from batchplane.models.request import JobRequest
+from batchplane.service import jobs
+from batchplane.wiring import ports
+from tests.support import LambdaContext, api_event, load_function, sqs_event, submit_job, tenant_input
+
+JOB_TYPE = "checksum-manifest"
+
+
+class Crash(BaseException):
+    """The process dies: no handler and no batch processor catches it (as tests/faults' Crash)."""
+
+
+def make_jobs(count: int, *, max_size: int = 250) -> list[str]:
+    """`count` coalescible jobs of one tenant and route, the type's arrays at most `max_size`."""
+    wired = ports()
+    kind = wired.policy.job_types[JOB_TYPE]
+    assert kind.array is not None
+    resized = kind.model_copy(update={"array": kind.array.model_copy(update={"max_size": max_size})})
+    wired.policy = wired.policy.model_copy(
+        update={"job_types": {**wired.policy.job_types, JOB_TYPE: resized}}
+    )
+    made = []
+    for n in range(count):
+        request = JobRequest(
+            tenant="analytics",
+            job_type=JOB_TYPE,
+            parameters={"input": tenant_input(f"checksum/file-{n:04d}.bin")},
+            array=True,
+        )
+        made.append(jobs.submit(wired, request).job.job_id)
+    return made
+
+
+def array_messages(aws) -> list[tuple[str, str, int]]:
+    """Everything the array queue holds now, taken off it, as (message id, body, receive count)."""
+    sqs, url = aws.client("sqs"), aws.env["ARRAY_QUEUE_URL"]
+    taken: list[tuple[str, str, int]] = []
+    while batch := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
+    ).get("Messages", []):
+        for m in batch:
+            taken.append((m["MessageId"], m["Body"], int(m["Attributes"]["ApproximateReceiveCount"])))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return taken
+
+
+def later(seconds: int) -> None:
+    wired = ports()
+    now = wired.clock()
+    wired.clock = lambda: now + timedelta(seconds=seconds)
+
+
+def coalesce(messages: list[tuple[str, str, int]]) -> dict[str, Any]:
+    return load_function("coalescer").handler(sqs_event(messages), LambdaContext())  # type: ignore[no-any-return]
+
+
+def submits(calls: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [params for service, operation, params in calls if operation == "SubmitJob"]
+
+
+def claims(job_ids: list[str]) -> dict[str, tuple[str | None, int | None]]:
+    """Each job's first attempt: (array name, index)."""
+    found = {}
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None
+        attempt = job.attempt(1)
+        found[job_id] = (attempt.array_name, attempt.array_index) if attempt else (None, None)
+    return found
+
+
+def manifest(aws, uri: str) -> list[dict[str, Any]]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    body = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def environment_of(submit: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in submit["containerOverrides"]["environment"]}
+
+
+def test_a_burst_of_250_drops_is_one_array_job_whose_manifest_names_each_job_once(aws) -> None:
+    # Given 250 coalescible jobs queued, their wait over
+    job_ids = make_jobs(250)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+
+    # When the coalescer gets them in one batch
+    result = coalesce(messages)
+
+    # Then one SubmitJob made an array of 250
+    assert result == {"batchItemFailures": []}
+    [submit] = submits(calls)
+    assert submit["arrayProperties"] == {"size": 250}
+    environment = environment_of(submit)
+    # and its manifest names each job once, in index order, with the attempt's own output prefix
+    lines = manifest(aws, environment["BATCHPLANE_MANIFEST"])
+    assert [line["index"] for line in lines] == list(range(250))
+    assert sorted(line["job_id"] for line in lines) == sorted(job_ids)
+    assert all(line["attempt"] == 1 and line["tenant"] == "analytics" for line in lines)
+    # and each job's attempt is claimed by the array at its manifest index
+    name = environment["BATCHPLANE_ARRAY"]
+    assert submit["jobName"] == name
+    assert claims(job_ids) == {line["job_id"]: (name, line["index"]) for line in lines}
+    assert ports().arrays.parent_of(name) is not None
+
+
+def test_a_lone_drop_waits_its_max_wait_and_then_goes_alone(aws) -> None:
+    # Given one coalescible job, just made
+    [job_id] = make_jobs(1)
+    calls = aws.record_calls("sqs", "batch")
+
+    # When the coalescer sees it before its wait is over
+    assert coalesce(array_messages(aws)) == {"batchItemFailures": []}
+
+    # Then it is sent back delayed by the rest of its wait, and nothing is submitted
+    [resent] = [p for _, operation, p in calls if operation == "SendMessage"]
+    assert resent["QueueUrl"] == aws.env["ARRAY_QUEUE_URL"]
+    assert 29 <= resent["DelaySeconds"] <= 30
+    assert submits(calls) == []
+
+    # When it comes back after its wait
+    later(31)
+    coalesce([("again", resent["MessageBody"], 1)])
+
+    # Then it is submitted as a single job, under its own name
+    [submit] = submits(calls)
+    assert "arrayProperties" not in submit
+    assert submit["jobName"] == f"bp-{job_id}-1"
+    assert claims([job_id]) == {job_id: (None, None)}
+
+
+def test_the_same_batch_delivered_twice_submits_one_array(aws) -> None:
+    # Given a batch of coalescible jobs the coalescer made an array of
+    job_ids = make_jobs(30)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+    coalesce(messages)
+    first = claims(job_ids)
+
+    # When the same batch comes again
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then the array was adopted, not submitted again, and no claim moved
+    assert len(submits(calls)) == 1
+    assert claims(job_ids) == first
+
+
+def test_messages_split_across_two_overlapping_batches_put_each_job_in_one_array(aws) -> None:
+    # Given 250 coalescible jobs whose messages arrive in two batches that share 50 of them
+    job_ids = make_jobs(250)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+
+    # When the coalescer gets 0..149 and then 100..249
+    coalesce(messages[:150])
+    coalesce(messages[100:])
+
+    # Then two arrays of 150 indexes (the second's 50 shared jobs are holes: the first holds them),
+    # and every job claimed by exactly one of them
+    sizes = sorted(s["arrayProperties"]["size"] for s in submits(calls))
+    assert sizes == [150, 150]
+    claimed = claims(job_ids)
+    assert all(name is not None for name, _ in claimed.values())
+    by_array: dict[str, set[int]] = {}
+    for name, index in claimed.values():
+        assert name is not None and index is not None
+        by_array.setdefault(name, set()).add(index)
+    assert sorted(len(indexes) for indexes in by_array.values()) == [100, 150]
+
+
+def _crash_in(monkeypatch: pytest.MonkeyPatch, port: Any, method: str, *, after: bool) -> None:
+    """The port's method kills the process, before it runs or after it succeeded, once."""
+    real = getattr(port, method)
+    fired = []
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        if fired:
+            return real(*args, **kwargs)
+        fired.append(True)
+        if after:
+            real(*args, **kwargs)
+        raise Crash(method)
+
+    monkeypatch.setattr(port, method, dying)
+
+
+@pytest.mark.parametrize(
+    ("port", "method", "after", "arrays"),
+    [
+        ("manifests", "write", True, 0),  # after the manifest, before parts, meta and claims
+        ("arrays", "claim", True, 1),  # after the first claim
+        ("batch", "submit", False, 1),  # after every claim, before SubmitJob
+        ("batch", "submit", True, 1),  # after SubmitJob, before the parent's record
+    ],
+)
+def test_a_crash_between_steps_is_resumed_by_the_redelivery_exactly_once(
+    aws, monkeypatch, port, method, after, arrays
+) -> None:
+    # Given a batch of coalescible jobs, their wait over, and the coalescer dying at one step
+    job_ids = make_jobs(12)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+    _crash_in(monkeypatch, getattr(ports(), port), method, after=after)
+    with pytest.raises(Crash):
+        coalesce(messages)
+
+    # When SQS delivers the batch again
+    result = coalesce([(message_id, body, count + 1) for message_id, body, count in messages])
+
+    # Then each job was submitted once: in one array when its claims were made, else alone
+    assert result == {"batchItemFailures": []}
+    made = submits(calls)
+    array_submits = [s for s in made if "arrayProperties" in s]
+    assert len(array_submits) == arrays
+    claimed = claims(job_ids)
+    if arrays:
+        [name] = {s["jobName"] for s in array_submits}
+        assert sorted(index for _, index in claimed.values()) == list(range(12))  # type: ignore[type-var]
+        assert {array for array, _ in claimed.values()} == {name}
+        assert ports().arrays.parent_of(name) is not None
+    else:
+        assert sorted(s["jobName"] for s in made) == sorted(f"bp-{j}-1" for j in job_ids)
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None and job.status.value == "SUBMITTED"
+
+
+def test_a_rest_submission_opts_in_and_waits_in_the_array_queue(aws, api) -> None:
+    # When a caller submits a job of a type with an `array` policy, opting in
+    job = submit_job(api, JOB_TYPE, tenant_input("checksum/rest.bin"), array=True)
+
+    # Then its first attempt waits in the array queue, not the dispatch queue, with when it was made
+    [(_, body, _)] = array_messages(aws)
+    message = json.loads(body)
+    assert message["job_id"] == job["job_id"]
+    assert message["coalesce_since"] is not None
+    assert aws.dispatch_messages() == []
+
+
+def test_opting_in_for_a_type_without_an_array_policy_is_422_naming_array_and_writes_nothing(
+    aws, api
+) -> None:
+    # Given a job type without an `array` section
+    before = aws.table_items()
+
+    # When a caller opts in for it
+    status, body, _ = api(
+        api_event(
+            "POST",
+            "/jobs",
+            body={"job_type": "word-count", "parameters": {"input": tenant_input("a.txt")}, "array": True},
+            headers={"Content-Type": "application/json"},
+        )
+    )
+
+    # Then 422 names `array` and why, and nothing was written or queued
+    assert status == 422
+    [detail] = body["error"]["details"]
+    assert detail["field"] == "array"
+    assert "word-count" in detail["reason"]
+    assert aws.table_items() == before
+    assert array_messages(aws) == [] and aws.dispatch_messages() == []
+
+
+def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) -> None:
+    # Given coalescible jobs whose wait is over, and Batch refusing SubmitJob (its definition is gone)
+    job_ids = make_jobs(3)
+    messages = array_messages(aws)
+    later(31)
+
+    def refuse(self: BatchResponse) -> Any:
+        error = JsonRESTError("ClientException", "job definition not found")
+        error.code = 400
+        raise error
+
+    monkeypatch.setattr(BatchResponse, "submitjob", refuse)
+
+    # When the coalescer submits their array
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then each job failed for good with Batch's reason, its claimed attempt ended
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None and job.status.value == "FAILED"
+        assert "job definition not found" in job.history[-1].reason
+        assert job.attempts[-1].status.value == "FAILED"
