@@ -8,6 +8,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, cast
 
+from batchplane.adapters.array_items import DynamoArrayBook
 from batchplane.adapters.batch import BatchGateway, RateLimiter
 from batchplane.adapters.clients import LazyClient
 from batchplane.adapters.dispatch_queue import DispatchQueue
@@ -58,6 +59,7 @@ def ports() -> Ports:
             bus_name=settings.EVENT_BUS_NAME,
         ),
         operations=DynamoOperations(cast("DynamoDBClient", LazyClient("dynamodb")), settings.JOBS_TABLE_NAME),
+        arrays=DynamoArrayBook(settings.JOBS_TABLE_NAME, cast("DynamoDBClient", LazyClient("dynamodb"))),
         artifact_bucket=settings.ARTIFACT_BUCKET,
         ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,

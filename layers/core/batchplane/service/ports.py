@@ -291,6 +291,33 @@ class Batch(Protocol):
     def front_of_queue(self, queue: str) -> QueueFront | None: ...
 
 
+@dataclass(frozen=True)
+class ArrayMember:
+    """The job attempt at one index of an array job (service/coalesce.py)."""
+
+    array_name: str
+    index: int
+    job_id: str
+    attempt: int
+
+
+class ArrayBook(Protocol):
+    """What batchplane recorded of its array jobs: each index's member and the parent's Batch id."""
+
+    def member(self, array_name: str, index: int) -> ArrayMember | None:
+        """The attempt at `index`; None for a hole (a member that moved on before it was claimed) or
+        an index the array does not have. Parts are immutable: an answer may be cached."""
+        ...
+
+    def parent_of(self, array_name: str) -> str | None:
+        """The parent Batch job id, once recorded (after SubmitJob, or adopted from its event)."""
+        ...
+
+    def record_parent(self, array_name: str, parent_job_id: str) -> bool:
+        """Record the parent unless one is recorded already; True when this call recorded it."""
+        ...
+
+
 class Notify(Protocol):
     """Publishes an owed event (models/outbox.py); `event_id` goes with it, the same on every delivery."""
 
@@ -311,6 +338,7 @@ class Ports:
     queues: Queues
     notify: Notify
     operations: Operations
+    arrays: ArrayBook
     artifact_bucket: str
     ingest_bucket: str = ""
     definition_prefix: str = ""
