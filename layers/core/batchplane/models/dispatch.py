@@ -32,12 +32,20 @@ class DispatchMessage(Model):
 
     @classmethod
     def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> Self:
+        # The last attempt's number, not the count: a job read from its item alone (a listing,
+        # the sweeper) may hold only its latest attempts.
+        return cls.of_attempt(
+            job, (job.attempts[-1].number if job.attempts else 0) + 1, look_first=look_first
+        )
+
+    @classmethod
+    def of_attempt(cls, job: Job, number: int, *, look_first: bool = False) -> Self:
+        """The message of attempt `number` (the sweeper's for an attempt claimed by an array that was
+        never recorded as submitted)."""
         return cls(
             look_first=look_first,
             job_id=job.job_id,
-            # The last attempt's number, not the count: a job read from its item alone (a listing,
-            # the sweeper) may hold only its latest attempts.
-            attempt=(job.attempts[-1].number if job.attempts else 0) + 1,
+            attempt=number,
             tenant=job.tenant,
             job_type=job.job_type,
             parameters=job.parameters,
