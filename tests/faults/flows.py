@@ -7,6 +7,7 @@ has a tag of its own, so its tenant, Idempotency-Key and object keys are new.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from moto.batch.models import batch_backends
 
+from batchplane.models.job import Attempt, Capacity, HistoryEntry
 from tests.faults.world import World
 from tests.support import INGEST_BUCKET, batch_event, load_event, s3_notification
 
@@ -191,6 +193,55 @@ def decided_unpublished(world: World, tag: str) -> Context:
     return context
 
 
+def array_child(world: World, tag: str) -> Context:
+    """A job the coalescer took into a submitted array (child 0 of `<tag>-parent`), as it leaves
+    it: its message consumed, the array's part and meta (with the parent) written, its attempt claimed."""
+    context = message_lost(world, tag)
+    job_id = context["job_id"]
+    name = "bp-array-" + hashlib.sha256(f"{job_id}#1".encode()).hexdigest()[:24]
+    for sk, attributes in (
+        ("PART#00000", {"members": {"L": [{"S": f"{job_id}#1"}]}}),
+        ("ARRAY", {"tenant": {"S": context["tenant"]}, "parent_job_id": {"S": f"{tag}-parent"}}),
+    ):
+        world.aws.client("dynamodb").put_item(
+            TableName=world.aws.env["JOBS_TABLE_NAME"],
+            Item={"pk": {"S": f"ARRAY#{name}"}, "sk": {"S": sk}, **attributes},
+        )
+    now = world.store.get(job_id).created_at  # type: ignore[union-attr]
+    claim = Attempt(
+        number=1,
+        job_name=name,
+        queue=world.aws.env["SPOT_JOB_QUEUE"],
+        job_definition="batchplane-test-sort-large",
+        capacity=Capacity.SPOT,
+        vcpus=1,
+        memory_mib=256,
+        submitted_at=now,
+        array_name=name,
+        array_index=0,
+    )
+    entry = HistoryEntry(at=now, event="submitted", reason=f"attempt 1 claimed by {name}")
+    assert world.store.record_submission(job_id, context["tenant"], claim, entry)
+    return {**context, "array": name, "child": f"{tag}-parent:0"}
+
+
+def child_state(fixture: str) -> Callable[[World, Context], object]:
+    """Batch's state change of the array child, through the EventBridge rule."""
+
+    def act(world: World, context: Context) -> object:
+        event = load_event(f"batch/{fixture}.json")
+        event["detail"].update(
+            jobId=context["child"],
+            jobName=context["array"],
+            jobQueue=world.aws.env["SPOT_JOB_QUEUE"],
+            arrayProperties={"index": 0},
+            tags={"bp:tenant": context["tenant"], "bp:job_type": "sort-large"},
+        )
+        return world.invoke_async("state_change", event, "StateChangeDLQ")
+
+    return act
+
+
 # -- the triggers ---------------------------------------------------------------------------------------
 
 
@@ -280,6 +331,12 @@ FLOWS = [
     Flow("retry", "out of memory: retried with more", running, state("out_of_memory")),
     Flow("give_up", "an application error: failed for good", running, state("application_error")),
     Flow("spot_fallback", "a Spot reclaim: retried on demand", running, state("spot_interrupted")),
+    Flow(
+        "array_child_spot",
+        "an array child reclaimed on Spot: retried alone",
+        array_child,
+        child_state("array_child_failed_spot"),
+    ),
     Flow("cancel", "POST /jobs/{id}/cancel of a running job", running, by_hand("cancel")),
     Flow("manual_retry", "POST /jobs/{id}/retry of a failed job", failed, by_hand("retry")),
     Flow("bulk_cancel", "POST /bulk/cancel of a running job", running, in_bulk("cancel")),

@@ -123,7 +123,12 @@ def _batch_jobs(world: World, job: Job) -> tuple[list[int], list[str]]:
         }:
             problems.append(f"attempt {number} records {recorded.batch_job_id}, not Batch's job {name}")
     for attempt in job.attempts:
-        if attempt.batch_job_id not in (None, *world.forgotten) and names[attempt.job_name] == 0:
+        # (an array child's Batch job is its parent's child, `<parent>:<index>`, named as its array)
+        if (
+            attempt.array_name is None
+            and attempt.batch_job_id not in (None, *world.forgotten)
+            and names[attempt.job_name] == 0
+        ):
             problems.append(f"attempt {attempt.number} has no Batch job")
     ids = [j["jobId"] for j in found]
     described = world.batch.describe_jobs(jobs=ids)["jobs"] if ids else []

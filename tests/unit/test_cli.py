@@ -345,6 +345,31 @@ def test_get_prints_attempts_history_and_artifacts(
     assert stub.requests[0].headers["Authorization"] == "Tenant local"
 
 
+def test_get_shows_the_array_place_of_an_attempt_that_ran_as_a_child(
+    stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a coalesced job whose first attempt ran as child 7 of an array, its retry alone
+    array = "bp-array-5e0c2a9f1b7d43e68a0c2f91"
+    child = attempt(1, "SPOT", "FAILED", batch_job_id="p:7", array_name=array, array_index=7)
+    stub.reply(
+        "GET",
+        "/jobs/01ARR",
+        200,
+        job("01ARR", "RUNNING", attempts=[child, attempt(2, "ON_DEMAND", "RUNNING")]),
+    )
+
+    # When it is shown
+    code = cli("get", "01ARR", "--local-file", str(local_file(tmp_path, stub.url)))
+
+    # Then the child's line names its array and index; the single job's has none
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    [first] = [line for line in lines if line.lstrip().startswith("1  SPOT")]
+    [second] = [line for line in lines if line.lstrip().startswith("2  ON_DEMAND")]
+    assert f"{array}:7" in first.split()
+    assert array not in second
+
+
 def test_get_of_a_waiting_job_says_why_it_waits_and_its_place(
     stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

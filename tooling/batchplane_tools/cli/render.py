@@ -131,12 +131,15 @@ def format_job(job: Job) -> str:
             a.get("failure_class"),
             a.get("exit_code"),
             dollars(a.get("cost_usd")),
+            _array_place(a),
             a.get("status_reason"),
         )
         for a in dicts(job.get("attempts"))
     ]
     lines += _section(
-        "attempts", ("#", "CAPACITY", "MEMORY", "STATUS", "FAILURE", "EXIT", "COST", "REASON"), attempts
+        "attempts",
+        ("#", "CAPACITY", "MEMORY", "STATUS", "FAILURE", "EXIT", "COST", "ARRAY", "REASON"),
+        attempts,
     )
     history = [(when(h.get("at")), h.get("event"), h.get("reason")) for h in dicts(job.get("history"))]
     lines += _section("history", ("AT", "EVENT", "REASON"), history)
@@ -147,6 +150,12 @@ def format_job(job: Job) -> str:
         # Why it failed is in the worker's own words: its output.
         lines += ["", f"its output: batchplane logs {job.get('job_id')} --attempt {logged[-1].get('number')}"]
     return "\n".join(lines)
+
+
+def _array_place(attempt: dict[str, Any]) -> str | None:
+    """An array child's place, `<array name>:<index>`; none for an attempt that ran alone."""
+    name, index = attempt.get("array_name"), attempt.get("array_index")
+    return f"{name}:{index}" if name and index is not None else None
 
 
 def _job_fields(job: Job) -> list[tuple[str, object]]:

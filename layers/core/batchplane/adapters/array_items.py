@@ -33,6 +33,7 @@ _META = "ARRAY"
 _PART = "PART#"
 # A child runs at most 14 days (a job type's longest timeout) after its array was made.
 _LONGEST_RUN = timedelta(days=14)
+_KEPT_PARTS = 1000  # parts a process keeps, each up to 100 "<uuid>#<n>" strings
 
 
 def _pk(name: str) -> str:
@@ -50,6 +51,7 @@ class DynamoArrayBook:
         self._retention = retention
         # Parts never change once written: a process keeps those it has read (state change, sweeper).
         self._parts: dict[tuple[str, int], list[str]] = {}
+        self._parents: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def write(self, meta: ArrayMeta, keys: list[str]) -> None:
@@ -110,14 +112,27 @@ class DynamoArrayBook:
         )
 
     def parent_of(self, array_name: str) -> str | None:
-        meta = self.meta(array_name)
-        return meta.parent_job_id if meta else None
+        with self._lock:
+            known = self._parents.get(array_name)
+        if known is not None:
+            return known
+        item = self._client.get_item(
+            TableName=self.table_name,
+            Key=_key(array_name, _META),
+            ConsistentRead=True,
+            ProjectionExpression="parent_job_id",
+        ).get("Item", {})
+        parent = item.get("parent_job_id", {}).get("S")
+        if parent is not None:  # recorded once, never changed: kept
+            with self._lock:
+                self._parents[array_name] = parent
+        return parent
 
     def member(self, array_name: str, index: int) -> ArrayMember | None:
         number, position = part_of(index)
         members = self._part(array_name, number)
-        if members is None or position >= len(members):
-            return None
+        if members is None or position >= len(members) or not members[position]:
+            return None  # no such index, or a hole
         job_id, attempt = parse_member_key(members[position])
         return ArrayMember(array_name=array_name, index=index, job_id=job_id, attempt=attempt)
 
@@ -125,6 +140,8 @@ class DynamoArrayBook:
         found: list[ArrayMember] = []
         for number in range((size + PART_SIZE - 1) // PART_SIZE):
             for position, key in enumerate(self._part(array_name, number) or []):
+                if not key:
+                    continue
                 job_id, attempt = parse_member_key(key)
                 found.append(ArrayMember(array_name, number * PART_SIZE + position, job_id, attempt))
         return found
@@ -142,6 +159,8 @@ class DynamoArrayBook:
         members = [value["S"] for value in item["members"]["L"]]
         with self._lock:
             self._parts[(array_name, number)] = members
+            if len(self._parts) > _KEPT_PARTS:  # the oldest read goes first: ~4 MB at most
+                del self._parts[next(iter(self._parts))]
         return members
 
     def claim(self, job_id: str, attempt: Attempt, entry: HistoryEntry) -> Claim:
@@ -161,7 +180,9 @@ class DynamoArrayBook:
             return Claim(ours=True, before=True)  # an earlier delivery claimed it
         return Claim(ours=False, other=holder)
 
-    def record_parent(self, array_name: str, parent_job_id: str) -> None:
+    def record_parent(self, array_name: str, parent_job_id: str) -> bool:
+        """One conditional write on the meta item (~1 write unit): a parent once recorded stays, and
+        an array batchplane has no meta for gets no item. True when this call recorded it."""
         try:
             self._client.update_item(
                 TableName=self.table_name,
@@ -174,3 +195,5 @@ class DynamoArrayBook:
             if not is_conditional_failure(error):
                 raise
             logger.debug("array parent recorded already", extra={"array": array_name})
+            return False
+        return True

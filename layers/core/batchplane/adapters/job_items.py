@@ -276,6 +276,8 @@ def progress_update(progress: Progress) -> tuple[list[str], dict[str, str], dict
     sets = [
         "#attempts.#n.#a_status = :a_status",
         "#attempts.#n.#rank = :rank",
+        # the same id (a single job's, recorded at submission), or an array child's first naming
+        "#attempts.#n.#bid = :bid",
         "#status = :status",
         "#updated_at = :now",
     ]

@@ -486,6 +486,17 @@ class DynamoJobStore:
                 f"({further} OR (#attempts.#n.#rank = :rank AND "
                 "(attribute_not_exists(#attempts.#n.#reason) OR #attempts.#n.#reason <> :reason)))"
             )
+        # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
+        same_job = "#attempts.#n.#bid = :bid"
+        if progress.array_name is not None and progress.array_index is not None:
+            # An array child's attempt is claimed before its array is submitted: the first event
+            # that names the child records its id, in this same write.
+            names.update({"#array": "array_name", "#index": "array_index"})
+            values.update({":array": {"S": progress.array_name}, ":index": {"N": str(progress.array_index)}})
+            same_job = (
+                f"({same_job} OR (attribute_not_exists(#attempts.#n.#bid) "
+                "AND #attempts.#n.#array = :array AND #attempts.#n.#index = :index))"
+            )
         return self._update_if(
             Key=job_key(job_id),
             # REMOVE #outbox: see record_submission.
@@ -493,9 +504,7 @@ class DynamoJobStore:
             ConditionExpression=(
                 # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
                 # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
-                f"#attempt_count = :n AND #status IN ({active}) AND {further} "
-                # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
-                "AND #attempts.#n.#bid = :bid"
+                f"#attempt_count = :n AND #status IN ({active}) AND {further} AND {same_job}"
             ),
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,

@@ -123,6 +123,10 @@ class AttemptView(Model):
         default=None,
         description="estimated: resources x run time at the price table's rates; none while it runs",
     )
+    array_name: str | None = Field(
+        default=None, description="the array job it runs in as a child (a coalesced file drop); none: alone"
+    )
+    array_index: int | None = Field(default=None, description="its index in that array job")
 
 
 class PricesView(Model):

@@ -41,6 +41,8 @@ def progress_of(detail: BatchJobDetail, number: int, status: AttemptStatus, now:
         log_stream=detail.log_stream,
         # Only a wait has a reason worth keeping before the end (Batch's MISCONFIGURATION:*, CAPACITY:*).
         status_reason=detail.status_reason if status is AttemptStatus.RUNNABLE else None,
+        array_name=detail.job_name if detail.array_index is not None else None,
+        array_index=detail.array_index,
     )
 
 

@@ -38,6 +38,13 @@ class BatchAttempt(_Lenient):
     status_reason: str | None = Field(default=None, alias="statusReason")
 
 
+class BatchArrayProperties(_Lenient):
+    """`index` on an array job's child, `size` (and `statusSummary`, not read) on its parent."""
+
+    index: int | None = None
+    size: int | None = None
+
+
 class BatchJobDetail(_Lenient):
     job_id: str = Field(alias="jobId")
     job_name: str = Field(alias="jobName")
@@ -50,6 +57,17 @@ class BatchJobDetail(_Lenient):
     started_at: int | None = Field(default=None, alias="startedAt")
     stopped_at: int | None = Field(default=None, alias="stoppedAt")
     tags: dict[str, str] = Field(default_factory=dict)
+    array_properties: BatchArrayProperties | None = Field(default=None, alias="arrayProperties")
+
+    @property
+    def array_index(self) -> int | None:
+        """A child's index in its array job ("<parent>:<index>"); None for any other job."""
+        return self.array_properties.index if self.array_properties else None
+
+    @property
+    def array_size(self) -> int | None:
+        """An array job's size: set on the parent only."""
+        return self.array_properties.size if self.array_properties else None
 
     @property
     def last_attempt(self) -> BatchAttempt | None:

@@ -35,14 +35,21 @@ class DispatchMessage(Model):
 
     @classmethod
     def next_attempt_of(cls, job: Job, *, look_first: bool = False) -> Self:
-        number = (job.attempts[-1].number if job.attempts else 0) + 1
+        # The last attempt's number, not the count: a job read from its item alone (a listing,
+        # the sweeper) may hold only its latest attempts.
+        return cls.of_attempt(
+            job, (job.attempts[-1].number if job.attempts else 0) + 1, look_first=look_first
+        )
+
+    @classmethod
+    def of_attempt(cls, job: Job, number: int, *, look_first: bool = False) -> Self:
+        """The message of attempt `number` (the sweeper's for an attempt claimed by an array that was
+        never recorded as submitted: to the array queue, where the coalescer resumes its array)."""
         # Retries are never coalesced: a failed child goes again alone, as a single job.
         since = job.created_at.timestamp() if job.coalesce and number == 1 else None
         return cls(
             look_first=look_first,
             job_id=job.job_id,
-            # The last attempt's number, not the count: a job read from its item alone (a listing,
-            # the sweeper) may hold only its latest attempts.
             attempt=number,
             tenant=job.tenant,
             job_type=job.job_type,

@@ -120,7 +120,8 @@ class Attempt(Model):
     starting_at: UtcDatetime | None = None
     started_at: UtcDatetime | None = None
     stopped_at: UtcDatetime | None = None
-    # A child of an array job (service/coalesce.py): the array's name (also job_name) and its index.
+    # A child of an array job (service/coalesce.py): its array's name and its index there. Its
+    # batch_job_id, "<parent_job_id>:<index>", is None until an event or the coalescer names it.
     array_name: str | None = None
     array_index: int | None = None
 

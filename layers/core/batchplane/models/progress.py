@@ -18,6 +18,10 @@ class Progress:
     log_stream: str | None
     # Batch's reason for a RUNNABLE wait (e.g. CAPACITY:INSUFFICIENT_INSTANCE_CAPACITY - ...).
     status_reason: str | None = None
+    # An array child's (the event's jobName and arrayProperties.index): an attempt claimed at exactly
+    # this place, whose batch_job_id is not known yet, takes the event's child id in the same write.
+    array_name: str | None = None
+    array_index: int | None = None
 
     @property
     def job_status(self) -> JobStatus:

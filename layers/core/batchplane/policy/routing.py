@@ -45,14 +45,25 @@ def parse_job_name(name: str) -> tuple[str, int] | None:
     return job_id, int(attempt)
 
 
-# An array job's name (policy/arrays.py::array_name): the prefix and 24 hex digits.
 ARRAY_NAME_PREFIX = "bp-array-"
-_ARRAY_NAME = re.compile(r"^bp-array-[0-9a-f]{24}$")
+_ARRAY_HASH_LENGTH = 24
+_HEX = frozenset("0123456789abcdef")
 
 
 def parse_array_name(name: str) -> str | None:
-    """The name, if it is one of batchplane's array jobs; None for any other job."""
-    return name if _ARRAY_NAME.fullmatch(name) else None
+    """The name if it is one of batchplane's array jobs' ("bp-array-" + 24 lowercase hex), else None.
+
+    Read before parse_job_name: an array name whose hash happens to be all digits would otherwise
+    read as job "array", attempt <digits>."""
+    digest = name.removeprefix(ARRAY_NAME_PREFIX)
+    if digest == name or len(digest) != _ARRAY_HASH_LENGTH or not set(digest) <= _HEX:
+        return None
+    return name
+
+
+def child_job_id(parent_job_id: str, index: int) -> str:
+    """Batch's id of an array job's child: the parent's id and the child's index."""
+    return f"{parent_job_id}:{index}"
 
 
 def route(

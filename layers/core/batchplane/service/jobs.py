@@ -28,6 +28,7 @@ from batchplane.observability import logger, metric
 from batchplane.policy.admission import admit, check_inputs, job_type_of
 from batchplane.policy.cost import month_of
 from batchplane.policy.inputs import StackBuckets, areas_for
+from batchplane.policy.routing import child_job_id
 from batchplane.service import costs
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import (
@@ -308,11 +309,15 @@ def _stop_batch_job(ports: Ports, job: Job, requested_by: str) -> None:
     attempt = job.current_attempt
     if attempt is None or attempt.status.is_terminal:
         return
-    batch_ids = (
-        [attempt.batch_job_id]
-        if attempt.batch_job_id
-        else [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
-    )
+    if attempt.batch_job_id:
+        batch_ids = [attempt.batch_job_id]
+    elif attempt.array_name is not None and attempt.array_index is not None:
+        # An array child: its own id only (by name would find the parent, and end every child). An
+        # array not submitted yet has no child to stop: its first event finds the job cancelled.
+        parent = ports.arrays.parent_of(attempt.array_name)
+        batch_ids = [child_job_id(parent, attempt.array_index)] if parent else []
+    else:
+        batch_ids = [ref.job_id for ref in ports.batch.find_by_name(attempt.queue, attempt.job_name)]
     for batch_job_id in batch_ids:
         ports.batch.terminate(batch_job_id, f"{CANCEL_REASON_PREFIX}: requested by {requested_by}")
 

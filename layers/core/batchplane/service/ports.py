@@ -294,7 +294,7 @@ class Batch(Protocol):
 
 @dataclass(frozen=True)
 class ArrayMember:
-    """The job attempt at one index of an array job (its child "<parent>:<index>")."""
+    """The job attempt at one index of an array job (service/coalesce.py)."""
 
     array_name: str
     index: int
@@ -351,7 +351,9 @@ class ArrayBook(Protocol):
         job still waits for exactly that attempt and no array holds it: one conditional write."""
         ...
 
-    def record_parent(self, array_name: str, parent_job_id: str) -> None: ...
+    def record_parent(self, array_name: str, parent_job_id: str) -> bool:
+        """Record the parent unless one is recorded already; True when this call recorded it."""
+        ...
 
 
 class Manifests(Protocol):

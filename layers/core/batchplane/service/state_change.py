@@ -6,6 +6,9 @@ with a version guard, so two copies handled at once make exactly one decision. T
 event a decision owes are written with it (its outbox) and published from the table's stream
 (service/outbox.py), never here: a publish that fails, or a function that dies after the write,
 cannot lose them.
+
+An array job's child (service/array_events.py) is the attempt its index names, and its events are
+handled exactly as that attempt's would be; its parent's events change no job.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from batchplane.lifecycle.array_children import is_its_batch_job
 from batchplane.lifecycle.attempts import (
     Verdict,
     apply_decision,
@@ -33,8 +37,8 @@ from batchplane.models.outbox import JobEventType
 from batchplane.models.policy import JobType
 from batchplane.observability import MetricUnit, logger, metric
 from batchplane.policy.retry import GiveUp, Retry, decide
-from batchplane.policy.routing import parse_job_name
-from batchplane.service import costs
+from batchplane.policy.routing import parse_array_name, parse_job_name
+from batchplane.service import array_events, costs
 from batchplane.service.conflicts import retry_on_conflict
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 
@@ -51,6 +55,7 @@ class Outcome(StrEnum):
     SUCCEEDED = "succeeded"
     RETRYING = "retrying"
     FAILED = "failed"
+    UNWANTED = "unwanted"  # an array child no job wants: terminated
 
 
 class AttemptNotRecordedYet(Exception):
@@ -64,9 +69,17 @@ class Handled:
 
 
 def handle_state_change(ports: Ports, detail: BatchJobDetail) -> Handled:
-    parsed = parse_job_name(detail.job_name)
     status = attempt_status(detail.status)
+    array_name = parse_array_name(detail.job_name)
+    if array_name is not None and status is not None and not array_events.is_child(detail):
+        if detail.array_size is not None and ":" not in detail.job_id:
+            array_events.parent_event(ports, array_name, detail)
+        return Handled(Outcome.IGNORED)
+    parsed = _attempt_of(ports, detail)
     if parsed is None or status is None:
+        if array_name is not None and status is not None and not status.is_terminal:
+            array_events.terminate(ports, detail, f"index {detail.array_index} of {array_name} is no job's")
+            return Handled(Outcome.UNWANTED)
         logger.info(
             "not a batchplane attempt; ignored", extra={"batch_job": detail.job_name, "status": detail.status}
         )
@@ -77,6 +90,17 @@ def handle_state_change(ports: Ports, detail: BatchJobDetail) -> Handled:
     return _progress(ports, job_id, number, status, detail)
 
 
+def _attempt_of(ports: Ports, detail: BatchJobDetail) -> tuple[str, int] | None:
+    """(job_id, attempt) of the Batch job: from its name, or an array child's from its index's member."""
+    array_name = parse_array_name(detail.job_name)
+    if array_name is None:
+        return parse_job_name(detail.job_name)
+    if detail.array_index is None:
+        return None
+    member = ports.arrays.member(array_name, detail.array_index)
+    return (member.job_id, member.attempt) if member is not None else None
+
+
 def _progress(
     ports: Ports, job_id: str, number: int, status: AttemptStatus, detail: BatchJobDetail
 ) -> Handled:
@@ -85,10 +109,19 @@ def _progress(
     if tenant is None:  # tags are always set at submit; without them the tenant must be read
         job = ports.store.get(job_id)
         if job is None:
+            if progress.array_name is not None:  # a child whose member's job is gone
+                array_events.terminate(ports, detail, f"attempt {number} of {job_id} is not wanted")
+                return Handled(Outcome.UNWANTED)
             logger.info("event for an unknown job; ignored", extra={"job_id": job_id})
             return Handled(Outcome.IGNORED)
         tenant = job.tenant
     recorded = ports.store.record_progress(job_id, tenant, progress)
+    if (
+        not recorded
+        and progress.array_name is not None
+        and array_events.stop_unwanted(ports, job_id, number, detail)
+    ):
+        return Handled(Outcome.UNWANTED)
     if status is AttemptStatus.RUNNABLE and (recorded or is_misconfiguration(detail.status_reason)):
         # News is looked at, and a misconfiguration always (its copy may be the redelivery of one
         # whose handler died before it ended the wait); any other copy changes and reads nothing.
@@ -120,7 +153,7 @@ def end_wait(ports: Ports, detail: BatchJobDetail, job_type: JobType | None) -> 
     guard (the loser finds the attempt ended: a duplicate), TerminateJob of an ended job changes
     nothing, and a retry's attempt has its deterministic name. Batch's own FAILED event for the
     terminated job comes later and is a duplicate."""
-    parsed = parse_job_name(detail.job_name)
+    parsed = _attempt_of(ports, detail)
     if parsed is None or detail.status != AttemptStatus.RUNNABLE.value:
         return None
     job_id, number = parsed
@@ -140,7 +173,7 @@ def end_wait(ports: Ports, detail: BatchJobDetail, job_type: JobType | None) -> 
     attempt = job.attempt(number) if job is not None else None
     if (
         attempt is None
-        or attempt.batch_job_id != detail.job_id
+        or not is_its_batch_job(attempt, detail)
         or attempt.status.rank > AttemptStatus.RUNNABLE.rank
     ):
         return None  # by the books it is not waiting (started, ended, or a twin): nothing to end
@@ -172,6 +205,11 @@ def _finish_once(ports: Ports, job: Job, number: int, detail: BatchJobDetail) ->
     now = ports.clock()
     seen = verdict(job, number, detail.job_id)
     log = {"job_id": job.job_id, "attempt": number, "batch_job_id": detail.job_id, "verdict": seen.value}
+    attempt = job.attempt(number)
+    if detail.array_index is not None and (attempt is None or not is_its_batch_job(attempt, detail)):
+        # Never claimed at this place (claims precede SubmitJob, so it never will be): not its end.
+        logger.info("end of an array child that is not the attempt's; ignored", extra=log)
+        return Handled(Outcome.IGNORED, job)
     if seen is Verdict.NOT_RECORDED_YET:
         if job.status in DISPATCHABLE_STATUSES:
             raise AttemptNotRecordedYet(f"attempt {number} of {job.job_id} ended before it was recorded")

@@ -1,16 +1,17 @@
 """The sweeper: repairs what lost or late events left behind, on a schedule, and counts the jobs.
 
-A sweep reads every unfinished job, every shard of the by_activity index, page by page, a chunk of
-100 at a time (one BatchGetItem, one DescribeJobs), holding no more than a page of index entries and a
+A sweep reads every unfinished job, every shard of the by_activity index, page by page, a chunk of 100
+at a time (one BatchGetItem, one DescribeJobs), holding no more than a page of index entries and a
 chunk of jobs however many there are. Jobs quiet for longer than `stale_after` are checked against
-Batch and the missing transitions go through the same code as events; an attempt recorded without
-its Batch job id is found by its deterministic name; QUEUED jobs whose dispatch message was lost and
-RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat harmless); an
-attempt that waits in vain is ended, and one stuck in RUNNABLE or STARTING past its job type's limit
-raises one alert (service/stuck.py; owed by the write that marks it, and published from the table's
-stream like every alert); a tenant's HELD jobs quiet that long are released into its free slots
-(service/held.py), in case the release their slot owed was lost. A quiet job costs reads only, no
-write.
+Batch and the missing transitions go through the same code as events; an attempt recorded without its
+Batch job id is found by its deterministic name (an array child's by its parent's id and its index;
+one of an array with no parent recorded is sent to be resumed); QUEUED jobs whose dispatch message was
+lost and RETRY_WAIT jobs that are due are dispatched again (the dispatcher's guards make a repeat
+harmless); an attempt that waits in vain is ended, and one stuck in RUNNABLE or STARTING past its job
+type's limit raises one alert (service/stuck.py; owed by the write that marks it, and published from
+the table's stream like every alert); a tenant's HELD jobs quiet that long are released into its free
+slots (service/held.py), in case the release their slot owed was lost. A quiet job costs reads only,
+no write.
 
 An invocation that runs short of time stops after a whole chunk and keeps a cursor (models/sweep.py);
 the next scheduled invocation goes on from there, so each job is looked at once a sweep, never
@@ -34,6 +35,7 @@ from batchplane.models.dispatch import DispatchMessage
 from batchplane.models.job import DISPATCHABLE_STATUSES, IN_BATCH_STATUSES, Job, JobStatus
 from batchplane.models.sweep import SweepCursor
 from batchplane.observability import MetricUnit, logger, metric
+from batchplane.policy.routing import child_job_id
 from batchplane.service.held import release_held
 from batchplane.service.ports import MAX_DISPATCH_DELAY_SECONDS, Ports
 from batchplane.service.state_change import AttemptNotRecordedYet, Outcome, handle_state_change
@@ -157,7 +159,9 @@ def sweep_jobs(ports: Ports, quiet: list[Job], now: datetime, report: SweepRepor
         if job.status not in IN_BATCH_STATUSES or attempt is None:
             continue
         batch_job_id = attempt.batch_job_id
-        if batch_job_id is None:
+        if batch_job_id is None and attempt.array_name is not None:
+            batch_job_id = _claimed_child(ports, job, report)
+        elif batch_job_id is None:
             found = ports.batch.find_by_name(attempt.queue, attempt.job_name)
             if found:
                 batch_job_id = found[0].job_id
@@ -254,6 +258,28 @@ def _redispatch(ports: Ports, job: Job, now: datetime, report: SweepReport) -> N
     report.redispatched.append(job.job_id)
 
 
+def _claimed_child(ports: Ports, job: Job, report: SweepReport) -> str | None:
+    """The child id of a quiet attempt claimed by an array (service/coalesce.py), when its parent is
+    recorded. When it is not, the coalescer died before it submitted or recorded the array: the
+    attempt's message goes out again with look_first, and the coalescer that receives it resumes the
+    array from its items (adopting what Batch accepted, else submitting it); None meanwhile."""
+    attempt = job.current_attempt
+    assert attempt is not None
+    assert attempt.array_name is not None
+    assert attempt.array_index is not None
+    parent = ports.arrays.parent_of(attempt.array_name)
+    if parent is not None:
+        return child_job_id(parent, attempt.array_index)
+    # Read as it is now (the index led to an eventually consistent copy): named or moved on meanwhile?
+    whole = ports.store.get(job.job_id)
+    current = whole.current_attempt if whole is not None else None
+    if whole is None or whole.status not in IN_BATCH_STATUSES or current != attempt:
+        return None
+    ports.dispatch.send(DispatchMessage.of_attempt(whole, attempt.number, look_first=True))
+    report.redispatched.append(job.job_id)
+    return None
+
+
 def _vanished(job: Job, batch_job_id: str, report: SweepReport) -> BatchJobDetail:
     """Batch no longer knows the job (it keeps finished jobs for about a week): the attempt is lost."""
     report.vanished.append(job.job_id)
@@ -267,5 +293,7 @@ def _vanished(job: Job, batch_job_id: str, report: SweepReport) -> BatchJobDetai
             "status": "FAILED",
             "statusReason": f"batchplane: Batch no longer knows job {batch_job_id}",
             "tags": {"bp:tenant": job.tenant},
+            # an array child's event names its index: by it the attempt is found
+            **({"arrayProperties": {"index": attempt.array_index}} if attempt.array_name is not None else {}),
         }
     )

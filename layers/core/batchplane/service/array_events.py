@@ -1,0 +1,64 @@
+"""Batch's events about batchplane's array jobs (service/coalesce.py submits them): which attempt a
+child runs, the parent's id recorded when the coalescer could not, and children nobody wants stopped.
+
+A child's event goes on in service/state_change.py exactly as a single job's event of that attempt.
+"""
+
+from __future__ import annotations
+
+from batchplane.lifecycle.array_children import Standing, standing
+from batchplane.models.batch_event import BatchJobDetail
+from batchplane.observability import logger
+from batchplane.service.ports import Ports
+
+
+def is_child(detail: BatchJobDetail) -> bool:
+    """A child's event: arrayProperties.index, and Batch's id "<parent>:<index>"."""
+    index = detail.array_index
+    return index is not None and detail.job_id.endswith(f":{index}")
+
+
+def parent_event(ports: Ports, array_name: str, detail: BatchJobDetail) -> None:
+    """A parent's event changes no job. It records the parent's id if the coalescer did not (it died
+    between SubmitJob and its record: adoption), once; any other is ignored."""
+    known = ports.arrays.parent_of(array_name)
+    if known is None and ports.arrays.record_parent(array_name, detail.job_id):
+        logger.info(
+            "array parent recorded from its event", extra={"array": array_name, "parent": detail.job_id}
+        )
+    elif known is not None and known != detail.job_id:
+        # Its children find their attempts taken by the recorded parent's and are terminated.
+        logger.warning(
+            "a second parent for one array",
+            extra={"array": array_name, "parent": known, "other": detail.job_id},
+        )
+    else:
+        logger.debug(
+            "array parent event; nothing to do", extra={"array": array_name, "status": detail.status}
+        )
+
+
+def stop_unwanted(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> bool:
+    """After a child's non-terminal event changed nothing: stale, or a child the job no longer wants
+    (cancelled before its array was submitted, another attempt current, a twin's place), which is
+    terminated as the dispatcher terminates an unwanted submission. True when it was."""
+    job = ports.store.get(job_id)
+    if standing(job, number, detail) is not Standing.UNWANTED:
+        return False
+    terminate(ports, detail, f"attempt {number} of {job_id} is not wanted")
+    return True
+
+
+def terminate(ports: Ports, detail: BatchJobDetail, why: str) -> None:
+    """TerminateJob of one child only (its parent's other children go on); of a child already
+    ending it changes nothing."""
+    logger.warning(
+        "array child not wanted; terminating it",
+        extra={
+            "batch_job_id": detail.job_id,
+            "array": detail.job_name,
+            "index": detail.array_index,
+            "why": why,
+        },
+    )
+    ports.batch.terminate(detail.job_id, f"batchplane: {why}")
