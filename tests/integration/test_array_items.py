@@ -9,7 +9,7 @@ from typing import Any
 from batchplane.adapters.array_items import DynamoArrayBook
 from batchplane.service.ports import ArrayMember
 
-ARRAY = "bp-array-5e0c2a9f1b7d43e68a0c2f91"
+ARRAY = "bp-array-5c0e8f1a2b3d4c6e7f809a1b"
 RETENTION = timedelta(days=90)
 
 
@@ -66,6 +66,11 @@ def test_the_parent_is_recorded_once_and_only_for_an_array_with_a_meta_item(aws)
 
     # Then the first stays; the unknown array gets no item
     assert (first, second, stray) == (True, False, False)
-    assert DynamoArrayBook(aws.env["JOBS_TABLE_NAME"], aws.client("dynamodb"), retention=RETENTION).parent_of(ARRAY) == "parent-1"
+    assert (
+        DynamoArrayBook(aws.env["JOBS_TABLE_NAME"], aws.client("dynamodb"), retention=RETENTION).parent_of(
+            ARRAY
+        )
+        == "parent-1"
+    )
     keys = [(i["pk"]["S"], i["sk"]["S"]) for i in aws.table_items() if i["pk"]["S"].startswith("ARRAY#")]
     assert keys == [(f"ARRAY#{ARRAY}", "ARRAY")]

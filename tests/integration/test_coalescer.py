@@ -305,3 +305,29 @@ def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) ->
         assert job is not None and job.status.value == "FAILED"
         assert "job definition not found" in job.history[-1].reason
         assert job.attempts[-1].status.value == "FAILED"
+
+
+def test_a_twin_submission_of_one_array_is_terminated_and_the_first_parent_kept(aws, monkeypatch) -> None:
+    # Given a batch of coalescible jobs whose array a twin delivery has submitted and recorded first
+    job_ids = make_jobs(5)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+    book = ports().arrays
+    recording = book.record_parent
+
+    def twin_first(array_name: str, parent_job_id: str) -> bool:
+        recording(array_name, "twin-parent")
+        return recording(array_name, parent_job_id)
+
+    monkeypatch.setattr(book, "record_parent", twin_first)
+
+    # When this delivery submits the same array
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then its own parent is terminated, and the twin's stays the array's
+    [made] = [s for s in submits(calls) if "arrayProperties" in s]
+    terminated = [params["jobId"] for _, op, params in calls if op == "TerminateJob"]
+    assert len(terminated) == 1 and terminated[0] != "twin-parent"
+    assert ports().arrays.parent_of(made["jobName"]) == "twin-parent"
+    assert {array for array, _ in claims(job_ids).values()} == {made["jobName"]}

@@ -20,8 +20,8 @@ from batchplane.service.state_change import Outcome, handle_state_change
 from tests.support import POLICY_PATH, load_event
 
 NOW = datetime(2025, 11, 28, 16, tzinfo=UTC)
-ARRAY = "bp-array-5e0c2a9f1b7d43e68a0c2f91"
-PARENT = "7c4e2b19-0a5d-4f83-b6e1-9d2c8a05f347"
+ARRAY = "bp-array-5c0e8f1a2b3d4c6e7f809a1b"
+PARENT = "c7e2a9f4-1b3d-4e6a-8f05-2d9b7c1e4a63"
 
 
 def detail(fixture: str) -> BatchJobDetail:
@@ -36,7 +36,7 @@ def detail(fixture: str) -> BatchJobDetail:
         ("bp-array-" + "1" * 24, "bp-array-" + "1" * 24),  # all digits: still an array, not job "array"
         ("bp-array-5E0C2A9F1B7D43E68A0C2F91", None),  # upper case is not ours
         ("bp-array-5e0c2a9f1b7d43e68a0c2f9", None),  # 23 digits
-        ("bp-array-5e0c2a9f1b7d43e68a0c2f91a", None),  # 25 digits
+        ("bp-array-5c0e8f1a2b3d4c6e7f809a1ba", None),  # 25 digits
         ("bp-array-5e0c2a9f1b7d43e68a0c2g91", None),  # not hex
         ("bp-0d9f7c1e-3b2a-4f6e-9a51-7c2b8e4d1a90-1", None),  # a single job's attempt
         ("nightly-etl", None),
@@ -170,6 +170,7 @@ def ports_with(arrays: InMemoryArrayBook, batch: RecordingBatch) -> Ports:
         store=UntouchedStore(),  # type: ignore[arg-type]
         dispatch=UntouchedStore(),  # type: ignore[arg-type]
         batch=batch,  # type: ignore[arg-type]
+        manifests=UntouchedStore(),  # type: ignore[arg-type]
         policy=load_policy(POLICY_PATH),
         queues=Queues(spot="spot", on_demand="on-demand"),
         notify=UntouchedStore(),  # type: ignore[arg-type]

@@ -349,7 +349,7 @@ def test_get_shows_the_array_place_of_an_attempt_that_ran_as_a_child(
     stub: Stub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a coalesced job whose first attempt ran as child 7 of an array, its retry alone
-    array = "bp-array-5e0c2a9f1b7d43e68a0c2f91"
+    array = "bp-array-5c0e8f1a2b3d4c6e7f809a1b"
     child = attempt(1, "SPOT", "FAILED", batch_job_id="p:7", array_name=array, array_index=7)
     stub.reply(
         "GET",

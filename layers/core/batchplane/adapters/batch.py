@@ -128,7 +128,9 @@ class BatchGateway:
             found.extend(
                 BatchJobRef(job_id=j["jobId"], status=j["status"])
                 for j in page.get("jobSummaryList", [])
-                if j.get("jobName") == name
+                # An array's children share its name; Batch lists only the parent by queue, moto
+                # lists the children too ("<parent>:<index>"): the parent is the job found.
+                if j.get("jobName") == name and ":" not in j["jobId"]
             )
         return found
 

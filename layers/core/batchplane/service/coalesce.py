@@ -219,7 +219,17 @@ def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look
             return
         metric("ArraysSubmitted")
         metric("ArrayChildren", meta.size)
-    ports.arrays.record_parent(meta.name, parent)
+    if not ports.arrays.record_parent(meta.name, parent) and not found:
+        recorded = ports.arrays.parent_of(meta.name)
+        if recorded is not None and recorded != parent:
+            # A twin delivery submitted the same array first and recorded its parent: this one's
+            # children would run the same jobs again. Their attempts name the recorded parent.
+            logger.warning(
+                "twin array submission; terminating it",
+                extra={"array": meta.name, "parent": parent, "recorded": recorded},
+            )
+            ports.batch.terminate(parent, f"batchplane: array {meta.name} was submitted twice")
+            return
     logger.info(
         "array job submitted",
         extra={
