@@ -331,3 +331,24 @@ def test_a_twin_submission_of_one_array_is_terminated_and_the_first_parent_kept(
     assert len(terminated) == 1 and terminated[0] != "twin-parent"
     assert ports().arrays.parent_of(made["jobName"]) == "twin-parent"
     assert {array for array, _ in claims(job_ids).values()} == {made["jobName"]}
+
+
+def test_a_group_larger_than_max_size_makes_arrays_each_indexed_from_zero(aws) -> None:
+    # Given 12 coalescible jobs of one route whose type's arrays hold at most 5, their wait over
+    job_ids = make_jobs(12, max_size=5)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+
+    # When the coalescer takes them in one batch
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then arrays of 5, 5 and 2, and each job is the member at its own index of its own array:
+    # the index its child gets from Batch (0..size-1) leads back to exactly that job
+    sizes = sorted(s["arrayProperties"]["size"] for s in submits(calls))
+    assert sizes == [2, 5, 5]
+    book = ports().arrays
+    for job_id, (name, index) in claims(job_ids).items():
+        assert name is not None and index is not None
+        member = book.member(name, index)
+        assert member is not None and member.job_id == job_id

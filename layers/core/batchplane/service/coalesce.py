@@ -123,11 +123,12 @@ def _group(ports: Ports, arrivals: Sequence[Arrival], target: Route) -> set[str]
     kind = ports.policy.job_types.get(arrivals[0].message.job_type)
     if kind is None or kind.array is None:  # the section left the policy: one job at a time
         return _single(ports, arrivals)
-    members = members_of(a.message for a in arrivals)
+    ordered = [m.message for m in members_of(a.message for a in arrivals)]  # one a job, by job id
     by_job = {a.message.job_id: a for a in arrivals}
     failed: set[str] = set()
     now = ports.clock().timestamp()
-    for chunk in chunks(members, kind.array.max_size):
+    for run in chunks(ordered, kind.array.max_size):
+        chunk = members_of(run)  # each array's own indexes, 0..len-1: its children's
         took = [by_job[m.message.job_id] for m in chunk]
         oldest = min(m.message.coalesce_since or now for m in chunk)
         wait = remaining_wait(oldest, now, kind.array.max_wait_seconds)
