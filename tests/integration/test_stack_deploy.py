@@ -657,10 +657,11 @@ def test_the_stacks_batch_queues_definitions_and_triggers_are_the_ones_the_code_
     [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == stack.function_configuration("state_change")["FunctionArn"]
     assert target["DeadLetterConfig"]["Arn"] == queue(stack.outputs["StateChangeDLQUrl"], "QueueArn")
-    # and the dispatcher reads the dispatch queue, the file-drop function the ingest queue, the
-    # outbox function the jobs table's stream
+    # and the dispatcher reads the dispatch queue, the coalescer the array queue, the file-drop
+    # function the ingest queue, the outbox function the jobs table's stream
     assert stack.event_sources == {
         "DispatcherFunction": queue(stack.outputs["DispatchQueueUrl"], "QueueArn"),
+        "CoalescerFunction": queue(stack.outputs["ArrayQueueUrl"], "QueueArn"),
         "FileDropFunction": queue(stack.outputs["IngestQueueUrl"], "QueueArn"),
         "OutboxFunction": stack.outputs["JobsTableStreamArn"],
     }
