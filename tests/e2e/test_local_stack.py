@@ -198,3 +198,33 @@ def test_a_job_that_fails_for_good_is_alerted_and_published_once_from_the_outbox
     )
     assert [e["detail"]["event_id"] for e in failed] == [event_id.removesuffix(":alert") + ":job_event"]
     assert received(alerts) == []
+
+
+def test_files_dropped_together_run_as_one_array_job_each_child_its_own_file(local: Local) -> None:
+    # Given three files dropped at once under checksum-manifest's prefix (its policy coalesces drops)
+    bodies = {f"part {n}.bin": bytes([n]) * (1000 + n) for n in range(3)}
+    uris = {
+        put_input(local, f"incoming/local/checksum/array/{name}", body): body for name, body in bodies.items()
+    }
+
+    # When their wait is over and the coalescer submits them
+    def their_jobs() -> list[dict] | None:
+        status, page = local.request("GET", "/jobs?job_type=checksum-manifest")
+        assert status == 200
+        found = [j for j in page["jobs"] if j["parameters"]["input"] in uris]
+        return found if len(found) == len(uris) else None
+
+    jobs = eventually(their_jobs, what="the dropped files' jobs")
+    done = [local.finished(job["job_id"], timeout=180) for job in jobs]
+
+    # Then one Batch array job ran them: each job's attempt is a child at its own index, and each
+    # child read its own file (the manifest's line), not the first child's
+    assert [d["status"] for d in done] == ["SUCCEEDED"] * 3, [d["history"] for d in done]
+    attempts = [d["attempts"][0] for d in done]
+    assert len({a["array_name"] for a in attempts}) == 1
+    assert sorted(a["array_index"] for a in attempts) == [0, 1, 2]
+    for job in done:
+        [output] = [a for a in job["artifacts"] if a["role"] == "output"]
+        manifest = json.loads(read_output(local, output["uri"]))
+        assert manifest["input"] == job["parameters"]["input"]
+        assert manifest["size"] == len(uris[job["parameters"]["input"]])
