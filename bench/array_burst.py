@@ -24,11 +24,8 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-from harness import ROOT, count_calls, moto_stack, sqs_record
-
-from batchplane_tools.fixtures import load_event
+from harness import ROOT, count_calls, moto_stack, object_created, sqs_record
 
 TENANTS = ("analytics", "research")
 
@@ -66,19 +63,10 @@ def main() -> None:
         sqs = session.client("sqs")
         ingest = load_function("file_drop").handler
         coalesce = load_function("coalescer").handler
-        template = load_event("s3/object_created.json")["Records"][0]
         ingest_arn = _arn(stack.refs["IngestQueue"])
 
         def notification(i: int) -> str:
-            record = json.loads(json.dumps(template))
-            record["s3"]["bucket"]["name"] = bucket
-            record["s3"]["object"].update(
-                key=quote_plus(f"incoming/{TENANTS[i % 2]}/word-count/burst/file {i:06d} ü.txt", safe="/"),
-                versionId=f"v{i}",
-                sequencer=f"{0x6929C6C8A1B2C3D4 + i:018X}",
-                eTag=f"{i:032x}",
-            )
-            return json.dumps({"Records": [record]})
+            return object_created(bucket, f"incoming/{TENANTS[i % 2]}/word-count/burst/file {i:06d} ü.txt", i)
 
         # Stage 1: the drops, through the file-drop handler.
         calls = count_calls(("dynamodb", "sqs", "s3", "batch"))

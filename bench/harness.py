@@ -51,6 +51,25 @@ def sqs_record(body: str, *, source_arn: str, message_id: str, receive_count: in
     return record
 
 
+def object_created(bucket: str, key: str, n: int) -> str:
+    """An S3 notification (events/s3/object_created.json) of the n-th object of a burst, as the ingest
+    queue's message body: its key URL-encoded as S3 sends it, its own version, sequencer and ETag."""
+    import json
+    from urllib.parse import quote_plus
+
+    from batchplane_tools.fixtures import load_event
+
+    record = load_event("s3/object_created.json")["Records"][0]
+    record["s3"]["bucket"]["name"] = bucket
+    record["s3"]["object"].update(
+        key=quote_plus(key, safe="/"),
+        versionId=f"v{n}",
+        sequencer=f"{0x6929C6C8A1B2C3D4 + n:018X}",
+        eTag=f"{n:032x}",
+    )
+    return json.dumps({"Records": [record]})
+
+
 def count_calls(services: tuple[str, ...] = SERVICES) -> list[str]:
     """Every call the handlers' own clients make from now on, as "service:Operation"."""
     from batchplane.adapters.clients import client

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
 
-from harness import ROOT, count_calls, moto_stack
+from harness import ROOT, count_calls, moto_stack, object_created
 
 from batchplane_tools.fixtures import load_event
 
@@ -52,19 +50,10 @@ def main() -> None:
     with moto_stack(policy_path) as (session, stack):
         bucket = os.environ["INGEST_BUCKET"]
         handler = load_function("file_drop").handler
-        template = load_event("s3/object_created.json")["Records"][0]
         sqs_record = load_event("sqs/dispatch.json")["Records"][0]
 
         def notification(i: int) -> str:
-            record = json.loads(json.dumps(template))
-            record["s3"]["bucket"]["name"] = bucket
-            record["s3"]["object"].update(
-                key=quote_plus(f"incoming/analytics/word-count/burst/file {i:05d} ü.txt", safe="/"),
-                versionId=f"v{i}",
-                sequencer=f"{0x6929C6C8A1B2C3D4 + i:018X}",
-                eTag=f"{i:032x}",
-            )
-            return json.dumps({"Records": [record]})
+            return object_created(bucket, f"incoming/analytics/word-count/burst/file {i:05d} ü.txt", i)
 
         bodies = [notification(i) for i in range(args.objects)]
         calls = count_calls(("dynamodb", "sqs", "s3", "batch"))
