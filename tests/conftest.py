@@ -21,7 +21,10 @@ from moto.server import ThreadedMotoServer
 
 from batchplane.adapters.clients import client
 from batchplane_tools.local.moto_atomic import serialize_dynamodb
-from batchplane_tools.local.moto_speedups import copy_only_touched_partitions, number_stream_records_once
+from batchplane_tools.local.moto_speedups import (
+    number_stream_records_once,
+    roll_transactions_back_from_a_journal,
+)
 from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import Stack, provision
 from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, clear_caches, load_function, sqs_event
@@ -162,8 +165,8 @@ class AwsStack:
 def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) -> None:
     """The jobs table streams every write (the outbox), and moto's rollback copy of a streamed table
     is the whole table with every stream record, deep-copied for each transaction: a test that makes
-    many jobs would grow quadratic. The local stack's speed-ups copy what a transaction names and
-    share the records (test_moto_speedups.py shows they answer as moto does), and its DynamoDB takes
+    many jobs would grow quadratic. The local stack's speed-ups roll a transaction back from a journal
+    of the items it names (test_moto_speedups.py shows they answer as moto does), and its DynamoDB takes
     one request at a time, as atomic as DynamoDB's (test_moto_atomic.py); here for this test only."""
     for owner, name in (
         (dynamodb_models, "copy"),
@@ -174,7 +177,7 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
         (DynamoDBStreamsHandler, "call_action"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
-    copy_only_touched_partitions()
+    roll_transactions_back_from_a_journal()
     number_stream_records_once()
     serialize_dynamodb()
 

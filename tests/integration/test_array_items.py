@@ -1,9 +1,10 @@
 """adapters/array_items.py on moto: an index's member read from its part (kept once read), holes, the
-parent's id recorded once and only on an array batchplane has a meta item for."""
+parent's id recorded once and only on an array batchplane has a meta item for, the hold on its
+submission."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from batchplane.adapters.array_items import DynamoArrayBook
@@ -72,5 +73,29 @@ def test_the_parent_is_recorded_once_and_only_for_an_array_with_a_meta_item(aws)
         )
         == "parent-1"
     )
+    keys = [(i["pk"]["S"], i["sk"]["S"]) for i in aws.table_items() if i["pk"]["S"].startswith("ARRAY#")]
+    assert keys == [(f"ARRAY#{ARRAY}", "ARRAY")]
+
+
+def test_an_arrays_submission_is_held_by_one_invocation_until_its_hold_ends_or_a_parent_is_recorded(
+    aws,
+) -> None:
+    # Given an array's meta item without a parent
+    put(aws, "ARRAY", tenant={"S": "analytics"}, size={"N": "3"})
+    book, _ = book_of(aws)
+    now = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    hold = timedelta(minutes=15)
+
+    # When invocations ask for its submission: one, another meanwhile, another once the hold is over
+    first = book.hold_submission(ARRAY, now, now + hold)
+    meanwhile = book.hold_submission(ARRAY, now + timedelta(minutes=5), now + timedelta(minutes=5) + hold)
+    after = book.hold_submission(ARRAY, now + hold, now + 2 * hold)
+    # and once its parent is recorded, and for an array with no meta item
+    book.record_parent(ARRAY, "parent-1")
+    recorded = book.hold_submission(ARRAY, now + 3 * hold, now + 4 * hold)
+    stray = book.hold_submission("bp-array-" + "0" * 24, now, now + hold)
+
+    # Then only the first and the one after the hold take it; no item is made
+    assert (first, meanwhile, after, recorded, stray) == (True, False, True, False, False)
     keys = [(i["pk"]["S"], i["sk"]["S"]) for i in aws.table_items() if i["pk"]["S"].startswith("ARRAY#")]
     assert keys == [(f"ARRAY#{ARRAY}", "ARRAY")]

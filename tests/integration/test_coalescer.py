@@ -20,6 +20,7 @@ from batchplane.wiring import ports
 from tests.support import LambdaContext, api_event, load_function, sqs_event, submit_job, tenant_input
 
 JOB_TYPE = "checksum-manifest"
+VISIBILITY_TIMEOUT = 1800  # the array queue's (template.yaml): a crashed batch comes back after it
 
 
 class Crash(BaseException):
@@ -58,6 +59,10 @@ def array_messages(aws) -> list[tuple[str, str, int]]:
             taken.append((m["MessageId"], m["Body"], int(m["Attributes"]["ApproximateReceiveCount"])))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
     return taken
+
+
+def redelivered(messages: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+    return [(message_id, body, count + 1) for message_id, body, count in messages]
 
 
 def later(seconds: int) -> None:
@@ -225,14 +230,17 @@ def test_a_crash_between_steps_is_resumed_by_the_redelivery_exactly_once(
     with pytest.raises(Crash):
         coalesce(messages)
 
-    # When SQS delivers the batch again
-    result = coalesce([(message_id, body, count + 1) for message_id, body, count in messages])
+    # When SQS delivers the batch again, once its visibility timeout is over
+    later(VISIBILITY_TIMEOUT)
+    result = coalesce(redelivered(messages))
 
     # Then each job was submitted once: in one array when its claims were made, else alone
     assert result == {"batchItemFailures": []}
     made = submits(calls)
     array_submits = [s for s in made if "arrayProperties" in s]
     assert len(array_submits) == arrays
+    assert len(made) == (1 if arrays else 12)  # no job went alone as well
+    assert [p for _, op, p in calls if op == "TerminateJob"] == []
     claimed = claims(job_ids)
     if arrays:
         [name] = {s["jobName"] for s in array_submits}
@@ -352,3 +360,99 @@ def test_a_group_larger_than_max_size_makes_arrays_each_indexed_from_zero(aws) -
         assert name is not None and index is not None
         member = book.member(name, index)
         assert member is not None and member.job_id == job_id
+
+
+def test_two_invocations_resuming_one_array_at_once_submit_it_once(aws, monkeypatch) -> None:
+    # Given an array whose coalescer died after its claims, before SubmitJob
+    job_ids = make_jobs(8)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+    batch = ports().batch
+    _crash_in(monkeypatch, batch, "submit", after=False)
+    with pytest.raises(Crash):
+        coalesce(messages)
+    monkeypatch.undo()
+    # and its messages back in two halves (the sweeper's look-first messages, or a redelivery) that
+    # two invocations take at once: the second runs while the first is about to submit
+    later(VISIBILITY_TIMEOUT)
+    first_half, second_half = redelivered(messages[:4]), redelivered(messages[4:])
+    submitting = batch.submit
+    second: list[dict[str, Any]] = []
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not second:
+            second.append(coalesce(second_half))
+        return submitting(*args, **kwargs)
+
+    monkeypatch.setattr(batch, "submit", meanwhile)
+
+    # When both resume the array
+    first = coalesce(first_half)
+
+    # Then it is submitted once, by the invocation holding its submission; nothing is terminated
+    assert first == second[0] == {"batchItemFailures": []}
+    [made] = submits(calls)
+    assert made["arrayProperties"] == {"size": 8}
+    assert [p for _, op, p in calls if op == "TerminateJob"] == []
+    assert ports().arrays.parent_of(made["jobName"]) is not None
+    assert {array for array, _ in claims(job_ids).values()} == {made["jobName"]}
+
+
+def test_a_redelivered_message_whose_job_cannot_be_read_alone_is_retried(aws, monkeypatch) -> None:
+    # Given an array submitted and recorded, and its batch delivered again
+    job_ids = make_jobs(3)
+    messages = array_messages(aws)
+    later(31)
+    coalesce(messages)
+    store = ports().store
+    reading = store.get
+    unreadable = job_ids[1]
+
+    def throttled(job_id: str) -> Any:
+        if job_id == unreadable:
+            raise RuntimeError("ProvisionedThroughputExceededException")
+        return reading(job_id)
+
+    monkeypatch.setattr(store, "get", throttled)
+
+    # When one job's read fails
+    result = coalesce(redelivered(messages))
+
+    # Then only its message is retried
+    [failed] = [message_id for message_id, body, _ in messages if json.loads(body)["job_id"] == unreadable]
+    assert result == {"batchItemFailures": [{"itemIdentifier": failed}]}
+
+
+def test_jobs_that_name_different_parameters_go_in_different_arrays(aws) -> None:
+    # Given a type whose optional chunk_mib has no default, and jobs that name it or leave it out
+    wired = ports()
+    kind = wired.policy.job_types[JOB_TYPE]
+    optional = kind.parameters["chunk_mib"].model_copy(update={"default": None})
+    kind = kind.model_copy(update={"parameters": {**kind.parameters, "chunk_mib": optional}})
+    wired.policy = wired.policy.model_copy(update={"job_types": {**wired.policy.job_types, JOB_TYPE: kind}})
+    named, left_out = [], []
+    for n in range(6):
+        parameters = {"input": tenant_input(f"checksum/file-{n:04d}.bin")}
+        if n % 2:
+            parameters["chunk_mib"] = "8"
+        request = JobRequest(tenant="analytics", job_type=JOB_TYPE, parameters=parameters, array=True)
+        (named if n % 2 else left_out).append(jobs.submit(wired, request).job.job_id)
+    messages = array_messages(aws)
+    later(31)
+    calls = aws.record_calls("batch")
+
+    # When the coalescer takes them in one batch
+    assert coalesce(messages) == {"batchItemFailures": []}
+
+    # Then two arrays: a child never runs with a value another job named (the parent's parameters
+    # are the first member's; each line sets only the ones its job names)
+    made = submits(calls)
+    assert sorted(s["arrayProperties"]["size"] for s in made) == [3, 3]
+    by_array: dict[str | None, set[str]] = {}
+    for job_id, (name, _) in claims(named + left_out).items():
+        by_array.setdefault(name, set()).add(job_id)
+    assert sorted(by_array.values(), key=sorted) == sorted([set(named), set(left_out)], key=sorted)
+    for submit in made:
+        lines = manifest(aws, environment_of(submit)["BATCHPLANE_MANIFEST"])
+        assert len({frozenset(line["parameters"]) for line in lines}) == 1

@@ -21,13 +21,13 @@ from moto.sqs.models import Message, Queue, sqs_backends
 
 from batchplane_tools.local.moto_speedups import (
     ITERATOR_LIFETIME_SECONDS,
-    copy_only_touched_partitions,
     dump_stream_records,
     expire_shard_iterators,
     number_stream_records_once,
     query_one_partition,
     read_queue_attributes_lazily,
     reuse_jsonpath_parsers,
+    roll_transactions_back_from_a_journal,
     stop_instance_tracking,
 )
 
@@ -97,9 +97,9 @@ def test_moto_tracks_every_copy_it_makes_unless_told_not_to() -> None:
 
 
 def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
-    # Given moto copying only the partitions a transaction names, a table with items a, b and z,
-    # and an empty hash-only table
-    copy_only_touched_partitions()
+    # Given moto rolling transactions back from a journal, a table with items a, b and z, and an
+    # empty hash-only table
+    roll_transactions_back_from_a_journal()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         _table(dynamodb, "t", range_key=True)
@@ -139,10 +139,11 @@ def test_a_failed_transaction_still_rolls_back_with_partial_copies() -> None:
         assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
         items = {(i["pk"]["S"], i["sk"]["S"]): i["v"]["N"] for i in dynamodb.scan(TableName="t")["Items"]}
         assert items == {("a", "1"): "0", ("a", "2"): "0", ("b", "1"): "0", ("z", "1"): "0"}
-        # (an item of a named partition that the transaction does not name is shared, not copied)
+        # (an item of a named partition that the transaction does not name was never copied)
         assert tables["t"].items[DynamoType({"S": "a"})][DynamoType({"S": "2"})] is beside
         assert dynamodb.scan(TableName="h")["Items"] == []
-        # And the partition the transaction never named was shared, not copied
+        assert set(tables["t"].items) == {DynamoType({"S": k}) for k in "abz"}  # no partition c left
+        # And the partition the transaction never named was never copied
         assert tables["t"].items[DynamoType({"S": "z"})] is untouched
 
 
@@ -166,9 +167,9 @@ def _streams() -> object:
 
 
 def test_a_failed_transaction_rolls_a_streams_records_back_and_never_reuses_their_numbers() -> None:
-    # Given moto copying only the partitions a transaction names and numbering stream records once,
-    # and a table with a stream and an item a
-    copy_only_touched_partitions()
+    # Given moto rolling transactions back from a journal and numbering stream records once, and a
+    # table with a stream and an item a
+    roll_transactions_back_from_a_journal()
     number_stream_records_once()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
@@ -192,8 +193,8 @@ def test_a_failed_transaction_rolls_a_streams_records_back_and_never_reuses_thei
             )
         dynamodb.put_item(TableName="s", Item={"pk": {"S": "c"}})
 
-        # Then the stream holds a's and c's writes only, b's rolled back with the table (whose stream
-        # was copied as a list, not deep-copied), and c has a number b never gave away again
+        # Then the stream holds a's and c's writes only, b's rolled back with the table, and c has a
+        # number b never gave away again
         streams = _streams()
         shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]  # type: ignore[attr-defined]
         iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")  # type: ignore[attr-defined]
@@ -201,8 +202,7 @@ def test_a_failed_transaction_rolls_a_streams_records_back_and_never_reuses_thei
         assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in records] == ["a", "c"]
         first, last = (int(r["dynamodb"]["SequenceNumber"]) for r in records)
         assert last == first + 2
-        rolled_back = dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["s"].stream_shard
-        assert rolled_back is not live and rolled_back.items[0] is live.items[0]
+        assert dynamodb_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].tables["s"].stream_shard is live
         # and a read from a number finds its record by number
         after = streams.get_shard_iterator(  # type: ignore[attr-defined]
             StreamArn=arn, ShardId=shard, ShardIteratorType="AFTER_SEQUENCE_NUMBER", SequenceNumber=str(first)
@@ -238,8 +238,8 @@ def test_shard_iterators_are_forgotten_after_aws_s_fifteen_minutes() -> None:
 
 
 def test_a_malformed_key_in_a_transaction_is_reported_by_moto_as_before() -> None:
-    # Given moto copying only the partitions a transaction names, and a table keyed by a number
-    copy_only_touched_partitions()
+    # Given moto rolling transactions back from a journal, and a table keyed by a number
+    roll_transactions_back_from_a_journal()
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dynamodb.create_table(

@@ -180,6 +180,28 @@ class DynamoArrayBook:
             return Claim(ours=True, before=True)  # an earlier delivery claimed it
         return Claim(ours=False, other=holder)
 
+    def hold_submission(self, array_name: str, now: datetime, until: datetime) -> bool:
+        """One conditional write on the meta item (~1 write unit); a hold is an epoch second."""
+        try:
+            self._client.update_item(
+                TableName=self.table_name,
+                Key=_key(array_name, _META),
+                UpdateExpression="SET submitting_until = :until",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND attribute_not_exists(parent_job_id) "
+                    "AND (attribute_not_exists(submitting_until) OR submitting_until <= :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":until": {"N": str(int(until.timestamp()))},
+                    ":now": {"N": str(int(now.timestamp()))},
+                },
+            )
+        except ClientError as error:
+            if not is_conditional_failure(error):
+                raise
+            return False
+        return True
+
     def record_parent(self, array_name: str, parent_job_id: str) -> bool:
         """One conditional write on the meta item (~1 write unit): a parent once recorded stays, and
         an array batchplane has no meta for gets no item. True when this call recorded it."""

@@ -1,19 +1,20 @@
 """The coalescer: first attempts of coalescible jobs submitted together as AWS Batch array jobs.
 
 SubmitJob is limited to 50 calls a second per account; one array job carries up to 10,000 children.
-Messages of one tenant, job type and route (queue, definition, resources, share, priority) in a batch
-form a group; a group short of its type's `array.max_size` whose oldest job is younger than
-`array.max_wait_seconds` is sent back to the array queue, delayed by the rest of its wait. A group of
-one past its wait goes the single-job way (service/dispatch.py).
+Messages of one tenant, job type, route (queue, definition, resources, share, priority) and set of
+parameter names in a batch form a group; a group short of its type's `array.max_size` whose oldest
+job is younger than `array.max_wait_seconds` is sent back to the array queue, delayed by the rest of
+its wait. A group of one past its wait goes the single-job way (service/dispatch.py).
 
 Exactly once, by per-job claims. For each array (`policy/arrays.py::array_name`, deterministic):
 1. the manifest (S3), then the parts and the meta (adapters/array_items.py), the same on every try;
 2. each member's claim: the single job's record_submission write, with the attempt's array name and
    index, only while the job waits for exactly that attempt and no array holds it; a job that moved on
    (cancelled) is a hole: its child is terminated at its first event (service/state_change.py);
-3. SubmitJob with arrayProperties.size, after looking for the name on the queue (ListJobs) when any
+3. the hold on its submission (one invocation at a time: two resumes of one array would both submit);
+4. SubmitJob with arrayProperties.size, after looking for the name on the queue (ListJobs) when any
    claim was an earlier delivery's, so an array Batch accepted but batchplane never recorded is adopted;
-4. the parent's id on the meta.
+5. the parent's id on the meta.
 A crash between any two steps returns the batch; the redelivered message finds its job claimed and
 resumes that array from its meta and parts, or, not claimed, goes the single-job way (which looks
 for an earlier single submission first), so no job is in two arrays and none is submitted twice.
@@ -24,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from batchplane.errors import InvalidRequest
 from batchplane.lifecycle import transitions
@@ -53,6 +54,10 @@ ARRAY_VARIABLE = "BATCHPLANE_ARRAY"
 # Claims in flight at once: within botocore's pool of 10 connections a client, leaving room for the
 # rest of the invocation's calls.
 CLAIMS_AT_ONCE = 8
+# How long an invocation holds an array's SubmitJob: Lambda's longest timeout, so no invocation
+# outlives its hold; a holder that died is followed by its redelivery (the queue's visibility timeout,
+# 30 min) or the sweeper's next look.
+SUBMISSION_HOLD = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -80,8 +85,18 @@ def coalesce(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
             routed.append((arrival, route_of(ports, arrival.message)))
         except InvalidRequest:  # its type left the policy: dispatch fails the job with the reason
             failed |= _single(ports, [arrival])
-    by_route = grouped(routed, lambda pair: (pair[0].message.tenant, pair[0].message.job_type, pair[1]))
-    for (_, _, target), group in by_route.items():
+    # The children share the parent's parameters and each line names its own values, so one array
+    # holds jobs that name the same parameters: a job leaving out an optional one keeps its default.
+    by_route = grouped(
+        routed,
+        lambda pair: (
+            pair[0].message.tenant,
+            pair[0].message.job_type,
+            pair[1],
+            frozenset(pair[0].message.parameters),
+        ),
+    )
+    for (_, _, target, _), group in by_route.items():
         failed |= _group(ports, [arrival for arrival, _ in group], target)
     return failed
 
@@ -107,19 +122,26 @@ def _settle_suspects(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
     arrays: dict[str, list[Arrival]] = {}
     single: list[Arrival] = []
     for arrival in arrivals:
-        job = ports.store.get(arrival.message.job_id)
+        try:
+            job = ports.store.get(arrival.message.job_id)
+        except Exception:  # this message is retried, not the whole batch
+            logger.exception("job not read", extra={"job_id": arrival.message.job_id})
+            failed.add(arrival.message_id)
+            continue
         attempt = job.attempt(arrival.message.attempt) if job else None
         if attempt is not None and attempt.array_name:
             arrays.setdefault(attempt.array_name, []).append(arrival)
         elif job is not None and attempt is None and job.status in DISPATCHABLE_STATUSES:
             single.append(arrival)  # still waits for this attempt; dispatch looks for it in Batch first
+    taken: set[str] = set()
     for name, waiting in arrays.items():
         try:
-            resume(ports, name)
+            taken |= resume(ports, name)
         except Exception:
             logger.exception("array not resumed", extra={"array": name})
             failed |= _ids(waiting)
-    return failed | _single(ports, single)
+    # A job a resumed array has just claimed (its claim was not made before the crash) is the array's.
+    return failed | _single(ports, [a for a in single if a.message.job_id not in taken])
 
 
 def _group(ports: Ports, arrivals: Sequence[Arrival], target: Route) -> set[str]:
@@ -186,29 +208,39 @@ def _submit_array(ports: Ports, chunk: Sequence[Member], target: Route) -> None:
     _complete(ports, meta, [ArrayMember(name, m.index, m.message.job_id, m.message.attempt) for m in chunk])
 
 
-def resume(ports: Ports, name: str) -> None:
-    """Carry an array an earlier delivery began (its meta and parts written) to Batch and its record."""
+def resume(ports: Ports, name: str) -> set[str]:
+    """Carry an array an earlier delivery began (its meta and parts written) to Batch and its record;
+    the ids of the jobs it holds."""
     meta = ports.arrays.meta(name)
     if meta is None or meta.parent_job_id is not None:
-        return  # never written past its parts (its members were not claimed), or done
-    _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True)
+        return set()  # never written past its parts (its members were not claimed), or done
+    return _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True)
 
 
-def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look_first: bool = False) -> None:
-    """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id."""
+def _complete(
+    ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look_first: bool = False
+) -> set[str]:
+    """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id;
+    the ids of the jobs the array holds."""
     now = ports.clock()
-    claimed = 0
+    held: set[str] = set()
     others: set[str] = set()
-    for claim in _claim_all(ports, meta, members, now):
-        claimed += claim.ours
+    for member, claim in zip(members, _claim_all(ports, meta, members, now), strict=True):
+        if claim.ours:
+            held.add(member.job_id)
         look_first = look_first or claim.before
         if claim.other and claim.other != meta.name:
             others.add(claim.other)
     for other in sorted(others):
         _resume_stale(ports, other, now)
-    if claimed == 0:
+    if not held:
         logger.info("array has no member left to run; not submitted", extra={"array": meta.name})
-        return
+        return held
+    if not ports.arrays.hold_submission(meta.name, now, now + SUBMISSION_HOLD):
+        # Another invocation submits it (two resumes of one array: the sweeper's look-first messages
+        # split across invocations), or has recorded its parent meanwhile.
+        logger.info("array submitted by another invocation", extra={"array": meta.name})
+        return held
     found = ports.batch.find_by_name(meta.queue, meta.name) if look_first else []
     if found:
         parent = found[0].job_id
@@ -218,7 +250,7 @@ def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look
             parent = _submit(ports, meta)
         except BatchRefused as refused:
             _refused(ports, meta, members, str(refused))
-            return
+            return held
         metric("ArraysSubmitted")
         metric("ArrayChildren", meta.size)
     if not ports.arrays.record_parent(meta.name, parent) and not found:
@@ -231,17 +263,18 @@ def _complete(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look
                 extra={"array": meta.name, "parent": parent, "recorded": recorded},
             )
             ports.batch.terminate(parent, f"batchplane: array {meta.name} was submitted twice")
-            return
+            return held
     logger.info(
         "array job submitted",
         extra={
             "array": meta.name,
             "parent": parent,
             "size": meta.size,
-            "claimed": claimed,
+            "claimed": len(held),
             "tenant": meta.tenant,
         },
     )
+    return held
 
 
 def _claim_all(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], now: datetime) -> list[Claim]:

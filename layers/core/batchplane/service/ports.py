@@ -351,6 +351,11 @@ class ArrayBook(Protocol):
         job still waits for exactly that attempt and no array holds it: one conditional write."""
         ...
 
+    def hold_submission(self, array_name: str, now: datetime, until: datetime) -> bool:
+        """The array's SubmitJob taken by this invocation until `until`, unless its parent is recorded
+        or another invocation holds it (till a time after `now`); True when taken."""
+        ...
+
     def record_parent(self, array_name: str, parent_job_id: str) -> bool:
         """Record the parent unless one is recorded already; True when this call recorded it."""
         ...
