@@ -65,7 +65,7 @@ checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml: zero failed che
 # worksteal: an idle worker takes tests queued on the busy one, so a few long tests (the 1,000-drop
 # hold, the fault matrix) do not leave one core idle at the end.
 test: lint validate checkov $(SAM_VENV)/.installed ## Everything CI runs: lint, validate, checkov, all tests
-	$(BIN)/pytest -n 2 --dist worksteal tests
+	$(BIN)/pytest -n 2 --dist worksteal --durations=25 tests
 
 local: $(STAMP) ## Run batchplane locally (embedded AWS and Batch emulator)
 	$(BIN)/batchplane local $(ARGS)
