@@ -61,6 +61,15 @@ def array_messages(aws) -> list[tuple[str, str, int]]:
     return taken
 
 
+def due_jobs(aws, count: int, *, max_size: int = 250) -> tuple[list[str], list[tuple[str, str, int]], Any]:
+    """`count` coalescible jobs (make_jobs), their messages taken off the array queue, their wait over;
+    and Batch's calls recorded from now on."""
+    job_ids = make_jobs(count, max_size=max_size)
+    messages = array_messages(aws)
+    later(31)
+    return job_ids, messages, aws.record_calls("batch")
+
+
 def redelivered(messages: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
     return [(message_id, body, count + 1) for message_id, body, count in messages]
 
@@ -102,10 +111,7 @@ def environment_of(submit: dict[str, Any]) -> dict[str, str]:
 
 def test_a_burst_of_250_drops_is_one_array_job_whose_manifest_names_each_job_once(aws) -> None:
     # Given 250 coalescible jobs queued, their wait over
-    job_ids = make_jobs(250)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 250)
 
     # When the coalescer gets them in one batch
     result = coalesce(messages)
@@ -154,10 +160,7 @@ def test_a_lone_drop_waits_its_max_wait_and_then_goes_alone(aws) -> None:
 
 def test_the_same_batch_delivered_twice_submits_one_array(aws) -> None:
     # Given a batch of coalescible jobs the coalescer made an array of
-    job_ids = make_jobs(30)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 30)
     coalesce(messages)
     first = claims(job_ids)
 
@@ -171,10 +174,7 @@ def test_the_same_batch_delivered_twice_submits_one_array(aws) -> None:
 
 def test_messages_split_across_two_overlapping_batches_put_each_job_in_one_array(aws) -> None:
     # Given 250 coalescible jobs whose messages arrive in two batches that share 50 of them
-    job_ids = make_jobs(250)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 250)
 
     # When the coalescer gets 0..149 and then 100..249
     coalesce(messages[:150])
@@ -222,10 +222,7 @@ def test_a_crash_between_steps_is_resumed_by_the_redelivery_exactly_once(
     aws, monkeypatch, port, method, after, arrays
 ) -> None:
     # Given a batch of coalescible jobs, their wait over, and the coalescer dying at one step
-    job_ids = make_jobs(12)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 12)
     _crash_in(monkeypatch, getattr(ports(), port), method, after=after)
     with pytest.raises(Crash):
         coalesce(messages)
@@ -317,10 +314,7 @@ def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) ->
 
 def test_a_twin_submission_of_one_array_is_terminated_and_the_first_parent_kept(aws, monkeypatch) -> None:
     # Given a batch of coalescible jobs whose array a twin delivery has submitted and recorded first
-    job_ids = make_jobs(5)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 5)
     book = ports().arrays
     recording = book.record_parent
 
@@ -343,10 +337,7 @@ def test_a_twin_submission_of_one_array_is_terminated_and_the_first_parent_kept(
 
 def test_a_group_larger_than_max_size_makes_arrays_each_indexed_from_zero(aws) -> None:
     # Given 12 coalescible jobs of one route whose type's arrays hold at most 5, their wait over
-    job_ids = make_jobs(12, max_size=5)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 12, max_size=5)
 
     # When the coalescer takes them in one batch
     assert coalesce(messages) == {"batchItemFailures": []}
@@ -364,10 +355,7 @@ def test_a_group_larger_than_max_size_makes_arrays_each_indexed_from_zero(aws) -
 
 def test_two_invocations_resuming_one_array_at_once_submit_it_once(aws, monkeypatch) -> None:
     # Given an array whose coalescer died after its claims, before SubmitJob
-    job_ids = make_jobs(8)
-    messages = array_messages(aws)
-    later(31)
-    calls = aws.record_calls("batch")
+    job_ids, messages, calls = due_jobs(aws, 8)
     batch = ports().batch
     _crash_in(monkeypatch, batch, "submit", after=False)
     with pytest.raises(Crash):
