@@ -15,13 +15,14 @@ from botocore.config import Config
 from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.table import StreamShard
-from moto.dynamodb.responses import DynamoHandler
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.server import ThreadedMotoServer
 
 from batchplane.adapters.clients import client
 from batchplane_tools.local.moto_atomic import serialize_dynamodb
 from batchplane_tools.local.moto_speedups import (
+    dump_item_results,
     number_stream_records_once,
     roll_transactions_back_from_a_journal,
 )
@@ -167,7 +168,9 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
     is the whole table with every stream record, deep-copied for each transaction: a test that makes
     many jobs would grow quadratic. The local stack's speed-ups roll a transaction back from a journal
     of the items it names (test_moto_speedups.py shows they answer as moto does), and its DynamoDB takes
-    one request at a time, as atomic as DynamoDB's (test_moto_atomic.py); here for this test only."""
+    one request at a time, as atomic as DynamoDB's (test_moto_atomic.py); its item operations answer
+    with their items dumped as JSON, not walked through moto's serializer (a fifth of a long test's
+    time; test_moto_speedups.py shows botocore reads the same); here for this test only."""
     for owner, name in (
         (dynamodb_models, "copy"),
         (dynamodb_models.DynamoDBBackend, "transact_write_items"),
@@ -175,11 +178,13 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
         (StreamShard, "get"),
         (DynamoHandler, "call_action"),
         (DynamoDBStreamsHandler, "call_action"),
+        (DynamoResult, "execute_result"),
     ):
         monkeypatch.setattr(owner, name, getattr(owner, name))
     roll_transactions_back_from_a_journal()
     number_stream_records_once()
     serialize_dynamodb()
+    dump_item_results()
 
 
 @contextmanager

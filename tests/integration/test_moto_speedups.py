@@ -15,12 +15,14 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import StreamShard, Table
+from moto.dynamodb.responses import DynamoResult
 from moto.dynamodbstreams.models import ShardIterator, dynamodbstreams_backends
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from batchplane_tools.local.moto_speedups import (
     ITERATOR_LIFETIME_SECONDS,
+    dump_item_results,
     dump_stream_records,
     expire_shard_iterators,
     number_stream_records_once,
@@ -445,3 +447,87 @@ def test_queries_of_one_partition_and_dumped_stream_records_answer_as_moto_does(
         assert record["dynamodb"].pop("ApproximateCreationDateTime").year > 2000
         assert record["dynamodb"].pop("SizeBytes") > 0
     assert fast_records == records
+
+
+def _item_operations(dynamodb: object) -> list[object]:
+    """Every item operation's answer on a table with every kind of attribute value, metadata dropped."""
+    _table(dynamodb, "i", range_key=True)
+    item = {
+        "pk": {"S": "a"},
+        "sk": {"S": "1"},
+        "n": {"N": "1.50"},
+        "b": {"B": b"\x00\xff"},
+        "t": {"BOOL": False},
+        "z": {"NULL": True},
+        "l": {"L": [{"S": "x"}, {"N": "2"}, {"M": {"deep": {"BS": [b"\x01"]}}}]},
+        "sets": {"M": {"ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2"]}}},
+    }
+    key = {"pk": {"S": "a"}, "sk": {"S": "1"}}
+    calls = [
+        lambda: dynamodb.put_item(TableName="i", Item=item, ReturnValues="ALL_OLD"),  # type: ignore[attr-defined]
+        lambda: dynamodb.put_item(TableName="i", Item=item, ReturnValues="ALL_OLD"),  # type: ignore[attr-defined]
+        lambda: dynamodb.get_item(TableName="i", Key=key, ReturnConsumedCapacity="TOTAL"),  # type: ignore[attr-defined]
+        lambda: dynamodb.get_item(TableName="i", Key={"pk": {"S": "none"}, "sk": {"S": "1"}}),  # type: ignore[attr-defined]
+        lambda: dynamodb.update_item(  # type: ignore[attr-defined]
+            TableName="i",
+            Key=key,
+            UpdateExpression="SET n = n + :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        ),
+        lambda: dynamodb.query(  # type: ignore[attr-defined]
+            TableName="i",
+            KeyConditionExpression="pk = :a",
+            ExpressionAttributeValues={":a": {"S": "a"}},
+            Limit=1,
+        ),
+        lambda: dynamodb.scan(TableName="i"),  # type: ignore[attr-defined]
+        lambda: dynamodb.batch_get_item(RequestItems={"i": {"Keys": [key]}}),  # type: ignore[attr-defined]
+        lambda: dynamodb.batch_write_item(  # type: ignore[attr-defined]
+            RequestItems={"i": [{"PutRequest": {"Item": {**item, "sk": {"S": "2"}}}}]}
+        ),
+        lambda: dynamodb.transact_get_items(TransactItems=[{"Get": {"TableName": "i", "Key": key}}]),  # type: ignore[attr-defined]
+        lambda: dynamodb.transact_write_items(  # type: ignore[attr-defined]
+            TransactItems=[{"Delete": {"TableName": "i", "Key": {"pk": {"S": "a"}, "sk": {"S": "2"}}}}]
+        ),
+        lambda: dynamodb.delete_item(TableName="i", Key=key, ReturnValues="ALL_OLD"),  # type: ignore[attr-defined]
+    ]
+    answers = []
+    for call in calls:
+        answer = call()
+        answer.pop("ResponseMetadata")
+        answers.append(answer)
+    try:  # and a refused condition, with the item it found
+        dynamodb.put_item(  # type: ignore[attr-defined]
+            TableName="i",
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+        dynamodb.put_item(  # type: ignore[attr-defined]
+            TableName="i",
+            Item=item,
+            ConditionExpression="attribute_not_exists(pk)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    except ClientError as refused:
+        answers.append({k: v for k, v in refused.response.items() if k != "ResponseMetadata"})
+    return answers
+
+
+def test_item_operations_dumped_as_json_answer_as_moto_s_serializer_does(monkeypatch) -> None:
+    # Given moto's own serializer, and then the dumped item results
+    serialized = getattr(DynamoResult.execute_result, "serialized", DynamoResult.execute_result)
+    answers = []
+    for speedup in (False, True):
+        monkeypatch.setattr(DynamoResult, "execute_result", serialized)
+        if speedup:
+            dump_item_results()
+        with mock_aws():
+            # When every item operation is made on items with every kind of value
+            answers.append(_item_operations(boto3.client("dynamodb", region_name="us-east-1")))
+
+    # Then botocore reads the same answers from both
+    plain, dumped = answers
+    assert len(plain) == 13
+    assert dumped == plain

@@ -19,13 +19,15 @@ of 10,000 files, runs into five of its habits, each of which grows with the data
 - A Query of the table itself sorts every item of the table to pick its one partition's: each read
   of a job costs time in proportion to the table.
 - GetRecords runs each stream record (both images of an item, attribute by attribute) through the
-  generic response serializer, ~30 ms a record; the records are in the wire's shape already.
+  generic response serializer, ~30 ms a record; the records are in the wire's shape already. So do
+  the item operations (GetItem, Query, UpdateItem...) with their items.
 
 None changes what the APIs answer; each patch removes a cost and keeps the behaviour.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import importlib
 import json
@@ -336,6 +338,55 @@ def dump_stream_records() -> None:
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign,assignment]
 
 
+# DynamoDB's item operations: their results are items and counts in the wire's shape already.
+ITEM_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchGetItem",
+        "BatchWriteItem",
+        "TransactGetItems",
+        "TransactWriteItems",
+    }
+)
+
+
+def _wire(value: Any) -> str:
+    """A binary attribute value, as the JSON protocol sends it (bytes are all moto leaves unsent)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dump_item_results() -> None:
+    """An item operation answers with its result dumped as JSON (binary values base64), not through
+    the generic serializer, which walks each attribute value against the service model: about a fifth
+    of the time of a test that makes 1,000 jobs. The status and headers are still the serializer's
+    (of an empty result). botocore reads only the members it knows and skips nulls, as it does from
+    the serializer's body. Idempotent."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    if getattr(DynamoResult.execute_result, "dumped", False):
+        return
+    serialize = DynamoResult.execute_result
+    empty = ActionResult({})
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in ITEM_OPERATIONS:
+            return serialize(self, context)
+        status, headers, _ = serialize(empty, context)
+        return status, headers, json.dumps(self.result, default=_wire)
+
+    execute_result.dumped = True  # type: ignore[attr-defined]
+    execute_result.serialized = serialize  # type: ignore[attr-defined]
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+
+
 def keep_moto_fast() -> None:
     """All of the above."""
     roll_transactions_back_from_a_journal()
@@ -346,3 +397,4 @@ def keep_moto_fast() -> None:
     stop_instance_tracking()
     query_one_partition()
     dump_stream_records()
+    dump_item_results()
