@@ -169,9 +169,9 @@ def roll_transactions_back_from_a_journal() -> None:
 
 
 def number_stream_records_once() -> None:
-    """A stream record's sequence number comes from a counter its shard shares with the shard's
-    rollback copies (above), not from the length of its record list, which a rollback shortens; a
-    read finds its start by sequence number. The numbers stay increasing, as in DynamoDB."""
+    """A stream record's sequence number comes from a counter kept on its shard, not from the length
+    of its record list, which a rollback shortens (above); a read finds its start by sequence number.
+    The numbers stay increasing, as in DynamoDB."""
     import bisect
 
     from moto.dynamodb.models.table import StreamShard
