@@ -44,6 +44,10 @@ def _key(name: str, sort_key: str) -> dict[str, Any]:
     return {"pk": {"S": _pk(name)}, "sk": {"S": sort_key}}
 
 
+# An array batchplane made (its meta) whose parent is not recorded yet.
+_MADE_AND_UNRECORDED = "attribute_exists(pk) AND attribute_not_exists(parent_job_id)"
+
+
 class DynamoArrayBook:
     def __init__(self, table_name: str, client: DynamoDBClient, *, retention: timedelta) -> None:
         self.table_name = table_name
@@ -182,40 +186,36 @@ class DynamoArrayBook:
 
     def hold_submission(self, array_name: str, now: datetime, until: datetime) -> bool:
         """One conditional write on the meta item (~1 write unit); a hold is an epoch second."""
-        try:
-            self._client.update_item(
-                TableName=self.table_name,
-                Key=_key(array_name, _META),
-                UpdateExpression="SET submitting_until = :until",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND attribute_not_exists(parent_job_id) "
-                    "AND (attribute_not_exists(submitting_until) OR submitting_until <= :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":until": {"N": str(int(until.timestamp()))},
-                    ":now": {"N": str(int(now.timestamp()))},
-                },
-            )
-        except ClientError as error:
-            if not is_conditional_failure(error):
-                raise
-            return False
-        return True
+        return self._update_meta(
+            array_name,
+            "SET submitting_until = :until",
+            "AND (attribute_not_exists(submitting_until) OR submitting_until <= :now)",
+            {":until": {"N": str(int(until.timestamp()))}, ":now": {"N": str(int(now.timestamp()))}},
+        )
 
     def record_parent(self, array_name: str, parent_job_id: str) -> bool:
         """One conditional write on the meta item (~1 write unit): a parent once recorded stays, and
         an array batchplane has no meta for gets no item. True when this call recorded it."""
+        recorded = self._update_meta(
+            array_name, "SET parent_job_id = :parent", "", {":parent": {"S": parent_job_id}}
+        )
+        if not recorded:
+            logger.debug("array parent recorded already", extra={"array": array_name})
+        return recorded
+
+    def _update_meta(self, array_name: str, update: str, condition: str, values: dict[str, Any]) -> bool:
+        """The update on the meta of an array batchplane made and whose parent is not recorded yet (and
+        `condition`, ANDed on); False when the condition failed."""
         try:
             self._client.update_item(
                 TableName=self.table_name,
                 Key=_key(array_name, _META),
-                UpdateExpression="SET parent_job_id = :parent",
-                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(parent_job_id)",
-                ExpressionAttributeValues={":parent": {"S": parent_job_id}},
+                UpdateExpression=update,
+                ConditionExpression=f"{_MADE_AND_UNRECORDED} {condition}",
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if not is_conditional_failure(error):
                 raise
-            logger.debug("array parent recorded already", extra={"array": array_name})
             return False
         return True
