@@ -91,48 +91,46 @@ def _partitions_named(
 _ABSENT = object()  # in a journal: the item (or partition) was not there before the transaction
 
 
-def _journal(tables: dict[str, Any], touched: dict[str, dict[Any, set[Any] | None]]) -> list[Any]:
+class _Journal:
     """What a rollback puts back: per named partition, its named items (or the whole partition, or the
-    item of a hash-only table) deep-copied as they are, or _ABSENT; per table, its stream's length."""
-    journal: list[Any] = []
-    for name, partitions in touched.items():
-        table = tables[name]
-        for key, ranges in partitions.items():
-            # (`items` is a defaultdict: reading a missing key would make an empty partition)
-            if ranges is None or not table.range_key_attr:
-                saved = copy.deepcopy(table.items[key]) if key in table.items else _ABSENT
-                journal.append((table, key, None, saved))
-                continue
-            partition = table.items.get(key, {})
-            named = {r: copy.deepcopy(partition[r]) if r in partition else _ABSENT for r in ranges}
-            journal.append((table, key, key in table.items, named))
-        shard = table.stream_shard
-        if shard is not None:
-            journal.append((shard, len(shard.items)))
-    return journal
+    item of a hash-only table) deep-copied as they are, or _ABSENT; per streamed table, its stream's
+    length (records are only ever added)."""
 
+    def __init__(self, tables: dict[str, Any], touched: dict[str, dict[Any, set[Any] | None]]) -> None:
+        self.items: list[tuple[Any, Any, bool | None, Any]] = []
+        self.streams: list[tuple[Any, int]] = []
+        for name, partitions in touched.items():
+            table = tables[name]
+            for key, ranges in partitions.items():
+                # (`items` is a defaultdict: reading a missing key would make an empty partition)
+                if ranges is None or not table.range_key_attr:
+                    saved = copy.deepcopy(table.items[key]) if key in table.items else _ABSENT
+                    self.items.append((table, key, None, saved))
+                    continue
+                partition = table.items.get(key, {})
+                named = {r: copy.deepcopy(partition[r]) if r in partition else _ABSENT for r in ranges}
+                self.items.append((table, key, key in table.items, named))
+            if table.stream_shard is not None:
+                self.streams.append((table.stream_shard, len(table.stream_shard.items)))
 
-def _roll_back(journal: list[Any]) -> None:
-    for entry in reversed(journal):
-        if len(entry) == 2:  # a stream: records are only ever added, so cut what this one added
-            shard, length = entry
+    def roll_back(self) -> None:
+        for shard, length in self.streams:
             del shard.items[length:]
-            continue
-        table, key, existed, saved = entry
-        if existed is None:  # the whole partition, or a hash-only table's item
-            if saved is _ABSENT:
+        for table, key, existed, saved in self.items:
+            if existed is None:  # the whole partition, or a hash-only table's item
+                if saved is _ABSENT:
+                    table.items.pop(key, None)
+                else:
+                    table.items[key] = saved
+                continue
+            partition = table.items.setdefault(key, {})
+            for range_key, item in saved.items():
+                if item is _ABSENT:
+                    partition.pop(range_key, None)
+                else:
+                    partition[range_key] = item
+            if not existed and not partition:
                 table.items.pop(key, None)
-            else:
-                table.items[key] = saved
-            continue
-        partition = table.items.setdefault(key, {})
-        for range_key, item in saved.items():
-            if item is _ABSENT:
-                partition.pop(range_key, None)
-            else:
-                partition[range_key] = item
-        if not existed and not partition:
-            table.items.pop(key, None)
 
 
 def roll_transactions_back_from_a_journal() -> None:
@@ -157,11 +155,11 @@ def roll_transactions_back_from_a_journal() -> None:
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
-        journal = _journal(self.tables, _partitions_named(self.tables, transact_items, DynamoType))
+        journal = _Journal(self.tables, _partitions_named(self.tables, transact_items, DynamoType))
         try:
             return original(self, transact_items)
         except BaseException:
-            _roll_back(journal)
+            journal.roll_back()
             raise
 
     transact_write_items._batchplane = True  # type: ignore[attr-defined]
