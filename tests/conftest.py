@@ -163,7 +163,7 @@ class AwsStack:
         return jobs
 
 
-def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) -> None:
+def _speed_moto_up_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) -> None:
     """The jobs table streams every write (the outbox), and moto's rollback copy of a streamed table
     is the whole table with every stream record, deep-copied for each transaction: a test that makes
     many jobs would grow quadratic. The local stack's speed-ups roll a transaction back from a journal
@@ -191,7 +191,7 @@ def _copy_transactions_as_the_local_stack_does(monkeypatch: pytest.MonkeyPatch) 
 def aws_stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsStack]:
     """template.yaml's resources on in-process moto, and the functions' environment pointing at them;
     `monkeypatch` undoes the environment and moto's patches afterwards."""
-    _copy_transactions_as_the_local_stack_does(monkeypatch)
+    _speed_moto_up_as_the_local_stack_does(monkeypatch)
     with mock_aws(config={"batch": {"use_docker": False}}):
         session = boto3.session.Session()
         stack = provision(TEMPLATE, session, stack_name="batchplane-test")

@@ -27,7 +27,7 @@ from batchplane_tools.iam.recorder import Recorder
 from batchplane_tools.iam.requests import RequestMapper
 from batchplane_tools.iam.roles import Role, create_on_moto, name_roles, roles, runs_as
 from batchplane_tools.local.template import ACCOUNT, REGION, Stack, provision
-from tests.conftest import _copy_transactions_as_the_local_stack_does
+from tests.conftest import _speed_moto_up_as_the_local_stack_does
 from tests.support import POLICY_PATH, TEMPLATE, clear_caches
 
 STACK_NAME = "batchplane-iam"
@@ -184,7 +184,7 @@ def iam_stack() -> Iterator[IamStack]:
         }.items():
             monkeypatch.setenv(name, value)
         monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        _copy_transactions_as_the_local_stack_does(monkeypatch)
+        _speed_moto_up_as_the_local_stack_does(monkeypatch)
         session = boto3.session.Session()
         stack = provision(TEMPLATE, session, stack_name=STACK_NAME)
         stack.refs["WorkerImage"] = WORKER_IMAGE
