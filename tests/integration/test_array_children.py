@@ -239,6 +239,37 @@ def test_the_child_of_a_hole_is_terminated(aws, engine, claimed) -> None:
     assert engine.get(array.jobs[2])["status"] == "QUEUED"
 
 
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_twin_arrays_child_is_terminated_and_never_taken_for_the_attempt(
+    aws, engine, claimed, recorded
+) -> None:
+    # Given an array Batch holds twice (a second submission under its name), its first parent recorded
+    # by the coalescer, or not yet (the twin's child may be the first event the books see)
+    twin = "3f0d9a62-twin-parent"
+    array = claimed()
+    if recorded:
+        array.submitted()
+    else:
+        assert array.deliver("array_child_running", 1) == "progressed"  # the first parent's child 1
+    calls = aws.record_calls("batch")
+
+    # When the twin's child 0 runs and then fails, and the first parent's child 0 runs
+    outcomes = [
+        array.deliver("array_child_running", 0, parent=twin),
+        array.deliver("application_error", 0, parent=twin),
+        array.deliver("array_child_running", 0),
+    ]
+
+    # Then the twin's child is terminated and its end decides nothing; the first parent's child is
+    # the attempt's Batch job, and nothing of the first parent is terminated
+    assert outcomes == ["unwanted", "ignored", "progressed"]
+    assert terminated(calls) == [f"{twin}:0"]
+    job = engine.get(array.jobs[0])
+    assert job["status"] == "RUNNING"
+    assert job["attempts"][-1]["batch_job_id"] == f"{PARENT}:0"
+    assert array.meta()["parent_job_id"] == {"S": PARENT}
+
+
 def test_a_parent_event_changes_no_job_and_records_the_parent_once(aws, engine, claimed) -> None:
     # Given an array Batch accepted whose parent the coalescer never recorded
     array = claimed()

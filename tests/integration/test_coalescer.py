@@ -191,6 +191,13 @@ def test_messages_split_across_two_overlapping_batches_put_each_job_in_one_array
         assert name is not None and index is not None
         by_array.setdefault(name, set()).add(index)
     assert sorted(len(indexes) for indexes in by_array.values()) == [100, 150]
+    # and the second array's children at its 50 holes terminated as soon as it was submitted, before
+    # any of them could run a job the first array runs
+    [second] = [s for s in submits(calls) if len(by_array[s["jobName"]]) == 100]
+    parent = ports().arrays.parent_of(second["jobName"])
+    holes = {f"{parent}:{i}" for i in range(150) if i not in by_array[second["jobName"]]}
+    assert len(holes) == 50
+    assert {p["jobId"] for _, op, p in calls if op == "TerminateJob"} == holes
 
 
 def _crash_in(monkeypatch: pytest.MonkeyPatch, port: Any, method: str, *, after: bool) -> None:
@@ -310,6 +317,87 @@ def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) ->
         assert job is not None and job.status.value == "FAILED"
         assert "job definition not found" in job.history[-1].reason
         assert job.attempts[-1].status.value == "FAILED"
+
+    # and when the definition is back and the batch is delivered again, the array stays closed:
+    # nothing is submitted for jobs already failed
+    monkeypatch.undo()
+    calls = aws.record_calls("batch")
+    later(VISIBILITY_TIMEOUT)
+    assert coalesce(redelivered(messages)) == {"batchItemFailures": []}
+    assert submits(calls) == []
+    assert {ports().store.get(job_id).status.value for job_id in job_ids} == {"FAILED"}  # type: ignore[union-attr]
+
+
+def test_an_array_whose_job_type_left_the_policy_fails_its_jobs_instead_of_retrying(aws, monkeypatch) -> None:
+    # Given an array whose coalescer died after its claims, before SubmitJob
+    job_ids, messages, calls = due_jobs(aws, 3)
+    _crash_in(monkeypatch, ports().batch, "submit", after=False)
+    with pytest.raises(Crash):
+        coalesce(messages)
+    # and its job type taken out of the policy meanwhile
+    wired = ports()
+    wired.policy = wired.policy.model_copy(
+        update={"job_types": {k: v for k, v in wired.policy.job_types.items() if k != JOB_TYPE}}
+    )
+
+    # When the batch comes back
+    later(VISIBILITY_TIMEOUT)
+    result = coalesce(redelivered(messages))
+
+    # Then its jobs fail for good, saying why, rather than going round the queue and its DLQ
+    assert result == {"batchItemFailures": []}
+    assert submits(calls) == []
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None and job.status.value == "FAILED"
+        assert f"job type {JOB_TYPE} is no longer in the policy" in job.history[-1].reason
+
+
+def test_two_stalled_arrays_that_each_hold_a_job_of_the_other_are_both_submitted_once(
+    aws, monkeypatch
+) -> None:
+    # Given jobs a, b, c, d; array X of a, b, c whose invocation died claiming c; and array Y of b, c, d
+    # (b and c delivered twice) whose invocation claimed c and d, found b in X, and died before SubmitJob
+    job_ids, messages, calls = due_jobs(aws, 4)
+    by_job = {json.loads(body)["job_id"]: (message_id, body, count) for message_id, body, count in messages}
+    a, b, c, d = job_ids
+    book, batch = ports().arrays, ports().batch
+    claiming = book.claim
+
+    def dies_claiming_c(job_id: str, *args: Any) -> Any:
+        if job_id == c:
+            raise Crash("claim")
+        return claiming(job_id, *args)
+
+    monkeypatch.setattr(book, "claim", dies_claiming_c)
+    with pytest.raises(Crash):
+        coalesce([by_job[a], by_job[b], by_job[c]])
+    monkeypatch.undo()
+    _crash_in(monkeypatch, batch, "submit", after=False)
+    twice = [(f"{message_id}-twice", body, count) for message_id, body, count in (by_job[b], by_job[c])]
+    with pytest.raises(Crash):
+        coalesce([*twice, by_job[d]])
+    monkeypatch.undo()
+
+    # When a's message comes back after the visibility timeout (both arrays long stalled)
+    later(VISIBILITY_TIMEOUT)
+    result = coalesce(redelivered([by_job[a]]))
+
+    # Then X resumes Y one level deep, not back and forth without end: each array is submitted once,
+    # each job is in the one array that claimed it, and each array's child at its hole is terminated
+    assert result == {"batchItemFailures": []}
+    made = submits(calls)
+    assert sorted(s["arrayProperties"]["size"] for s in made) == [3, 3]
+    claimed = claims(job_ids)
+    assert claimed[a][0] == claimed[b][0] != claimed[c][0] == claimed[d][0]
+    holes = set()
+    for submit in made:
+        parent = ports().arrays.parent_of(submit["jobName"])
+        for line in manifest(aws, environment_of(submit)["BATCHPLANE_MANIFEST"]):
+            if claimed[line["job_id"]][0] != submit["jobName"]:
+                holes.add(f"{parent}:{line['index']}")
+    assert len(holes) == 2
+    assert {p["jobId"] for _, op, p in calls if op == "TerminateJob"} == holes
 
 
 def test_a_twin_submission_of_one_array_is_terminated_and_the_first_parent_kept(aws, monkeypatch) -> None:

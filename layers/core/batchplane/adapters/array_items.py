@@ -45,7 +45,10 @@ def _key(name: str, sort_key: str) -> dict[str, Any]:
 
 
 # An array batchplane made (its meta) whose parent is not recorded yet.
-_MADE_AND_UNRECORDED = "attribute_exists(pk) AND attribute_not_exists(parent_job_id)"
+# An array batchplane made, not yet submitted for good: no parent recorded and not refused.
+_MADE_AND_UNRECORDED = (
+    "attribute_exists(pk) AND attribute_not_exists(parent_job_id) AND attribute_not_exists(refused)"
+)
 
 
 class DynamoArrayBook:
@@ -113,6 +116,7 @@ class DynamoArrayBook:
             priority=int(item["priority"]["N"]),
             parameters={k: v["S"] for k, v in item["parameters"]["M"].items()},
             parent_job_id=item.get("parent_job_id", {}).get("S"),
+            refused=item.get("refused", {}).get("S"),
         )
 
     def parent_of(self, array_name: str) -> str | None:
@@ -202,6 +206,10 @@ class DynamoArrayBook:
         if not recorded:
             logger.debug("array parent recorded already", extra={"array": array_name})
         return recorded
+
+    def close(self, array_name: str, reason: str) -> None:
+        """One conditional write on the meta item (~1 write unit); a no-op once closed or recorded."""
+        self._update_meta(array_name, "SET refused = :reason", "", {":reason": {"S": reason[:1024]}})
 
     def _update_meta(self, array_name: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         """The update on the meta of an array batchplane made and whose parent is not recorded yet (and

@@ -38,6 +38,24 @@ def parent_event(ports: Ports, array_name: str, detail: BatchJobDetail) -> None:
         )
 
 
+def from_twin(ports: Ports, array_name: str, detail: BatchJobDetail) -> bool:
+    """A child of a second parent of one array (a twin submission): not the recorded parent's.
+
+    A claimed attempt names its array and index, not yet a Batch id, so a twin's child would match it
+    as well; the parent decides. With none recorded yet, this child's parent is recorded, as its
+    parent's event would record it: the coalescer's own record and every later child then agree."""
+    parent = detail.job_id.rpartition(":")[0]
+    known = ports.arrays.parent_of(array_name)
+    if known is None:
+        if ports.arrays.record_parent(array_name, parent):
+            logger.info(
+                "array parent recorded from a child's event", extra={"array": array_name, "parent": parent}
+            )
+            return False
+        known = ports.arrays.parent_of(array_name)  # recorded meanwhile; None: not an array we made
+    return known is not None and known != parent
+
+
 def stop_unwanted(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> bool:
     """After a child's non-terminal event changed nothing: stale, or a child the job no longer wants
     (cancelled before its array was submitted, another attempt current, a twin's place), which is

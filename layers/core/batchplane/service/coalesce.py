@@ -208,38 +208,50 @@ def _submit_array(ports: Ports, chunk: Sequence[Member], target: Route) -> None:
     _complete(ports, meta, [ArrayMember(name, m.index, m.message.job_id, m.message.attempt) for m in chunk])
 
 
-def resume(ports: Ports, name: str) -> set[str]:
+def resume(ports: Ports, name: str, *, nested: bool = False) -> set[str]:
     """Carry an array an earlier delivery began (its meta and parts written) to Batch and its record;
-    the ids of the jobs it holds."""
+    the ids of the jobs it holds. `nested`: resumed by another array's completion (_resume_stale)."""
     meta = ports.arrays.meta(name)
     if meta is None or meta.parent_job_id is not None:
         return set()  # never written past its parts (its members were not claimed), or done
-    return _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True)
+    if meta.refused is not None:  # a crash may have cut the failing of its jobs short: finished here
+        _refused(ports, meta, ports.arrays.members(name, meta.size), meta.refused)
+        return set()
+    return _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True, nested=nested)
 
 
 def _complete(
-    ports: Ports, meta: ArrayMeta, members: list[ArrayMember], *, look_first: bool = False
+    ports: Ports,
+    meta: ArrayMeta,
+    members: list[ArrayMember],
+    *,
+    look_first: bool = False,
+    nested: bool = False,
 ) -> set[str]:
-    """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id;
-    the ids of the jobs the array holds."""
+    """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id,
+    then the children at its holes terminated; the ids of the jobs the array holds."""
     now = ports.clock()
     held: set[str] = set()
+    ours: set[int] = set()
     others: set[str] = set()
     for member, claim in zip(members, _claim_all(ports, meta, members, now), strict=True):
         if claim.ours:
             held.add(member.job_id)
+            ours.add(member.index)
         look_first = look_first or claim.before
         if claim.other and claim.other != meta.name:
             others.add(claim.other)
-    for other in sorted(others):
+    # One level only: two stalled arrays that each hold a job of the other would resume each other
+    # without end; the nested one submits what it holds and leaves the rest as holes.
+    for other in sorted(others) if not nested else ():
         _resume_stale(ports, other, now)
     if not held:
         logger.info("array has no member left to run; not submitted", extra={"array": meta.name})
         return held
     if not ports.arrays.hold_submission(meta.name, now, now + SUBMISSION_HOLD):
         # Another invocation submits it (two resumes of one array: the sweeper's look-first messages
-        # split across invocations), or has recorded its parent meanwhile.
-        logger.info("array submitted by another invocation", extra={"array": meta.name})
+        # split across invocations), or has recorded its parent or Batch's refusal meanwhile.
+        logger.info("array submitted, refused or held by another invocation", extra={"array": meta.name})
         return held
     found = ports.batch.find_by_name(meta.queue, meta.name) if look_first else []
     if found:
@@ -264,6 +276,7 @@ def _complete(
             )
             ports.batch.terminate(parent, f"batchplane: array {meta.name} was submitted twice")
             return held
+    _terminate_holes(ports, meta, parent, ours)
     logger.info(
         "array job submitted",
         extra={
@@ -292,9 +305,24 @@ def _claim_all(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], now: d
         return list(pool.map(claim, members))
 
 
+def _terminate_holes(ports: Ports, meta: ArrayMeta, parent: str, ours: set[int]) -> None:
+    """The children at indexes the array does not hold (their jobs moved on, or another array holds
+    them) would run those jobs again: terminated now, while they are still PENDING, rather than at
+    their first state event. TerminateJob takes a child's own id, `<parent>:<index>`."""
+    holes = [index for index in range(meta.size) if index not in ours]
+    for index in holes:
+        ports.batch.terminate(
+            f"{parent}:{index}", f"batchplane: array {meta.name} does not hold the job at index {index}"
+        )
+    if holes:
+        logger.info("array holes terminated", extra={"array": meta.name, "holes": len(holes)})
+
+
 def _refused(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], reason: str) -> None:
     """Batch refused the array itself (its queue, its definition): every job it holds fails for good,
-    as a refused single submission does; trying again would be refused again."""
+    as a refused single submission does; trying again would be refused again. The array is closed
+    first, so no redelivery or duplicate submits it again (a later fix of the definition included)."""
+    ports.arrays.close(meta.name, reason)
     now = ports.clock()
     for member in members:
         job = ports.store.get(member.job_id)
@@ -315,11 +343,14 @@ def _resume_stale(ports: Ports, name: str, now: datetime) -> None:
     over (made longer than stale_after ago), else left to it, its redelivery or the sweeper."""
     meta = ports.arrays.meta(name)
     if meta is not None and meta.parent_job_id is None and now - meta.created_at >= ports.stale_after:
-        resume(ports, name)
+        resume(ports, name, nested=True)
 
 
 def _submit(ports: Ports, meta: ArrayMeta) -> str:
-    kind = job_type_of(ports.policy, meta.job_type)
+    try:
+        kind = job_type_of(ports.policy, meta.job_type)
+    except InvalidRequest as gone:  # its type left the policy: as refused, not retried without end
+        raise BatchRefused(f"job type {meta.job_type} is no longer in the policy") from gone
     target = Route(
         queue=meta.queue,
         job_definition=meta.job_definition,

@@ -322,6 +322,7 @@ class ArrayMeta:
     priority: int
     parameters: dict[str, str]
     parent_job_id: str | None = None
+    refused: str | None = None  # Batch refused the array itself: closed, its jobs failed, never resubmitted
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,11 @@ class ArrayBook(Protocol):
 
     def record_parent(self, array_name: str, parent_job_id: str) -> bool:
         """Record the parent unless one is recorded already; True when this call recorded it."""
+        ...
+
+    def close(self, array_name: str, reason: str) -> None:
+        """Batch refused the array: no invocation holds or submits it again (a parent recorded first
+        stays)."""
         ...
 
 

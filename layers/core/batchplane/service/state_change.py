@@ -75,6 +75,13 @@ def handle_state_change(ports: Ports, detail: BatchJobDetail) -> Handled:
         if detail.array_size is not None and ":" not in detail.job_id:
             array_events.parent_event(ports, array_name, detail)
         return Handled(Outcome.IGNORED)
+    if array_name is not None and status is not None and array_events.from_twin(ports, array_name, detail):
+        # A twin's child is no attempt's Batch job: stopped, and its end decides nothing.
+        if status.is_terminal:
+            logger.info("end of a twin array's child; ignored", extra={"batch_job_id": detail.job_id})
+            return Handled(Outcome.IGNORED)
+        array_events.terminate(ports, detail, f"{detail.job_id} is a child of a twin of array {array_name}")
+        return Handled(Outcome.UNWANTED)
     parsed = _attempt_of(ports, detail)
     if parsed is None or status is None:
         if array_name is not None and status is not None and not status.is_terminal:
