@@ -500,6 +500,49 @@ def test_a_redelivered_message_whose_job_cannot_be_read_alone_is_retried(aws, mo
     assert result == {"batchItemFailures": [{"itemIdentifier": failed}]}
 
 
+def test_a_resume_that_fails_midway_sends_no_job_of_its_batch_alone(aws, monkeypatch) -> None:
+    # Given an array whose coalescer died after claiming all but one of its jobs
+    job_ids, messages, calls = due_jobs(aws, 3)
+    book = ports().arrays
+    claiming = book.claim
+    last = sorted(job_ids)[-1]
+
+    def dies_claiming_last(job_id: str, *args: Any) -> Any:
+        if job_id == last:
+            raise Crash("claim")
+        return claiming(job_id, *args)
+
+    monkeypatch.setattr(book, "claim", dies_claiming_last)
+    with pytest.raises(Crash):
+        coalesce(messages)
+    monkeypatch.undo()
+    # and, at the redelivery, the array's resume failing after its claims (DynamoDB throttling)
+    holding = book.hold_submission
+
+    def throttled(*args: Any) -> bool:
+        monkeypatch.setattr(book, "hold_submission", holding)
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(book, "hold_submission", throttled)
+
+    # When the batch comes back: the unclaimed job's message would go the single-job way
+    later(VISIBILITY_TIMEOUT)
+    result = coalesce(redelivered(messages))
+
+    # Then every message is retried and nothing is submitted, alone or in the array: the job the
+    # failed resume claimed is not sent alone to be terminated at its record
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
+        m for m, _, _ in messages
+    )
+    assert submits(calls) == []
+    # and the next delivery submits the array once, with all three
+    later(2 * VISIBILITY_TIMEOUT)
+    assert coalesce(redelivered(redelivered(messages))) == {"batchItemFailures": []}
+    [made] = submits(calls)
+    assert made["arrayProperties"] == {"size": 3}
+    assert [p for _, op, p in calls if op == "TerminateJob"] == []
+
+
 def test_jobs_that_name_different_parameters_go_in_different_arrays(aws) -> None:
     # Given a type whose optional chunk_mib has no default, and jobs that name it or leave it out
     wired = ports()

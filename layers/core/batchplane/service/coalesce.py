@@ -134,12 +134,18 @@ def _settle_suspects(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
         elif job is not None and attempt is None and job.status in DISPATCHABLE_STATUSES:
             single.append(arrival)  # still waits for this attempt; dispatch looks for it in Batch first
     taken: set[str] = set()
+    unresumed: set[str] = set()
     for name, waiting in arrays.items():
         try:
             taken |= resume(ports, name)
         except Exception:
             logger.exception("array not resumed", extra={"array": name})
-            failed |= _ids(waiting)
+            unresumed |= _ids(waiting)
+    failed |= unresumed
+    if unresumed:
+        # A resume that failed midway may have claimed some of these jobs without saying so: they
+        # are read again at their redelivery rather than submitted alone and then terminated.
+        return failed | _ids(single)
     # A job a resumed array has just claimed (its claim was not made before the crash) is the array's.
     return failed | _single(ports, [a for a in single if a.message.job_id not in taken])
 
