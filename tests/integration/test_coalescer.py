@@ -328,6 +328,34 @@ def test_an_array_batch_refuses_fails_each_of_its_jobs_once(aws, monkeypatch) ->
     assert {ports().store.get(job_id).status.value for job_id in job_ids} == {"FAILED"}  # type: ignore[union-attr]
 
 
+def test_a_crash_after_closing_a_refused_array_is_finished_by_the_redelivery(aws, monkeypatch) -> None:
+    # Given an array Batch refused, whose coalescer died right after closing it, before failing a job
+    job_ids, messages, calls = due_jobs(aws, 3)
+
+    def refuse(self: BatchResponse) -> Any:
+        error = JsonRESTError("ClientException", "job definition not found")
+        error.code = 400
+        raise error
+
+    monkeypatch.setattr(BatchResponse, "submitjob", refuse)
+    _crash_in(monkeypatch, ports().arrays, "close", after=True)
+    with pytest.raises(Crash):
+        coalesce(messages)
+    monkeypatch.undo()
+
+    # When the batch comes back, its definition meanwhile fixed
+    later(VISIBILITY_TIMEOUT)
+    result = coalesce(redelivered(messages))
+
+    # Then the redelivery fails each job with Batch's reason and submits nothing
+    assert result == {"batchItemFailures": []}
+    assert len(submits(calls)) == 1  # the refused call; none after it
+    for job_id in job_ids:
+        job = ports().store.get(job_id)
+        assert job is not None and job.status.value == "FAILED"
+        assert "job definition not found" in job.history[-1].reason
+
+
 def test_an_array_whose_job_type_left_the_policy_fails_its_jobs_instead_of_retrying(aws, monkeypatch) -> None:
     # Given an array whose coalescer died after its claims, before SubmitJob
     job_ids, messages, calls = due_jobs(aws, 3)

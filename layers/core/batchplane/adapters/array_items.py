@@ -34,6 +34,7 @@ _PART = "PART#"
 # A child runs at most 14 days (a job type's longest timeout) after its array was made.
 _LONGEST_RUN = timedelta(days=14)
 _KEPT_PARTS = 1000  # parts a process keeps, each up to 100 "<uuid>#<n>" strings
+_KEPT_PARENTS = 10_000  # parents a process keeps (~1 MB)
 
 
 def _pk(name: str) -> str:
@@ -132,9 +133,14 @@ class DynamoArrayBook:
         ).get("Item", {})
         parent = item.get("parent_job_id", {}).get("S")
         if parent is not None:  # recorded once, never changed: kept
-            with self._lock:
-                self._parents[array_name] = parent
+            self._keep_parent(array_name, parent)
         return parent
+
+    def _keep_parent(self, array_name: str, parent: str) -> None:
+        with self._lock:
+            self._parents[array_name] = parent
+            if len(self._parents) > _KEPT_PARENTS:  # the oldest first
+                del self._parents[next(iter(self._parents))]
 
     def member(self, array_name: str, index: int) -> ArrayMember | None:
         number, position = part_of(index)
@@ -203,13 +209,16 @@ class DynamoArrayBook:
         recorded = self._update_meta(
             array_name, "SET parent_job_id = :parent", "", {":parent": {"S": parent_job_id}}
         )
-        if not recorded:
+        if recorded:
+            self._keep_parent(array_name, parent_job_id)
+        else:
             logger.debug("array parent recorded already", extra={"array": array_name})
         return recorded
 
-    def close(self, array_name: str, reason: str) -> None:
-        """One conditional write on the meta item (~1 write unit); a no-op once closed or recorded."""
-        self._update_meta(array_name, "SET refused = :reason", "", {":reason": {"S": reason[:1024]}})
+    def close(self, array_name: str, reason: str) -> bool:
+        """One conditional write on the meta item (~1 write unit); False when closed already or its
+        parent is recorded."""
+        return self._update_meta(array_name, "SET refused = :reason", "", {":reason": {"S": reason[:1024]}})
 
     def _update_meta(self, array_name: str, update: str, condition: str, values: dict[str, Any]) -> bool:
         """The update on the meta of an array batchplane made and whose parent is not recorded yet (and

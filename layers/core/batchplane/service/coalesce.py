@@ -10,11 +10,13 @@ Exactly once, by per-job claims. For each array (`policy/arrays.py::array_name`,
 1. the manifest (S3), then the parts and the meta (adapters/array_items.py), the same on every try;
 2. each member's claim: the single job's record_submission write, with the attempt's array name and
    index, only while the job waits for exactly that attempt and no array holds it; a job that moved on
-   (cancelled) is a hole: its child is terminated at its first event (service/state_change.py);
+   (cancelled) or that another array holds is a hole;
 3. the hold on its submission (one invocation at a time: two resumes of one array would both submit);
 4. SubmitJob with arrayProperties.size, after looking for the name on the queue (ListJobs) when any
    claim was an earlier delivery's, so an array Batch accepted but batchplane never recorded is adopted;
-5. the parent's id on the meta.
+   an array Batch refuses is closed on its meta first, then its jobs fail for good;
+5. the parent's id on the meta;
+6. the children at its holes terminated (their first event would stop them too: state_change.py).
 A crash between any two steps returns the batch; the redelivered message finds its job claimed and
 resumes that array from its meta and parts, or, not claimed, goes the single-job way (which looks
 for an earlier single submission first), so no job is in two arrays and none is submitted twice.
@@ -134,20 +136,30 @@ def _settle_suspects(ports: Ports, arrivals: Sequence[Arrival]) -> set[str]:
         elif job is not None and attempt is None and job.status in DISPATCHABLE_STATUSES:
             single.append(arrival)  # still waits for this attempt; dispatch looks for it in Batch first
     taken: set[str] = set()
-    unresumed: set[str] = set()
+    doubtful: set[str] = set()
     for name, waiting in arrays.items():
         try:
             taken |= resume(ports, name)
         except Exception:
             logger.exception("array not resumed", extra={"array": name})
-            unresumed |= _ids(waiting)
-    failed |= unresumed
-    if unresumed:
-        # A resume that failed midway may have claimed some of these jobs without saying so: they
-        # are read again at their redelivery rather than submitted alone and then terminated.
-        return failed | _ids(single)
+            failed |= _ids(waiting)
+            # It may have claimed some of its jobs midway without saying so: those are read again at
+            # their redelivery rather than sent alone (and terminated at their record).
+            doubtful |= _member_jobs(ports, name, fallback={a.message.job_id for a in single})
     # A job a resumed array has just claimed (its claim was not made before the crash) is the array's.
-    return failed | _single(ports, [a for a in single if a.message.job_id not in taken])
+    single = [a for a in single if a.message.job_id not in taken]
+    failed |= _ids([a for a in single if a.message.job_id in doubtful])
+    return failed | _single(ports, [a for a in single if a.message.job_id not in doubtful])
+
+
+def _member_jobs(ports: Ports, name: str, *, fallback: set[str]) -> set[str]:
+    """The ids of the array's members; `fallback` when they cannot be read."""
+    try:
+        meta = ports.arrays.meta(name)
+        return {m.job_id for m in ports.arrays.members(name, meta.size)} if meta else set()
+    except Exception:
+        logger.exception("array members not read", extra={"array": name})
+        return fallback
 
 
 def _group(ports: Ports, arrivals: Sequence[Arrival], target: Route) -> set[str]:
@@ -235,7 +247,8 @@ def _complete(
     nested: bool = False,
 ) -> set[str]:
     """Claims, then SubmitJob (or adoption of what Batch has under the name), then the parent's id,
-    then the children at its holes terminated; the ids of the jobs the array holds."""
+    then the children at its holes terminated; the ids of the jobs it, and any array it resumed,
+    hold."""
     now = ports.clock()
     held: set[str] = set()
     ours: set[int] = set()
@@ -249,16 +262,25 @@ def _complete(
             others.add(claim.other)
     # One level only: two stalled arrays that each hold a job of the other would resume each other
     # without end; the nested one submits what it holds and leaves the rest as holes.
+    elsewhere: set[str] = set()
     for other in sorted(others) if not nested else ():
-        _resume_stale(ports, other, now)
+        elsewhere |= _resume_stale(ports, other, now)
     if not held:
         logger.info("array has no member left to run; not submitted", extra={"array": meta.name})
-        return held
-    if not ports.arrays.hold_submission(meta.name, now, now + SUBMISSION_HOLD):
+    elif not ports.arrays.hold_submission(meta.name, now, now + SUBMISSION_HOLD):
         # Another invocation submits it (two resumes of one array: the sweeper's look-first messages
         # split across invocations), or has recorded its parent or Batch's refusal meanwhile.
         logger.info("array submitted, refused or held by another invocation", extra={"array": meta.name})
-        return held
+    else:
+        _submit_held(ports, meta, members, ours, look_first=look_first)
+    return held | elsewhere
+
+
+def _submit_held(
+    ports: Ports, meta: ArrayMeta, members: list[ArrayMember], ours: set[int], *, look_first: bool
+) -> None:
+    """With the array's submission held: adopt what Batch has under its name, or SubmitJob; record
+    the parent; terminate the children at the indexes the array does not hold."""
     found = ports.batch.find_by_name(meta.queue, meta.name) if look_first else []
     if found:
         parent = found[0].job_id
@@ -268,20 +290,21 @@ def _complete(
             parent = _submit(ports, meta)
         except BatchRefused as refused:
             _refused(ports, meta, members, str(refused))
-            return held
+            return
         metric("ArraysSubmitted")
         metric("ArrayChildren", meta.size)
-    if not ports.arrays.record_parent(meta.name, parent) and not found:
+    if not ports.arrays.record_parent(meta.name, parent):
         recorded = ports.arrays.parent_of(meta.name)
         if recorded is not None and recorded != parent:
-            # A twin delivery submitted the same array first and recorded its parent: this one's
-            # children would run the same jobs again. Their attempts name the recorded parent.
+            # A twin submitted the same array and its parent was recorded first (by its coalescer or a
+            # child's event): the array's children are the recorded parent's; this one's would run the
+            # same jobs again (state_change stops each as well: array_events.from_twin).
             logger.warning(
                 "twin array submission; terminating it",
                 extra={"array": meta.name, "parent": parent, "recorded": recorded},
             )
             ports.batch.terminate(parent, f"batchplane: array {meta.name} was submitted twice")
-            return held
+            parent = recorded
     _terminate_holes(ports, meta, parent, ours)
     logger.info(
         "array job submitted",
@@ -289,11 +312,10 @@ def _complete(
             "array": meta.name,
             "parent": parent,
             "size": meta.size,
-            "claimed": len(held),
+            "claimed": len(ours),
             "tenant": meta.tenant,
         },
     )
-    return held
 
 
 def _claim_all(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], now: datetime) -> list[Claim]:
@@ -314,21 +336,38 @@ def _claim_all(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], now: d
 def _terminate_holes(ports: Ports, meta: ArrayMeta, parent: str, ours: set[int]) -> None:
     """The children at indexes the array does not hold (their jobs moved on, or another array holds
     them) would run those jobs again: terminated now, while they are still PENDING, rather than at
-    their first state event. TerminateJob takes a child's own id, `<parent>:<index>`."""
+    their first state event, which stays the fallback for any call that fails here. TerminateJob
+    takes a child's own id, `<parent>:<index>`."""
     holes = [index for index in range(meta.size) if index not in ours]
-    for index in holes:
-        ports.batch.terminate(
-            f"{parent}:{index}", f"batchplane: array {meta.name} does not hold the job at index {index}"
-        )
-    if holes:
-        logger.info("array holes terminated", extra={"array": meta.name, "holes": len(holes)})
+    if not holes:
+        return
+
+    def terminate(index: int) -> bool:
+        try:
+            ports.batch.terminate(
+                f"{parent}:{index}", f"batchplane: array {meta.name} does not hold the job at index {index}"
+            )
+        except Exception:
+            logger.warning(
+                "array hole not terminated; its first event will", extra={"array": meta.name, "index": index}
+            )
+            return False
+        return True
+
+    with ThreadPoolExecutor(max_workers=CLAIMS_AT_ONCE, thread_name_prefix="hole") as pool:
+        done = sum(pool.map(terminate, holes))
+    logger.info("array holes terminated", extra={"array": meta.name, "holes": len(holes), "done": done})
 
 
 def _refused(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], reason: str) -> None:
     """Batch refused the array itself (its queue, its definition): every job it holds fails for good,
     as a refused single submission does; trying again would be refused again. The array is closed
     first, so no redelivery or duplicate submits it again (a later fix of the definition included)."""
-    ports.arrays.close(meta.name, reason)
+    if not ports.arrays.close(meta.name, reason) and ports.arrays.parent_of(meta.name) is not None:
+        # A parent was recorded meanwhile (a child's event of an earlier submission ListJobs missed):
+        # Batch runs the array, so its jobs are not failed.
+        logger.warning("refused array has a parent; its jobs go on", extra={"array": meta.name})
+        return
     now = ports.clock()
     for member in members:
         job = ports.store.get(member.job_id)
@@ -344,12 +383,14 @@ def _refused(ports: Ports, meta: ArrayMeta, members: list[ArrayMember], reason: 
     )
 
 
-def _resume_stale(ports: Ports, name: str, now: datetime) -> None:
+def _resume_stale(ports: Ports, name: str, now: datetime) -> set[str]:
     """Another array holds one of this array's jobs: resumed here when its own invocation is surely
-    over (made longer than stale_after ago), else left to it, its redelivery or the sweeper."""
+    over (made longer than stale_after ago), else left to it, its redelivery or the sweeper; the ids
+    of the jobs it holds."""
     meta = ports.arrays.meta(name)
     if meta is not None and meta.parent_job_id is None and now - meta.created_at >= ports.stale_after:
-        resume(ports, name, nested=True)
+        return resume(ports, name, nested=True)
+    return set()
 
 
 def _submit(ports: Ports, meta: ArrayMeta) -> str:

@@ -361,9 +361,9 @@ class ArrayBook(Protocol):
         """Record the parent unless one is recorded already; True when this call recorded it."""
         ...
 
-    def close(self, array_name: str, reason: str) -> None:
-        """Batch refused the array: no invocation holds or submits it again (a parent recorded first
-        stays)."""
+    def close(self, array_name: str, reason: str) -> bool:
+        """Batch refused the array: no invocation holds or submits it again. False when it was closed
+        already or has a parent recorded (which stays)."""
         ...
 
 
