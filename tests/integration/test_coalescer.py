@@ -16,6 +16,7 @@ from moto.core.exceptions import JsonRESTError
 
 from batchplane.models.request import JobRequest
 from batchplane.service import jobs
+from batchplane.service.ports import Claim
 from batchplane.wiring import ports
 from tests.support import LambdaContext, api_event, load_function, sqs_event, submit_job, tenant_input
 
@@ -384,20 +385,20 @@ def test_an_array_whose_job_type_left_the_policy_fails_its_jobs_instead_of_retry
 def test_two_stalled_arrays_that_each_hold_a_job_of_the_other_are_both_submitted_once(
     aws, monkeypatch
 ) -> None:
-    # Given jobs a, b, c, d; array X of a, b, c whose invocation died claiming c; and array Y of b, c, d
-    # (b and c delivered twice) whose invocation claimed c and d, found b in X, and died before SubmitJob
+    # Given jobs a, b, c, d; array X of a, b, c whose invocation claimed a and b (c's claim not made)
+    # and died before SubmitJob; and array Y of b, c, d (b and c delivered twice) whose invocation
+    # claimed c and d, found b in X, and died before SubmitJob
     job_ids, messages, calls = due_jobs(aws, 4)
     by_job = {json.loads(body)["job_id"]: (message_id, body, count) for message_id, body, count in messages}
     a, b, c, d = job_ids
     book, batch = ports().arrays, ports().batch
     claiming = book.claim
 
-    def dies_claiming_c(job_id: str, *args: Any) -> Any:
-        if job_id == c:
-            raise Crash("claim")
-        return claiming(job_id, *args)
+    def c_not_claimed(job_id: str, *args: Any) -> Any:
+        return Claim(ours=False) if job_id == c else claiming(job_id, *args)
 
-    monkeypatch.setattr(book, "claim", dies_claiming_c)
+    monkeypatch.setattr(book, "claim", c_not_claimed)
+    _crash_in(monkeypatch, batch, "submit", after=False)
     with pytest.raises(Crash):
         coalesce([by_job[a], by_job[b], by_job[c]])
     monkeypatch.undo()
@@ -529,18 +530,17 @@ def test_a_redelivered_message_whose_job_cannot_be_read_alone_is_retried(aws, mo
 
 
 def test_a_resume_that_fails_midway_sends_no_job_of_its_batch_alone(aws, monkeypatch) -> None:
-    # Given an array whose coalescer died after claiming all but one of its jobs
+    # Given an array whose coalescer claimed all but one of its jobs and died before SubmitJob
     job_ids, messages, calls = due_jobs(aws, 3)
     book = ports().arrays
     claiming = book.claim
     last = sorted(job_ids)[-1]
 
-    def dies_claiming_last(job_id: str, *args: Any) -> Any:
-        if job_id == last:
-            raise Crash("claim")
-        return claiming(job_id, *args)
+    def last_not_claimed(job_id: str, *args: Any) -> Any:
+        return Claim(ours=False) if job_id == last else claiming(job_id, *args)
 
-    monkeypatch.setattr(book, "claim", dies_claiming_last)
+    monkeypatch.setattr(book, "claim", last_not_claimed)
+    _crash_in(monkeypatch, ports().batch, "submit", after=False)
     with pytest.raises(Crash):
         coalesce(messages)
     monkeypatch.undo()
