@@ -143,20 +143,38 @@ def test_a_lone_drop_waits_its_max_wait_and_then_goes_alone(aws) -> None:
     assert coalesce(array_messages(aws)) == {"batchItemFailures": []}
 
     # Then it is sent back delayed by the rest of its wait, and nothing is submitted
-    [resent] = [p for _, operation, p in calls if operation == "SendMessage"]
+    [resent] = [p for _, operation, p in calls if operation == "SendMessageBatch"]
     assert resent["QueueUrl"] == aws.env["ARRAY_QUEUE_URL"]
-    assert 29 <= resent["DelaySeconds"] <= 30
+    [entry] = resent["Entries"]
+    assert 29 <= entry["DelaySeconds"] <= 30
     assert submits(calls) == []
 
     # When it comes back after its wait
     later(31)
-    coalesce([("again", resent["MessageBody"], 1)])
+    coalesce([("again", entry["MessageBody"], 1)])
 
     # Then it is submitted as a single job, under its own name
     [submit] = submits(calls)
     assert "arrayProperties" not in submit
     assert submit["jobName"] == f"bp-{job_id}-1"
     assert claims([job_id]) == {job_id: (None, None)}
+
+
+def test_a_young_group_is_deferred_ten_messages_a_request(aws) -> None:
+    # Given 25 coalescible jobs, just made (their group short of its 250 and its wait not over)
+    job_ids = make_jobs(25)
+    calls = aws.record_calls("sqs")
+
+    # When the coalescer sees them
+    assert coalesce(array_messages(aws)) == {"batchItemFailures": []}
+
+    # Then all 25 go back to the array queue, delayed alike, in three SendMessageBatch requests
+    sent = [p for _, operation, p in calls if operation.startswith("SendMessage")]
+    assert [len(p["Entries"]) for p in sent] == [10, 10, 5]
+    assert {e["DelaySeconds"] for p in sent for e in p["Entries"]} <= {29, 30}
+    deferred = [json.loads(e["MessageBody"])["job_id"] for p in sent for e in p["Entries"]]
+    assert sorted(deferred) == sorted(job_ids)
+    assert {p["QueueUrl"] for p in sent} == {aws.env["ARRAY_QUEUE_URL"]}
 
 
 def test_the_same_batch_delivered_twice_submits_one_array(aws) -> None:

@@ -8,6 +8,7 @@ the dispatch queue is an in-memory fake so backoff delays do not slow the test.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -43,6 +44,9 @@ class InMemoryDispatch:
 
     def send(self, message: DispatchMessage, delay_seconds: int = 0) -> None:
         self.messages.append(message)
+
+    def send_all(self, messages: Sequence[DispatchMessage], delay_seconds: int = 0) -> None:
+        self.messages.extend(messages)
 
 
 def play(p: Ports, endings: list[str], draw: Any | None) -> tuple[Job, Counter[str]]:

@@ -45,8 +45,7 @@ def _key(name: str, sort_key: str) -> dict[str, Any]:
     return {"pk": {"S": _pk(name)}, "sk": {"S": sort_key}}
 
 
-# An array batchplane made (its meta) whose parent is not recorded yet.
-# An array batchplane made, not yet submitted for good: no parent recorded and not refused.
+# An array batchplane made (its meta), not yet submitted for good: no parent recorded, not refused.
 _MADE_AND_UNRECORDED = (
     "attribute_exists(pk) AND attribute_not_exists(parent_job_id) AND attribute_not_exists(refused)"
 )

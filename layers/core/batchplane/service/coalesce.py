@@ -191,8 +191,7 @@ def _group(ports: Ports, arrivals: Sequence[Arrival], target: Route) -> set[str]
 
 def _defer(ports: Ports, chunk: Sequence[Member], wait: int) -> None:
     """Back to the array queue for the rest of the wait; the originals are then deleted (a success)."""
-    for member in chunk:
-        ports.dispatch.send(member.message, delay_seconds=wait)
+    ports.dispatch.send_all([member.message for member in chunk], delay_seconds=wait)
     metric("CoalesceDeferred", len(chunk))
     logger.debug("jobs wait for others to join their array", extra={"jobs": len(chunk), "wait": wait})
 

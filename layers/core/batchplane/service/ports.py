@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -273,6 +273,10 @@ class Operations(Protocol):
 
 class Dispatcher(Protocol):
     def send(self, message: DispatchMessage, delay_seconds: int = 0) -> None: ...
+    def send_all(self, messages: Sequence[DispatchMessage], delay_seconds: int = 0) -> None:
+        """Several messages, up to ten a request; raises when any was not sent (the caller retries
+        them all: a copy sent twice is a duplicate delivery, which every reader tolerates)."""
+        ...
 
 
 class Batch(Protocol):
