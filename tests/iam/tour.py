@@ -241,11 +241,12 @@ class Tour:
             deliver_queue(self.iam, "CoalescerFunction")  # too soon: both sent back, delayed
             # Their wait, as SQS would hold them: the harness puts the delayed copies back undelayed.
             delayed = [
-                c.params["MessageBody"]
+                entry["MessageBody"]
                 for c in self.iam.recorder.calls
-                if c.operation == "sqs:SendMessage"
+                if c.operation in ("sqs:SendMessage", "sqs:SendMessageBatch")
                 and c.params.get("QueueUrl") == url
-                and c.params.get("DelaySeconds")
+                for entry in c.params.get("Entries", [c.params])
+                if entry.get("DelaySeconds")
             ]
             assert len({json.loads(body)["job_id"] for body in delayed}) >= 2, delayed
             sqs.purge_queue(QueueUrl=url)
