@@ -21,16 +21,12 @@ def is_child(detail: BatchJobDetail) -> bool:
 def parent_event(ports: Ports, array_name: str, detail: BatchJobDetail) -> None:
     """A parent's event changes no job. It records the parent's id if the coalescer did not (it died
     between SubmitJob and its record: adoption), once; any other is ignored."""
-    known = ports.arrays.parent_of(array_name)
-    if known is None and ports.arrays.record_parent(array_name, detail.job_id):
-        logger.info(
-            "array parent recorded from its event", extra={"array": array_name, "parent": detail.job_id}
-        )
-    elif known is not None and known != detail.job_id:
+    recorded = _recorded_parent(ports, array_name, detail.job_id)
+    if recorded is not None and recorded != detail.job_id:
         # Its children find their attempts taken by the recorded parent's and are terminated.
         logger.warning(
             "a second parent for one array",
-            extra={"array": array_name, "parent": known, "other": detail.job_id},
+            extra={"array": array_name, "parent": recorded, "other": detail.job_id},
         )
     else:
         logger.debug(
@@ -45,15 +41,20 @@ def from_twin(ports: Ports, array_name: str, detail: BatchJobDetail) -> bool:
     as well; the parent decides. With none recorded yet, this child's parent is recorded, as its
     parent's event would record it: the coalescer's own record and every later child then agree."""
     parent = detail.job_id.rpartition(":")[0]
+    recorded = _recorded_parent(ports, array_name, parent)
+    return recorded is not None and recorded != parent
+
+
+def _recorded_parent(ports: Ports, array_name: str, parent: str) -> str | None:
+    """The array's recorded parent, `parent` recorded first when none is; None when the array is not
+    one batchplane made (or Batch refused it)."""
     known = ports.arrays.parent_of(array_name)
-    if known is None:
-        if ports.arrays.record_parent(array_name, parent):
-            logger.info(
-                "array parent recorded from a child's event", extra={"array": array_name, "parent": parent}
-            )
-            return False
-        known = ports.arrays.parent_of(array_name)  # recorded meanwhile; None: not an array we made
-    return known is not None and known != parent
+    if known is not None:
+        return known
+    if ports.arrays.record_parent(array_name, parent):
+        logger.info("array parent recorded from an event", extra={"array": array_name, "parent": parent})
+        return parent
+    return ports.arrays.parent_of(array_name)  # recorded meanwhile, or None
 
 
 def stop_unwanted(ports: Ports, job_id: str, number: int, detail: BatchJobDetail) -> bool:

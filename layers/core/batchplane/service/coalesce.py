@@ -231,10 +231,11 @@ def resume(ports: Ports, name: str, *, nested: bool = False) -> set[str]:
     meta = ports.arrays.meta(name)
     if meta is None or meta.parent_job_id is not None:
         return set()  # never written past its parts (its members were not claimed), or done
+    members = ports.arrays.members(name, meta.size)
     if meta.refused is not None:  # a crash may have cut the failing of its jobs short: finished here
-        _refused(ports, meta, ports.arrays.members(name, meta.size), meta.refused)
+        _refused(ports, meta, members, meta.refused)
         return set()
-    return _complete(ports, meta, ports.arrays.members(name, meta.size), look_first=True, nested=nested)
+    return _complete(ports, meta, members, look_first=True, nested=nested)
 
 
 def _complete(
