@@ -178,7 +178,7 @@ def test_a_new_drop_that_fits_the_budget_queues_behind_a_budget_held_one(
     assert statuses(aws)["part-0002.csv"] == "HELD"
     assert job_of(aws, "part-0002.csv")["held_reason"]["S"] == "behind 1 held sort-large jobs (oldest first)"
     [first] = held.release_held(ports(), TENANT, "sort-large")
-    assert first.job_id == job_of(aws, "part-0001.csv")["job_id"]["S"]
+    assert first.job_id == job_of(aws, "part-0001.csv")["pk"]["S"].removeprefix("JOB#")
     by_file = statuses(aws)
     assert (by_file["part-0001.csv"], by_file["part-0002.csv"]) == ("QUEUED", "HELD")
 
@@ -186,7 +186,7 @@ def test_a_new_drop_that_fits_the_budget_queues_behind_a_budget_held_one(
 def test_a_budget_held_job_cancelled_is_never_released(aws, batch, drop, api, monkeypatch) -> None:
     drops(aws, drop, 0, 1)
     aws.run_dispatcher()  # the first drop's job goes to Batch
-    job_id = job_of(aws, "part-0001.csv")["job_id"]["S"]
+    job_id = job_of(aws, "part-0001.csv")["pk"]["S"].removeprefix("JOB#")
 
     # When the tenant cancels the held job, and the month then has room
     status, body, _ = api(api_event("POST", f"/jobs/{job_id}/cancel", resource="/jobs/{job_id}/cancel"))

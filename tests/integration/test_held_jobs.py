@@ -239,7 +239,7 @@ def test_a_held_job_cancelled_is_never_released(aws, batch, drop, api) -> None:
     drop(*(sort_drop(aws, n) for n in range(LIMIT + 1)))
     aws.run_dispatcher()
     [held_job] = [j for j in jobs(aws) if j["status"]["S"] == "HELD"]
-    job_id = held_job["job_id"]["S"]
+    job_id = held_job["pk"]["S"].removeprefix("JOB#")
 
     # When the tenant cancels it, and then a slot frees
     status, body, _ = api(api_event("POST", f"/jobs/{job_id}/cancel", resource="/jobs/{job_id}/cancel"))

@@ -131,7 +131,7 @@ def test_a_file_dropped_under_one_tenants_prefix_is_that_tenants_job_only(aws: A
     # Then it is analytics's job, and tenant finance neither sees it nor can reach it
     [item] = job_items(aws)
     assert item["tenant"]["S"] == "analytics"
-    job_id = item["job_id"]["S"]
+    job_id = item["pk"]["S"].removeprefix("JOB#")
     assert get(api, "/jobs", "finance")[1]["jobs"] == []
     assert get(api, f"/jobs/{job_id}", "finance", resource="/jobs/{job_id}")[0] == 404
     assert get(api, f"/jobs/{job_id}", "analytics", resource="/jobs/{job_id}")[0] == 200

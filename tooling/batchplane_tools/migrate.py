@@ -5,8 +5,9 @@ grew with the job until DynamoDB refused it (400 KB); the second kept the index 
 item, so every event rewrote three index entries. The current layout (batchplane.adapters.job_items
 and job_index) keeps a bounded job item in no index and a small index item beside it. The runtime
 reads all three and moves a job on its first read; this command moves them all at once, with the
-operator's credentials (it scans). Until it has run, a listing filtered by an unfinished status
-misses the jobs not yet moved (they sit in their old status's partition).
+operator's credentials (it scans). Until it has run, a tenant's listings miss the unfinished jobs
+not yet moved (they sit in their old status's partition, and by_tenant, which listed them all, is
+read no more); each is still read, swept and moved by its id.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -48,8 +50,17 @@ class LocalInfo:
     function_environment: dict[str, str] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
+        """Whole or not at all: a reader that waits for the file never finds it half written (it is
+        written beside, then renamed over, which POSIX makes atomic)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        handle, partial = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(json.dumps(asdict(self), indent=2) + "\n")
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: Path) -> LocalInfo:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
     from batchplane.adapters.store import DynamoJobStore
 
 
+# The index keys the earlier layouts put on the job item: today's, and by_tenant's (since dropped).
+EARLIER_INDEX_KEYS = ("gsi1pk", "gsi1sk", *INDEX_KEYS)
+
+
 def is_current(item: dict[str, Any]) -> bool:
     """A job item of the current layout: its decisions counted, and no index key on it."""
     return "history_count" in item and "gsi1pk" not in item
@@ -54,7 +58,7 @@ def migrate_job(store: DynamoJobStore, client: DynamoDBClient, job_id: str) -> b
             "Update": {
                 "TableName": table,
                 "Key": job_key(job_id),
-                "UpdateExpression": "REMOVE " + ", ".join(INDEX_KEYS),
+                "UpdateExpression": "REMOVE " + ", ".join(EARLIER_INDEX_KEYS),
                 **guard,  # type: ignore[typeddict-item]
             }
         }

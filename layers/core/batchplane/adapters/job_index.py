@@ -1,20 +1,27 @@
-"""The job index: one small item per job that carries the keys of the table's three GSIs, so that the
+"""The job index: one small item per job that carries the keys of the table's two GSIs, so that the
 job item itself, rewritten by every event, is in no index.
 
     pk          sk      what
     JOB#<id>    INDEX   job_id, job_type and the index keys:
-                        gsi1pk/gsi1sk  by_tenant         TENANT#<t>, created_at#job_id
                         gsi2pk/gsi2sk  by_tenant_status  TENANT#<t>#ACTIVE while unfinished,
-                                                         TENANT#<t>#<status> once finished
+                                                         TENANT#<t>#<status> once finished;
+                                                         created_at#job_id
                         gsi3pk/gsi3sk  by_activity       ACTIVE#<shard>, created_at#job_id; only
                                                          while unfinished (a sparse index)
                         expires_at once finished, with the job
 
-The item is written with the job (in its creating transaction) and again when the job finishes or
-is queued again by hand (in the same transaction as the job); a progress event writes the job item
-only, so no index key moves and no index entry is rewritten. Each index projects ALL of this item,
+The item is written with the job (in its creating transaction), when it is queued again by hand
+(in the same transaction as the job) and when it finishes (a write of its own right after the job's:
+see DynamoJobStore._reindex); a progress event writes the job item only, so no index key moves and
+no index entry is rewritten. Each index projects ALL of this item,
 about 250 bytes: one write unit an entry. A listing reads the index, then the jobs it names
 (BatchGetItem, 0.5 read units per job item up to 4 KB).
+
+A tenant's whole listing (no status asked) is its four by_tenant_status partitions (ACTIVE and the
+three finished statuses) read side by side and merged newest first, as the sweeper's shards are: an
+index of its own for it (by_tenant, which entries no longer carry keys for) cost a write unit when
+each job was made and another when it finished (its entry rewritten for `expires_at`), about $1.25
+per million jobs, to save a few read units per listing page.
 
 Items of the earlier layout carried the keys on the job item itself; they read the same here (the
 index entry is then the job), and the store moves them into this layout on their first read.
@@ -23,7 +30,7 @@ index entry is then the job), and the store moves them into this layout on their
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +50,9 @@ if TYPE_CHECKING:  # types only
 ACTIVITY_SHARDS = 8
 ACTIVE = "ACTIVE"
 INDEX_SK = "INDEX"
-INDEX_KEYS = ("gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+INDEX_KEYS = ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
+# The by_tenant_status phases: every job of a tenant is in exactly one of these partitions.
+PHASES = (ACTIVE, *sorted(status.value for status in JobStatus if status.is_terminal))
 _PAGE_READ = 100  # index entries a Query reads at once when a filter may drop some (BatchGetItem's cap)
 
 
@@ -58,6 +67,11 @@ def phase_partition(tenant: str, status: JobStatus) -> str:
     return f"TENANT#{tenant}#{phase}"
 
 
+def tenant_partitions(tenant: str) -> list[str]:
+    """The by_tenant_status partitions that hold every job of a tenant."""
+    return [f"TENANT#{tenant}#{phase}" for phase in PHASES]
+
+
 def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
     created = f"{to_iso(job.created_at)}#{job.job_id}"
     data: dict[str, Any] = {
@@ -65,10 +79,11 @@ def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
         "sk": INDEX_SK,
         "job_id": job.job_id,
         "job_type": job.job_type,
-        "gsi1pk": f"TENANT#{job.tenant}",
-        "gsi1sk": created,
         "gsi2pk": phase_partition(job.tenant, job.status),
         "gsi2sk": created,
+        # The job's version it was written for: a late move never replaces a newer one's (see
+        # DynamoJobStore._reindex).
+        "version": job.version,
     }
     if job.status.is_terminal:
         data["expires_at"] = expiry(job.updated_at, retention)
@@ -98,8 +113,10 @@ class IndexReader:
     def jobs(self, entries: list[dict[str, Any]]) -> list[Job | None]:
         """The job of each index entry, in order; None for one whose job is gone (expired just now).
         An entry of the earlier layout is its job item already."""
-        wanted = [e["pk"] for e in entries if e["sk"]["S"] == INDEX_SK]
-        found = get_all(self._client, self._table, [{"pk": pk, "sk": {"S": "JOB"}} for pk in wanted])
+        wanted = {e["pk"]["S"] for e in entries if e["sk"]["S"] == INDEX_SK}  # each once: BatchGetItem
+        found = get_all(
+            self._client, self._table, [{"pk": {"S": pk}, "sk": {"S": "JOB"}} for pk in sorted(wanted)]
+        )
         by_pk = {item["pk"]["S"]: item for item in found}
         jobs: list[Job | None] = []
         for entry in entries:
@@ -117,24 +134,34 @@ class IndexReader:
         next_token: str | None,
     ) -> Page:
         """A tenant's jobs, newest first, optionally of one status and job type. A finished status has
-        a partition of its own; an unfinished one is read from ACTIVE and filtered here."""
+        a partition of its own; an unfinished one is read from ACTIVE and filtered here; no status, all
+        four partitions merged."""
         if status is None:
-            index, pk_name, pk_value = "by_tenant", "gsi1pk", f"TENANT#{tenant}"
-        else:
-            index, pk_name, pk_value = "by_tenant_status", "gsi2pk", phase_partition(tenant, status)
+            return self._merged_page(
+                "by_tenant_status",
+                ("gsi2pk", "gsi2sk"),
+                tenant_partitions(tenant),
+                limit=limit,
+                job_type=job_type,
+                before=_tenant_before(next_token, tenant) if next_token else None,
+                token=lambda before: encode_token(
+                    {"gsi2pk": {"S": f"TENANT#{tenant}"}, "gsi2sk": {"S": before}}
+                ),
+                keep=lambda job: True,
+            )
+        pk_value = phase_partition(tenant, status)
         query: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": index,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": pk_name},
+            "IndexName": "by_tenant_status",
+            "KeyConditionExpression": "gsi2pk = :pk",
             "ExpressionAttributeValues": {":pk": {"S": pk_value}},
             "ScanIndexForward": False,
         }
         if job_type is not None:
             query["FilterExpression"] = "job_type = :job_type"
             query["ExpressionAttributeValues"][":job_type"] = {"S": job_type}
-        filtered = status is not None and not status.is_terminal
-        start = decode_token(next_token, pk_name, pk_value) if next_token else None
+        filtered = not status.is_terminal
+        start = decode_token(next_token, "gsi2pk", pk_value) if next_token else None
         jobs: list[Job] = []
         while True:
             if start:
@@ -151,7 +178,7 @@ class IndexReader:
             if len(matching) > room:
                 # The page ends inside what was read: the next one starts after its last job.
                 last = matching[room - 1][0]
-                start = {name: last[name] for name in ("pk", "sk", pk_name, pk_name.replace("pk", "sk"))}
+                start = {name: last[name] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
             if not start or len(jobs) == limit:
                 return Page(jobs=jobs, next_token=encode_token(start) if start else None)
 
@@ -160,36 +187,71 @@ class IndexReader:
     ) -> Page:
         """Every tenant's unfinished jobs, newest first: the sparse by_activity index, its shards read
         side by side and merged. The token is the sort key of the last job given."""
-        before = decode_token(next_token, "gsi3pk", ACTIVE)["gsi3sk"]["S"] if next_token else None
+        return self._merged_page(
+            "by_activity",
+            ("gsi3pk", "gsi3sk"),
+            [f"{ACTIVE}#{shard}" for shard in range(ACTIVITY_SHARDS)],
+            limit=limit,
+            job_type=job_type,
+            before=decode_token(next_token, "gsi3pk", ACTIVE)["gsi3sk"]["S"] if next_token else None,
+            token=self._active_token,
+            keep=lambda job: not job.status.is_terminal and (status is None or job.status is status),
+        )
+
+    def _merged_page(
+        self,
+        index: str,
+        key: tuple[str, str],
+        partitions: list[str],
+        *,
+        limit: int,
+        job_type: str | None,
+        before: str | None,
+        token: Callable[[str], str],
+        keep: Callable[[Job], bool],
+    ) -> Page:
+        """Up to `limit` jobs that `keep` takes from several partitions of an index, newest first
+        (their sort keys, `created_at#job_id`, are unique across them); the token names the sort key
+        of the last entry looked at."""
         jobs: list[Job] = []
         while True:
             wanted = limit - len(jobs)
-            entries, boundary = self._active_entries(wanted, job_type, before)
+            entries, boundary = self._merged_entries(
+                index, key, partitions, count=wanted, job_type=job_type, before=before
+            )
             for entry, job in zip(entries, self.jobs(entries), strict=True):
-                before = entry["gsi3sk"]["S"]
-                if job is None or job.status.is_terminal or (status is not None and job.status is not status):
+                before = entry[key[1]]["S"]
+                if job is None or not keep(job):
                     continue
                 jobs.append(job)
                 if len(jobs) == limit:
-                    return Page(jobs=jobs, next_token=self._active_token(before))
+                    return Page(jobs=jobs, next_token=token(before))
             if len(entries) == wanted:
                 continue  # cut short at what was wanted: go on after the last one looked at
             if boundary is None:
                 return Page(jobs=jobs, next_token=None)
-            before = boundary  # every entry newer than where a shard stopped was looked at
+            before = boundary  # every entry newer than where a partition stopped was looked at
 
-    def _active_entries(
-        self, count: int, job_type: str | None, before: str | None
+    def _merged_entries(
+        self,
+        index: str,
+        key: tuple[str, str],
+        partitions: list[str],
+        *,
+        count: int,
+        job_type: str | None,
+        before: str | None,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Up to `count` index entries of unfinished jobs older than `before`, newest first, and where
-        the next read must start (None: every shard is read to its end). Each shard gives its newest
-        `count`; of those, only what sorts at or after the oldest place a shard stopped reading is
-        surely newer than anything not yet read."""
-        condition = "gsi3pk = :shard" + (" AND gsi3sk < :before" if before else "")
+        """Up to `count` index entries older than `before`, newest first, and where the next read must
+        start (None: every partition is read to its end). Each partition gives its newest `count`; of
+        those, only what sorts at or after the oldest place a partition stopped reading is surely newer
+        than anything not yet read."""
+        pk_name, sk_name = key
+        condition = f"{pk_name} = :partition" + (f" AND {sk_name} < :before" if before else "")
         values: dict[str, Any] = {":before": {"S": before}} if before else {}
         query: dict[str, Any] = {
             "TableName": self._table,
-            "IndexName": "by_activity",
+            "IndexName": index,
             "ScanIndexForward": False,
             "Limit": max(count, 1),
         }
@@ -198,18 +260,19 @@ class IndexReader:
             values[":job_type"] = {"S": job_type}
         found: list[dict[str, Any]] = []
         boundary: str | None = None
-        for shard in range(ACTIVITY_SHARDS):
+        for partition in partitions:
             response = self._client.query(
                 **query,
                 KeyConditionExpression=condition,
-                ExpressionAttributeValues={**values, ":shard": {"S": f"{ACTIVE}#{shard}"}},
+                ExpressionAttributeValues={**values, ":partition": {"S": partition}},
             )
             found.extend(response.get("Items", []))
             stopped = response.get("LastEvaluatedKey")
             if stopped is not None:
-                boundary = max(boundary or "", stopped["gsi3sk"]["S"])
-        found.sort(key=lambda e: e["gsi3sk"]["S"], reverse=True)
-        sure = [e for e in found if boundary is None or e["gsi3sk"]["S"] >= boundary]
+                boundary = max(boundary or "", stopped[sk_name]["S"])
+        found = _each_once(found)
+        found.sort(key=lambda e: e[sk_name]["S"], reverse=True)
+        sure = [e for e in found if boundary is None or e[sk_name]["S"] >= boundary]
         return sure[:count], boundary
 
     @staticmethod
@@ -220,11 +283,11 @@ class IndexReader:
         self, tenant: str | None, since: datetime, until: datetime, *, most: int
     ) -> tuple[list[Job], bool]:
         """The jobs created in [since, until), newest first, at most `most` of them, and whether that
-        is all of them: a tenant's through by_tenant, every tenant's unfinished ones through
-        by_activity. Reads index entries (~250 bytes) and then the jobs: bounded by `most`."""
+        is all of them: a tenant's through its by_tenant_status partitions, every tenant's unfinished
+        ones through by_activity. Reads index entries (~250 bytes) and then the jobs: bounded by `most`."""
         low, high = to_iso(since), to_iso(until)
         if tenant is not None:
-            queries = [("by_tenant", "gsi1pk", "gsi1sk", f"TENANT#{tenant}")]
+            queries = [("by_tenant_status", "gsi2pk", "gsi2sk", p) for p in tenant_partitions(tenant)]
         else:
             queries = [("by_activity", "gsi3pk", "gsi3sk", f"{ACTIVE}#{s}") for s in range(ACTIVITY_SHARDS)]
         entries: list[dict[str, Any]] = []
@@ -243,7 +306,8 @@ class IndexReader:
             # Limit is most + 1 (at most ~250 KB of entries, under a Query's 1 MB): one more says "more".
             complete = complete and len(items) <= most
             entries.extend(items)
-        sk_of = "gsi1sk" if tenant is not None else "gsi3sk"
+        sk_of = "gsi2sk" if tenant is not None else "gsi3sk"
+        entries = _each_once(entries)
         entries.sort(key=lambda e: e[sk_of]["S"], reverse=True)
         complete = complete and len(entries) <= most
         jobs = [j for j in self.jobs(entries[:most]) if j is not None]
@@ -297,9 +361,10 @@ class IndexReader:
 
     def unfinished(
         self, shard: int, *, after: str | None = None, chunk: int = 100, page_size: int | None = None
-    ) -> Iterator[UnfinishedChunk]:
+    ) -> Iterator[tuple[UnfinishedChunk, list[Job]]]:
         """One by_activity shard's unfinished jobs, `chunk` at a time (one BatchGetItem each), from the
-        start or after the job a token names; each chunk with the token that goes on after it.
+        start or after the job a token names; each chunk with the token that goes on after it, and the
+        finished jobs whose entries are still there (their finish did not move them).
 
         The Query pages as DynamoDB pages (1 MB of ~250-byte entries, ~4,000; `page_size` caps it) and
         only one page and one chunk of jobs are held at a time, however many jobs the shard has. The
@@ -322,16 +387,47 @@ class IndexReader:
             last_page = "LastEvaluatedKey" not in response
             for start in range(0, len(entries), chunk):
                 part = entries[start : start + chunk]
-                jobs = [j for j in self.jobs(part) if j is not None and not j.status.is_terminal]
+                read = [j for j in self.jobs(part) if j is not None]
                 end = last_page and start + chunk >= len(entries)
                 last = part[-1]
                 resume = None if end else encode_token({k: last[k] for k in ("pk", "sk", "gsi3pk", "gsi3sk")})
-                yield UnfinishedChunk(jobs=jobs, resume=resume)
+                unfinished = [j for j in read if not j.status.is_terminal]
+                yield (
+                    UnfinishedChunk(jobs=unfinished, resume=resume),
+                    [j for j in read if j.status.is_terminal],
+                )
             if last_page:
                 if not entries:
-                    yield UnfinishedChunk(jobs=[], resume=None)  # the shard ends here: say so
+                    yield UnfinishedChunk(jobs=[], resume=None), []  # the shard ends here: say so
                 return
             query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
+def _each_once(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Index entries of partitions read one after another: a job whose entry moved between two of
+    the reads (it finished) is in both; it is one job."""
+    seen: set[str] = set()
+    once = []
+    for entry in entries:
+        if entry["pk"]["S"] not in seen:
+            seen.add(entry["pk"]["S"])
+            once.append(entry)
+    return once
+
+
+def _tenant_before(token: str, tenant: str) -> str:
+    """Where a tenant's whole listing goes on: the sort key in its token. A token of the by_tenant
+    index (stacks before it was dropped: its last key) goes on from the same place."""
+    partition = f"TENANT#{tenant}"
+    try:
+        key, sk_name = decode_token(token, "gsi2pk", partition), "gsi2sk"
+    except InvalidRequest:
+        key, sk_name = decode_token(token, "gsi1pk", partition), "gsi1sk"
+    if sk_name not in key:
+        raise InvalidRequest(
+            "invalid next_token", [ErrorDetail("next_token", "not a token from this listing")]
+        )
+    return str(key[sk_name]["S"])
 
 
 def _position(part: int, key: dict[str, Any]) -> str:

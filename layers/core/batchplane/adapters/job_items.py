@@ -19,7 +19,7 @@ stays a few KB however many attempts, decisions or outputs the job has:
     OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key,
                                                      right-padded (`right_padded_sequencer`)
 
-The three indexes (by_tenant, by_tenant_status, by_activity) hold INDEX items only: see job_index.py.
+The indexes (by_tenant_status, by_activity) hold INDEX items only: see job_index.py.
 Finished jobs and everything beside them carry `expires_at` (TTL).
 
 Items of the earlier layouts (every attempt, all history and every artifact in the JOB item; or the
@@ -194,6 +194,8 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
     Reads the earlier layout too: there the item holds every attempt and all history.
     """
     data = {k: v for k, v in _from_item(item).items() if k not in _ITEM_ONLY}
+    # Its key says its id: a later release may stop repeating it in the item, and this one reads that.
+    data.setdefault("job_id", item["pk"]["S"].removeprefix("JOB#"))
     attempts: dict[int, dict[str, Any]] = {}
     older_history: list[tuple[int, dict[str, Any]]] = []
     for side in beside or []:

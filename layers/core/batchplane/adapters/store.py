@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from batchplane.adapters.dynamo_calls import (
     CancellationReasons,
@@ -20,7 +20,7 @@ from batchplane.adapters.dynamo_calls import (
     query_page,
 )
 from batchplane.adapters.earlier_layout import is_current, migrate_job
-from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, moves_index, put_index
+from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, index_item, moves_index, put_index
 from batchplane.adapters.job_items import (
     artifact_items,
     count_held,
@@ -61,6 +61,7 @@ from batchplane.models.job import (
 from batchplane.models.progress import Progress
 from batchplane.models.sweep import SweepCursor
 from batchplane.models.waiting import QueueFront
+from batchplane.observability import logger
 from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
     ArtifactPage,
@@ -379,9 +380,9 @@ class DynamoJobStore:
         counter = self._counter_change(previous, job, in_flight_limit or 2**31)
         if counter is not None:
             items.append(counter)
-        if moves_index(previous, job):
-            # The index entry moves with the job: finished (its own status partition, out of
-            # by_activity, expiring with the job) or unfinished again.
+        if moves_index(previous, job) and not job.status.is_terminal:
+            # Unfinished again (queued by hand): back in by_activity with the same write, so the
+            # sweeper never misses it.
             items.append(put_index(self.table_name, saved, self.retention))
         if previous.status is JobStatus.HELD and job.status is not JobStatus.HELD:
             items.append(delete_held(self.table_name, previous))
@@ -407,7 +408,31 @@ class DynamoJobStore:
                 if reserving is not None and reasons.failed(reserving):
                     raise _budget_full(job) from error
             raise
+        if moves_index(previous, job) and job.status.is_terminal:
+            self._reindex(saved)
         return saved
+
+    def _reindex(self, job: Job) -> None:
+        """Move a finished job's index entry (its status partition, out of by_activity, expiring with
+        it): after the job's own write, not in its transaction, which would double the entry's table
+        unit. Lost (a failed call, a function that died), the entry still says unfinished: listings of
+        unfinished jobs check each job they read, a finished status's listing misses it meanwhile, and
+        the sweeper, which reads every such entry, moves it at its next run."""
+        try:
+            self._client.put_item(
+                TableName=self.table_name,
+                Item=index_item(job, self.retention),
+                # Not over the entry of a later version (the job queued again by hand meanwhile).
+                ConditionExpression="attribute_not_exists(version) OR version < :version",
+                ExpressionAttributeValues={":version": {"N": str(job.version)}},
+            )
+        except (ClientError, BotoCoreError) as error:
+            if isinstance(error, ClientError) and is_conditional_failure(error):
+                return  # a later write of the job moved it already
+            # The job's own write is done: what called save goes on (a cancel still terminates).
+            logger.warning(
+                "index entry of a finished job not moved; the sweeper will", extra={"job_id": job.job_id}
+            )
 
     def _counter_change(self, before: Job, after: Job, limit: int) -> TransactWriteItemTypeDef | None:
         """How a save moves the tenant's count: a slot taken or given back, a held job gone."""
@@ -521,7 +546,12 @@ class DynamoJobStore:
         The sweeper writes nothing to remember that it looked at a job (an UpdateItem of the job and of
         each of its index entries, ~12 WRU a quiet job a sweep); a job still quiet is simply read again
         next time, at 0.5 RRU per 4 KB."""
-        return self._index.unfinished(shard, after=after, chunk=SWEEP_CHUNK, page_size=self._sweep_page)
+        for chunk, finished in self._index.unfinished(
+            shard, after=after, chunk=SWEEP_CHUNK, page_size=self._sweep_page
+        ):
+            for job in finished:  # its finish did not move its entry (see _reindex)
+                self._reindex(job)
+            yield chunk
 
     def sweep_cursor(self) -> SweepCursor | None:
         """Where an unfinished sweep goes on (strongly consistent: the last invocation just wrote it)."""
