@@ -207,6 +207,18 @@ def test_a_retry_decision_moves_the_finished_attempt_beside_the_job(aws: AwsStac
     assert item is not None and list(item["attempts"]["M"]) == ["2"] and "beside_through" not in item
     assert [a["number"] for a in engine.get(job["job_id"])["attempts"]] == [1, 2]
 
+    # And when attempt 2 succeeds, attempt 1 is not written beside again (it is there: 1 WRU spared)
+    calls = aws.record_calls("dynamodb")
+    engine.run(engine.get(job["job_id"]), "succeeded")
+    written = [
+        put["PutRequest"]["Item"]["sk"]["S"]
+        for _, op, params in calls
+        if op == "BatchWriteItem"
+        for put in params["RequestItems"][aws.env["JOBS_TABLE_NAME"]]
+    ]
+    assert "ATTEMPT#0001" not in written and "ATTEMPT#0002" not in written
+    assert [a["number"] for a in engine.get(job["job_id"])["attempts"]] == [1, 2]
+
 
 def test_a_retry_decided_by_an_earlier_release_keeps_its_attempt_until_the_next_save(
     aws: AwsStack, engine: Any

@@ -216,6 +216,17 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
     return Job.model_validate(data)
 
 
+def attempts_only_beside(item: dict[str, Any], beside: list[dict[str, Any]]) -> frozenset[int]:
+    """The attempts a read found beside the job item and not in it: written there already."""
+    inline = set((item.get("attempts") or {}).get("M", {}))
+    return frozenset(
+        number
+        for side in beside
+        if side["sk"]["S"].startswith("ATTEMPT#")
+        and str(number := int(side["sk"]["S"].removeprefix("ATTEMPT#"))) not in inline
+    )
+
+
 def _last_attempt_beside(job: Job) -> bool:
     """A finished attempt of an unfinished job (a retry or a fallback is coming) is written beside the
     job at once; the item keeps it until the next attempt is submitted, which removes it, so that
@@ -223,15 +234,28 @@ def _last_attempt_beside(job: Job) -> bool:
     return bool(job.attempts) and job.attempts[-1].status.is_terminal and not job.status.is_terminal
 
 
-def side_items(job: Job, previous: Job | None, now: datetime, retention: timedelta) -> list[dict[str, Any]]:
+def side_items(
+    job: Job,
+    previous: Job | None,
+    now: datetime,
+    retention: timedelta,
+    *,
+    beside_already: frozenset[int] = frozenset(),
+) -> list[dict[str, Any]]:
     """What a save must put beside the job item first: the attempts that stop being current, and the
-    decisions that leave the inline history. Immutable facts, so writing one twice is harmless."""
+    decisions that leave the inline history. Immutable facts, so writing one twice is harmless, but
+    not free: `beside_already` are the attempts the read found beside and not in the item (1 WRU each
+    spared)."""
     expires = expiry(now, retention)
     items: list[dict[str, Any]] = []
     # The item's map holds the current attempt and at most the one before (recorded by dispatch).
     since = (previous.attempts[-1].number - 1) if previous and previous.attempts else 1
     moving = job.attempts if _last_attempt_beside(job) else job.attempts[:-1]
-    items.extend(attempt_item(job.job_id, a, expires) for a in moving if a.number >= since)
+    items.extend(
+        attempt_item(job.job_id, a, expires)
+        for a in moving
+        if a.number >= since and a.number not in beside_already
+    )
     # Inline history: the last HISTORY_INLINE entries, plus what dispatch appended since the read.
     spill_end = len(job.history) - HISTORY_INLINE
     spill_start = max(0, (len(previous.history) if previous else 0) - HISTORY_INLINE - 2)

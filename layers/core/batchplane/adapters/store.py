@@ -6,6 +6,7 @@ guard for the paths that read nothing.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from batchplane.adapters.earlier_layout import is_current, migrate_job
 from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, index_item, moves_index, put_index
 from batchplane.adapters.job_items import (
     artifact_items,
+    attempts_only_beside,
     count_held,
     count_in,
     count_out,
@@ -80,6 +82,7 @@ from batchplane.service.ports import (
 )
 
 DEFAULT_RETENTION = timedelta(days=90)
+_BESIDE_READ_KEPT = 256  # reads remembered for the save that follows them (see DynamoJobStore.get)
 TRANSACTION_MAX = 100  # TransactWriteItems' limit
 SWEEP_CHUNK = 100  # jobs the sweeper takes at once: one BatchGetItem, one DescribeJobs (100 each at most)
 
@@ -105,6 +108,9 @@ class DynamoJobStore:
         self.pricing = pricing or default_pricing()
         self._index = IndexReader(client, table_name)
         self._sweep_page = sweep_page  # index entries a sweep's Query reads at once (None: 1 MB)
+        # (job_id, version) of the latest reads -> the attempts found beside the job item and not in it,
+        # for the save that follows a read (side_items). A miss only writes those attempts again.
+        self._beside_read: OrderedDict[tuple[str, int], frozenset[int]] = OrderedDict()
 
     # -- creation -----------------------------------------------------------------------------------
 
@@ -255,7 +261,14 @@ class DynamoJobStore:
         if item is not None and not is_current(item) and self.migrate(job_id):
             # The earlier layout: moved into this one on first read, before anything saves it.
             return self.get(job_id, consistent=True)
-        return item_to_job(item, [i for i in found if i is not item]) if item else None
+        if item is None:
+            return None
+        beside = [i for i in found if i is not item]
+        job = item_to_job(item, beside)
+        self._beside_read[(job_id, job.version)] = attempts_only_beside(item, beside)
+        while len(self._beside_read) > _BESIDE_READ_KEPT:
+            self._beside_read.popitem(last=False)
+        return job
 
     def list_for_tenant(
         self,
@@ -368,8 +381,14 @@ class DynamoJobStore:
             settled, late = settle(self.pricing, saved, finish=False)
             if late.cost:
                 saved, usage = settled, late
-        # What leaves the job item goes beside it first: immutable facts, safe to write twice.
-        put_all(self._client, self.table_name, side_items(saved, previous, job.updated_at, self.retention))
+        # What leaves the job item goes beside it first: immutable facts, safe to write twice, but what
+        # the read of `previous` found there already is not written again.
+        already = self._beside_read.pop((previous.job_id, previous.version), frozenset())
+        put_all(
+            self._client,
+            self.table_name,
+            side_items(saved, previous, job.updated_at, self.retention, beside_already=already),
+        )
         put: PutTypeDef = {
             "TableName": self.table_name,
             "Item": job_to_item(saved, self.retention),
