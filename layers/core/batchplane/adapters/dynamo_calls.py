@@ -103,10 +103,12 @@ def encode_token(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain, separators=(",", ":")).encode()).decode()
 
 
+def invalid_token() -> InvalidRequest:
+    return InvalidRequest("invalid next_token", [ErrorDetail("next_token", "not a token from this listing")])
+
+
 def decode_token(token: str, pk_name: str, pk_value: str) -> dict[str, Any]:
-    invalid = InvalidRequest(
-        "invalid next_token", [ErrorDetail("next_token", "not a token from this listing")]
-    )
+    invalid = invalid_token()
     try:
         plain = json.loads(base64.urlsafe_b64decode(token.encode()))
     except (ValueError, binascii.Error) as exc:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all
+from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all, invalid_token
 from batchplane.adapters.job_items import expiry, item_to_job, to_av
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Job, JobStatus
@@ -63,13 +63,16 @@ def activity_shard(job_id: str) -> str:
 def phase_partition(tenant: str, status: JobStatus) -> str:
     """The by_tenant_status partition of a status: each finished status has its own; every unfinished
     job shares ACTIVE, so an event that moves a job between unfinished states moves no key."""
-    phase = status.value if status.is_terminal else ACTIVE
-    return f"TENANT#{tenant}#{phase}"
+    return _tenant_partition(tenant, status.value if status.is_terminal else ACTIVE)
 
 
 def tenant_partitions(tenant: str) -> list[str]:
     """The by_tenant_status partitions that hold every job of a tenant."""
-    return [f"TENANT#{tenant}#{phase}" for phase in PHASES]
+    return [_tenant_partition(tenant, phase) for phase in PHASES]
+
+
+def _tenant_partition(tenant: str, phase: str) -> str:
+    return f"TENANT#{tenant}#{phase}"
 
 
 def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
@@ -113,10 +116,8 @@ class IndexReader:
     def jobs(self, entries: list[dict[str, Any]]) -> list[Job | None]:
         """The job of each index entry, in order; None for one whose job is gone (expired just now).
         An entry of the earlier layout is its job item already."""
-        wanted = {e["pk"]["S"] for e in entries if e["sk"]["S"] == INDEX_SK}  # each once: BatchGetItem
-        found = get_all(
-            self._client, self._table, [{"pk": {"S": pk}, "sk": {"S": "JOB"}} for pk in sorted(wanted)]
-        )
+        wanted = [e["pk"] for e in entries if e["sk"]["S"] == INDEX_SK]
+        found = get_all(self._client, self._table, [{"pk": pk, "sk": {"S": "JOB"}} for pk in wanted])
         by_pk = {item["pk"]["S"]: item for item in found}
         jobs: list[Job | None] = []
         for entry in entries:
@@ -144,9 +145,7 @@ class IndexReader:
                 limit=limit,
                 job_type=job_type,
                 before=_tenant_before(next_token, tenant) if next_token else None,
-                token=lambda before: encode_token(
-                    {"gsi2pk": {"S": f"TENANT#{tenant}"}, "gsi2sk": {"S": before}}
-                ),
+                token=lambda before: _tenant_token(tenant, before),
                 keep=lambda job: True,
             )
         pk_value = phase_partition(tenant, status)
@@ -418,16 +417,18 @@ def _each_once(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _tenant_before(token: str, tenant: str) -> str:
     """Where a tenant's whole listing goes on: the sort key in its token. A token of the by_tenant
     index (stacks before it was dropped: its last key) goes on from the same place."""
-    partition = f"TENANT#{tenant}"
     try:
-        key, sk_name = decode_token(token, "gsi2pk", partition), "gsi2sk"
+        key, sk_name = decode_token(token, "gsi2pk", f"TENANT#{tenant}"), "gsi2sk"
     except InvalidRequest:
-        key, sk_name = decode_token(token, "gsi1pk", partition), "gsi1sk"
+        key, sk_name = decode_token(token, "gsi1pk", f"TENANT#{tenant}"), "gsi1sk"
     if sk_name not in key:
-        raise InvalidRequest(
-            "invalid next_token", [ErrorDetail("next_token", "not a token from this listing")]
-        )
+        raise invalid_token()
     return str(key[sk_name]["S"])
+
+
+def _tenant_token(tenant: str, before: str) -> str:
+    """The token of a tenant's whole listing: bound to the tenant, going on before `before`."""
+    return encode_token({"gsi2pk": {"S": f"TENANT#{tenant}"}, "gsi2sk": {"S": before}})
 
 
 def _position(part: int, key: dict[str, Any]) -> str:
