@@ -150,16 +150,16 @@ def test_moto_lets_a_table_read_outside_the_role_through_the_evaluator_does_not(
     role = toured.iam.roles["OutboxFunctionRole"]
     table = toured.iam.env["JOBS_TABLE_NAME"]
 
-    # When it queries the by_tenant index, moto lets it (it cannot check DynamoDB's resources)
+    # When it queries the by_tenant_status index, moto lets it (it cannot check DynamoDB's resources)
     _unrecorded_client(toured, "OutboxFunctionRole", "dynamodb").query(
         TableName=table,
-        IndexName="by_tenant",
-        KeyConditionExpression="gsi1pk = :t",
+        IndexName="by_tenant_status",
+        KeyConditionExpression="gsi2pk = :t",
         ExpressionAttributeValues={":t": {"S": "TENANT#analytics"}},
     )
 
     # Then the evaluator, which does, refuses it
-    index = f"{toured.iam.stack.attributes[('JobsTable', 'Arn')]}/index/by_tenant"
+    index = f"{toured.iam.stack.attributes[('JobsTable', 'Arn')]}/index/by_tenant_status"
     decision = evaluate(Request("dynamodb:Query", index), role.identity, role.policies)
     assert decision.outcome is Outcome.IMPLICIT_DENY
 

@@ -129,7 +129,6 @@ DATA_PLANE_TYPES = {
 # What store.py reads and writes: the table's keys, its indexes and the TTL attribute.
 TABLE_KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 TABLE_INDEXES = {
-    "by_tenant": ("gsi1pk", "gsi1sk"),
     "by_tenant_status": ("gsi2pk", "gsi2sk"),
     "by_activity": ("gsi3pk", "gsi3sk"),
 }

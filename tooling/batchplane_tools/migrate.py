@@ -7,7 +7,7 @@ and job_index) keeps a bounded job item in no index and a small index item besid
 reads all three and moves a job on its first read; this command moves them all at once, with the
 operator's credentials (it scans). Until it has run, a tenant's listings miss the unfinished jobs
 not yet moved (they sit in their old status's partition, and by_tenant, which listed them all, is
-read no more); each is still read, swept and moved by its id.
+gone); each is still read, swept and moved by its id.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ about 250 bytes: one write unit an entry. A listing reads the index, then the jo
 
 A tenant's whole listing (no status asked) is its four by_tenant_status partitions (ACTIVE and the
 three finished statuses) read side by side and merged newest first, as the sweeper's shards are: an
-index of its own for it (by_tenant, which entries no longer carry keys for) cost a write unit when
+index of its own for it (by_tenant, since dropped from the table) cost a write unit when
 each job was made and another when it finished (its entry rewritten for `expires_at`), about $1.25
 per million jobs, to save a few read units per listing page.
 
