@@ -254,7 +254,8 @@ def test_the_jobs_table_and_its_indexes_come_from_the_template() -> None:
     assert (table.hash_key, table.range_key) == ("pk", "sk")
     by_name = {i.name: i for i in table.indexes}
     assert set(by_name) == {"by_tenant_status", "by_activity"}
-    assert (by_name["by_tenant_status"].hash_key, by_name["by_tenant_status"].range_key) == ("gsi2pk", "gsi2sk")
+    status = by_name["by_tenant_status"]
+    assert (status.hash_key, status.range_key) == ("gsi2pk", "gsi2sk")
     assert (by_name["by_activity"].hash_key, by_name["by_activity"].range_key) == ("gsi3pk", "gsi3sk")
     projections = {
         i["IndexName"]: i["Projection"]["ProjectionType"] for i in properties["GlobalSecondaryIndexes"]

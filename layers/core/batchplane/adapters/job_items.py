@@ -34,7 +34,7 @@ from decimal import Decimal
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
-from batchplane.models.job import Artifact, Attempt, AttemptStatus, HistoryEntry, Job, JobStatus
+from batchplane.models.job import Artifact, Attempt, AttemptStatus, CostBook, HistoryEntry, Job, JobStatus
 from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
 
@@ -95,10 +95,23 @@ def expiry(at: datetime, retention: timedelta) -> int:
     return int((at + retention).timestamp())
 
 
+# Never the aim of an update expression (history is: list_append needs the list there).
+_OMITTED_WHEN_EMPTY = ("inputs", "artifacts", "outbox")
+_EMPTY_COST_BOOK = CostBook().model_dump(mode="json", exclude_none=True)
+
+
 def job_to_item(job: Job, retention: timedelta | None = None) -> dict[str, Any]:
     """The job item: the current attempt, the last decisions and the inputs; a finished job expires
     `retention` after it finished."""
     data = job.model_dump(mode="json", exclude_none=True)
+    # Every write of the item pays for its bytes: its key says its id, and what is empty or at its
+    # default reads back the same when absent (this release's reader and the one before both do).
+    del data["job_id"]
+    for name in _OMITTED_WHEN_EMPTY:
+        if not data[name]:
+            del data[name]
+    if data["cost_book"] == _EMPTY_COST_BOOK:
+        del data["cost_book"]
     data["attempts"] = {str(a["number"]): attempt_map(a) for a in data["attempts"][-1:]}
     if _last_attempt_beside(job):
         # Written beside by this save too: the next attempt's submission drops it from the map.
