@@ -175,6 +175,7 @@ def ports_with(arrays: InMemoryArrayBook, batch: RecordingBatch) -> Ports:
         queues=Queues(spot="spot", on_demand="on-demand"),
         notify=UntouchedStore(),  # type: ignore[arg-type]
         operations=UntouchedStore(),  # type: ignore[arg-type]
+        sweeps=UntouchedStore(),  # type: ignore[arg-type]
         arrays=arrays,
         artifact_bucket="artifacts",
         clock=lambda: NOW,

@@ -18,6 +18,7 @@ from batchplane.adapters.notify import Notifier
 from batchplane.adapters.operations import DynamoOperations
 from batchplane.adapters.secrets import SecretKey
 from batchplane.adapters.store import DynamoJobStore
+from batchplane.adapters.sweep_items import DynamoSweepBook
 from batchplane.policy.cost import pricing_for
 from batchplane.policy.document import load_policy
 from batchplane.policy.routing import Queues
@@ -71,6 +72,7 @@ def ports() -> Ports:
             retention=timedelta(days=settings.RETENTION_DAYS),
         ),
         manifests=S3Manifests(settings.ARTIFACT_BUCKET, cast("S3Client", LazyClient("s3"))),
+        sweeps=DynamoSweepBook(settings.JOBS_TABLE_NAME, cast("DynamoDBClient", LazyClient("dynamodb"))),
         artifact_bucket=settings.ARTIFACT_BUCKET,
         ingest_bucket=settings.INGEST_BUCKET,
         definition_prefix=settings.JOB_DEFINITION_PREFIX,

@@ -61,8 +61,6 @@ from batchplane.models.job import (
     JobStatus,
 )
 from batchplane.models.progress import Progress
-from batchplane.models.sweep import SweepCursor
-from batchplane.models.waiting import QueueFront
 from batchplane.observability import logger
 from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
@@ -554,7 +552,7 @@ class DynamoJobStore:
             ExpressionAttributeValues=values,
         )
 
-    # -- the sweeper's reads and what it keeps between runs ----------------------------------------------
+    # -- the sweeper's reads (what it keeps between runs: sweep_items.py) ---------------------------------
 
     def activity_shards(self) -> int:
         return ACTIVITY_SHARDS
@@ -572,37 +570,6 @@ class DynamoJobStore:
                 self._reindex(job)
             yield chunk
 
-    def sweep_cursor(self) -> SweepCursor | None:
-        """Where an unfinished sweep goes on (strongly consistent: the last invocation just wrote it)."""
-        read = self._client.get_item(TableName=self.table_name, Key=_SWEEP_KEY, ConsistentRead=True)
-        item = read.get("Item")
-        return SweepCursor.model_validate_json(item["data"]["S"]) if item else None
-
-    def keep_sweep_cursor(self, cursor: SweepCursor | None) -> None:
-        """Keep where the sweep goes on; None: the sweep is complete, forget it."""
-        if cursor is None:
-            self._client.delete_item(TableName=self.table_name, Key=_SWEEP_KEY)
-            return
-        item = {**_SWEEP_KEY, "data": {"S": cursor.model_dump_json()}}
-        self._client.put_item(TableName=self.table_name, Item=item)
-
-    def queue_front(self, queue: str) -> QueueFront | None:
-        """The latest snapshot of a job queue's first RUNNABLE jobs the sweeper kept (~4 KB, 0.5 RRU)."""
-        item = self._client.get_item(TableName=self.table_name, Key=_front_key(queue)).get("Item")
-        return QueueFront.model_validate_json(item["data"]["S"]) if item else None
-
-    def keep_queue_front(self, front: QueueFront) -> None:
-        item = {**_front_key(front.queue), "data": {"S": front.model_dump_json()}}
-        self._client.put_item(TableName=self.table_name, Item=item)
-
 
 def _budget_full(job: Job) -> BudgetFull:
     return BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}")
-
-
-# The sweeper's own items: where an unfinished sweep goes on, and each job queue's latest front.
-_SWEEP_KEY = {"pk": {"S": "SWEEP"}, "sk": {"S": "CURSOR"}}
-
-
-def _front_key(queue: str) -> dict[str, Any]:
-    return {"pk": {"S": f"QUEUE#{queue}"}, "sk": {"S": "FRONT"}}

@@ -87,7 +87,7 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
     is read, or `has_time` says to stop (checked after each chunk)."""
     now = ports.clock()
     report = SweepReport()
-    kept = ports.store.sweep_cursor()
+    kept = ports.sweeps.sweep_cursor()
     cursor = (
         kept.model_copy(update={"invocations": kept.invocations + 1})
         if kept is not None
@@ -104,11 +104,11 @@ def sweep(ports: Ports, *, has_time: Callable[[], bool] = lambda: True) -> Sweep
         report.released.extend(job.job_id for job in release_held(ports, tenant, job_type))
     if len(cursor.done) < shards:
         report.complete = False
-        ports.store.keep_sweep_cursor(cursor)
+        ports.sweeps.keep_sweep_cursor(cursor)
         metric("SweepContinued")
     else:
         if kept is not None:
-            ports.store.keep_sweep_cursor(None)
+            ports.sweeps.keep_sweep_cursor(None)
         report.by_state = _record_counts(ports, cursor)
     logger.info("sweep done", extra={"report": report.summary(), "invocations": cursor.invocations})
     return report
@@ -223,7 +223,7 @@ def _keep_queue_fronts(ports: Ports) -> None:
     for queue in (ports.queues.spot, ports.queues.on_demand):
         front = ports.batch.front_of_queue(queue)
         if front is not None:
-            ports.store.keep_queue_front(front)
+            ports.sweeps.keep_queue_front(front)
 
 
 def _nothing_new(job: Job, detail: BatchJobDetail) -> bool:

@@ -16,4 +16,4 @@ if TYPE_CHECKING:
 
 def waiting(ports: Ports, job: Job) -> Waiting | None:
     queue = waits_in_queue(job)
-    return waiting_of(job, ports.store.queue_front(queue) if queue is not None else None)
+    return waiting_of(job, ports.sweeps.queue_front(queue) if queue is not None else None)
