@@ -11,29 +11,10 @@ from batchplane.adapters.job_items import job_to_item
 from batchplane.adapters.job_stream import FreedSlot, freed_slot
 from batchplane.errors import InvalidTransition
 from batchplane.lifecycle import transitions
-from batchplane.models.job import Capacity, Job, JobStatus
+from batchplane.models.job import Job, JobStatus
 
 NOW = datetime(2025, 11, 28, 16, tzinfo=UTC)
 REASON = "in-flight limit 100 of sort-large reached"
-
-
-@pytest.fixture
-def new_job() -> Job:
-    """A job as admission builds it: QUEUED, no attempt yet."""
-    return Job(
-        job_id="j",
-        tenant="analytics",
-        job_type="sort-large",
-        status=JobStatus.QUEUED,
-        parameters={"input": "s3://b/incoming/analytics/sort/a.csv"},
-        vcpus=1,
-        memory_mib=256,
-        capacity=Capacity.SPOT,
-        output_prefix="s3://o/outputs/analytics/j/",
-        created_at=NOW,
-        updated_at=NOW,
-        source="file-drop",
-    )
 
 
 def test_a_new_job_over_the_limit_is_held_with_its_reason(new_job: Job) -> None:

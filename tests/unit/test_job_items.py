@@ -2,55 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
-import pytest
-
 from batchplane.adapters.job_items import item_to_job, job_to_item, to_av
-from batchplane.models.job import Artifact, ArtifactRole, Capacity, CostBook, Job, JobStatus
+from batchplane.models.job import Artifact, ArtifactRole, CostBook, Job
 from batchplane.models.outbox import OwedEvent
 
-NOW = datetime(2026, 12, 2, 9, tzinfo=UTC)
 
-
-@pytest.fixture
-def made() -> Job:
-    """A job as admission makes it: nothing read, written, owed or charged yet."""
-    return Job(
-        job_id="0b6e4a52-3c1f-4d3e-9a51-6f0d2b7c8e91",
-        tenant="analytics",
-        job_type="word-count",
-        status=JobStatus.QUEUED,
-        parameters={"input": "s3://ingest/incoming/analytics/word-count/notes.txt"},
-        vcpus=1,
-        memory_mib=512,
-        capacity=Capacity.ON_DEMAND,
-        output_prefix="s3://artifacts/outputs/analytics/0b6e4a52-3c1f-4d3e-9a51-6f0d2b7c8e91/",
-        created_at=NOW,
-        updated_at=NOW,
-    )
-
-
-def test_a_new_job_item_repeats_neither_its_id_nor_what_is_empty(made: Job) -> None:
-    # When the job is written
-    item = job_to_item(made)
+def test_a_new_job_item_repeats_neither_its_id_nor_what_is_empty(new_job: Job) -> None:
+    # Given a job as admission makes it (new_job: nothing read, written, owed or charged)
+    # When it is written
+    item = job_to_item(new_job)
 
     # Then its id is in its key only, and nothing empty or at its default is written
-    assert item["pk"] == {"S": f"JOB#{made.job_id}"}
+    assert item["pk"] == {"S": f"JOB#{new_job.job_id}"}
     assert not {"job_id", "inputs", "artifacts", "outbox", "cost_book"} & set(item)
     # And history stays, even empty: submissions append to it in place (list_append)
     assert "history" in item
     # And it reads back as the same job
-    assert item_to_job(item) == made
+    assert item_to_job(item) == new_job
 
 
-def test_what_a_job_holds_is_written_and_read_back(made: Job) -> None:
+def test_what_a_job_holds_is_written_and_read_back(new_job: Job) -> None:
     # Given a job with inputs, an artifact, an owed event and a charge
-    job = made.model_copy(
+    job = new_job.model_copy(
         update={
             "inputs": ["s3://ingest/incoming/analytics/word-count/notes.txt"],
             "artifacts": [Artifact(uri="s3://artifacts/a.txt", role=ArtifactRole.OUTPUT, attempt=1)],
-            "outbox": [OwedEvent(event_id=f"{made.job_id}:2:job_event", kind="job_event", subject="Done")],
+            "outbox": [OwedEvent(event_id=f"{new_job.job_id}:2:job_event", kind="job_event", subject="Done")],
             "cost_book": CostBook(charged=2209),
         }
     )
@@ -61,11 +38,11 @@ def test_what_a_job_holds_is_written_and_read_back(made: Job) -> None:
     assert item_to_job(item) == job
 
 
-def test_an_item_the_release_before_wrote_reads_the_same(made: Job) -> None:
+def test_an_item_the_release_before_wrote_reads_the_same(new_job: Job) -> None:
     # Given the item as the release before wrote it: its id and every empty attribute spelled out
     earlier = {
-        **job_to_item(made),
-        "job_id": {"S": made.job_id},
+        **job_to_item(new_job),
+        "job_id": {"S": new_job.job_id},
         "inputs": {"L": []},
         "artifacts": {"L": []},
         "outbox": {"L": []},
@@ -73,4 +50,4 @@ def test_an_item_the_release_before_wrote_reads_the_same(made: Job) -> None:
     }
 
     # When it is read, Then it is the same job
-    assert item_to_job(earlier) == made
+    assert item_to_job(earlier) == new_job
