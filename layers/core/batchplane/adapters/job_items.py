@@ -14,7 +14,8 @@ stays a few KB however many attempts, decisions or outputs the job has:
     ART#<uri>              <tenant>#<job_id>#<n:04>#<role>   the same artifact, found by its object
     IDEM#<tenant>#<key>    IDEM                      an Idempotency-Key and the job it made (TTL)
     TENANT#<tenant>        INFLIGHT#<job_type>       the tenant's in-flight counter for a job type, and
-                                                     how many of its jobs of that type are HELD (`held`)
+                                                     how many of its jobs of that type are HELD (`held`):
+                                                     quota_items.py
     HELD#<tenant>#<type>   <created_at>#<job_id>     a HELD job's place in its queue, oldest first
     OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key,
                                                      right-padded (`right_padded_sequencer`)
@@ -81,10 +82,6 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 
 def job_key(job_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"JOB#{job_id}"}, "sk": {"S": "JOB"}}
-
-
-def counter_key(tenant: str, job_type: str) -> dict[str, Any]:
-    return {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": f"INFLIGHT#{job_type}"}}
 
 
 def idempotency_key(tenant: str, key: str) -> dict[str, Any]:
@@ -341,7 +338,7 @@ def progress_update(progress: Progress) -> tuple[list[str], dict[str, str], dict
     return sets, names, values
 
 
-# -- the items of a job's creating transaction, and of its quota count --------------------------------
+# -- the items of a job's creating transaction (its quota count: quota_items.py) ----------------------
 
 
 def put_new(table: str, job: Job) -> TransactWriteItemTypeDef:
@@ -389,107 +386,5 @@ def move_latest(table: str, obj: ObjectVersion, job_id: str) -> TransactWriteIte
             "UpdateExpression": f"SET {LATEST_ORDER} = :ordering, job_id = :job_id REMOVE sequencer",
             "ConditionExpression": f"attribute_not_exists({LATEST_ORDER}) OR {LATEST_ORDER} < :ordering",
             "ExpressionAttributeValues": {":ordering": {"S": obj.ordering}, ":job_id": {"S": job_id}},
-        }
-    }
-
-
-def count_in(
-    table: str, tenant: str, job_type: str, limit: int, *, behind_held: bool = False
-) -> TransactWriteItemTypeDef:
-    """Take a slot within `limit`. `behind_held`: not while jobs of the type are held (a new job does
-    not pass them; a freed slot is theirs, oldest first). The old count comes back on a refusal."""
-    condition = "(attribute_not_exists(in_flight) OR in_flight < :limit)"
-    values = {":one": {"N": "1"}, ":limit": {"N": str(limit)}}
-    if behind_held:
-        condition += " AND (attribute_not_exists(held) OR held <= :zero)"
-        values[":zero"] = {"N": "0"}
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD in_flight :one",
-            "ConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
-    }
-
-
-_ONE = {"N": "1"}
-
-
-def count_held(table: str, tenant: str, job_type: str, limit: int | None) -> TransactWriteItemTypeDef:
-    """One more held job, only while the type is full or others are held already: a job is never held
-    when a slot is free for it (the releaser might have looked before it was held). `limit` None: held
-    for its budget, whatever the slots (its release waits for the month's room, not a slot)."""
-    update: dict[str, Any] = {
-        "TableName": table,
-        "Key": counter_key(tenant, job_type),
-        "UpdateExpression": "ADD held :one",
-        "ExpressionAttributeValues": {":one": _ONE},
-    }
-    if limit is not None:
-        update["ConditionExpression"] = "in_flight >= :limit OR held > :zero"
-        update["ExpressionAttributeValues"].update({":zero": {"N": "0"}, ":limit": {"N": str(limit)}})
-    return cast("TransactWriteItemTypeDef", {"Update": update})
-
-
-def count_released(table: str, tenant: str, job_type: str, limit: int) -> TransactWriteItemTypeDef:
-    """A held job takes a slot within `limit`: in flight one more, held one fewer."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD in_flight :one, held :minus_one",
-            "ConditionExpression": "attribute_not_exists(in_flight) OR in_flight < :limit",
-            "ExpressionAttributeValues": {
-                ":one": {"N": "1"},
-                ":minus_one": {"N": "-1"},
-                ":limit": {"N": str(limit)},
-            },
-        }
-    }
-
-
-def count_unheld(table: str, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
-    """A held job finished without a slot (cancelled)."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD held :minus_one",
-            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
-        }
-    }
-
-
-def held_key(job: Job) -> dict[str, Any]:
-    """A HELD job's place in its tenant's queue for its type: created order, oldest first. Not in any
-    index (no gsi keys), so a consistent Query of the partition reads the queue as it is."""
-    return {
-        "pk": {"S": held_partition(job.tenant, job.job_type)},
-        "sk": {"S": f"{to_iso(job.created_at)}#{job.job_id}"},
-    }
-
-
-def held_partition(tenant: str, job_type: str) -> str:
-    return f"HELD#{tenant}#{job_type}"
-
-
-def put_held(table: str, job: Job) -> TransactWriteItemTypeDef:
-    return {"Put": {"TableName": table, "Item": {**held_key(job), "job_id": {"S": job.job_id}}}}
-
-
-def delete_held(table: str, job: Job) -> TransactWriteItemTypeDef:
-    return {"Delete": {"TableName": table, "Key": held_key(job)}}
-
-
-def count_out(table: str, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD in_flight :minus_one",
-            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
     }

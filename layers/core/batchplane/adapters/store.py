@@ -25,15 +25,7 @@ from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, index_it
 from batchplane.adapters.job_items import (
     artifact_items,
     attempts_only_beside,
-    count_held,
-    count_in,
-    count_out,
-    count_released,
-    count_unheld,
-    counter_key,
-    delete_held,
     expiry,
-    held_partition,
     idempotency_key,
     item_to_artifact,
     item_to_job,
@@ -41,11 +33,21 @@ from batchplane.adapters.job_items import (
     job_to_item,
     move_latest,
     progress_update,
-    put_held,
     put_key,
     put_new,
     side_items,
     status_list,
+)
+from batchplane.adapters.quota_items import (
+    count_held,
+    count_in,
+    count_out,
+    count_released,
+    count_unheld,
+    counter_key,
+    delete_held,
+    held_partition,
+    put_held,
 )
 from batchplane.adapters.submissions import submission_request
 from batchplane.adapters.usage_items import charge, item_to_usage, reserve

@@ -1,7 +1,7 @@
 """Held jobs released, oldest first, as their tenant's slots free.
 
 A job over its tenant's in-flight limit is written HELD (service/jobs.py::submit): outside the count,
-in a held queue per tenant and job type (adapters/job_items.py::held_key), counted as `held` on the
+in a held queue per tenant and job type (adapters/quota_items.py::held_key), counted as `held` on the
 tenant's quota item. Whoever sees a slot free calls `release_held`: the outbox function for every
 write that takes a job out of flight (the finish, the cancel), and the sweeper for held jobs quiet
 past StaleAfterSeconds, so none stays held when a release was lost.
