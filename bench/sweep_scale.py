@@ -138,11 +138,17 @@ def main() -> None:
         from batchplane.adapters.batch import BatchGateway
         from batchplane.adapters.clients import client
         from batchplane.adapters.store import DynamoJobStore
+        from batchplane.adapters.sweep_items import DynamoSweepBook
         from batchplane.service.sweep import sweep
         from batchplane.wiring import ports
         from batchplane_tools.seed import SeededBatch, seed_unfinished
 
         wired = ports()
+        # Quiet jobs: past the age at which the sweeper asks Batch about them, short of every job
+        # type's stuck alert (the policy's shortest, STARTING, is 10 minutes: as long as the default
+        # STALE_AFTER_SECONDS), so that no job is alerted on and the sweep writes nothing.
+        wired.stale_after = timedelta(minutes=5)
+        age = timedelta(minutes=7)
         reads = Reads()
         dynamodb: Any = client("dynamodb") if args.dynamodb == "moto" else MemoryDynamoDB(reads)
         table = wired.store.table_name  # type: ignore[attr-defined]
@@ -153,11 +159,12 @@ def main() -> None:
             args.jobs,
             queue=wired.queues.spot,
             job_types=sorted(wired.policy.job_types),
-            at=wired.clock() - timedelta(minutes=12),
+            at=wired.clock() - age,
         )
         seeded = time.perf_counter() - started
         batch = SeededBatch(states)
         wired.store = DynamoJobStore(table, dynamodb)
+        wired.sweeps = DynamoSweepBook(table, dynamodb)
         wired.batch = BatchGateway(batch)  # type: ignore[arg-type]
         if args.dynamodb == "moto":
             dynamodb.meta.events.register("after-call.dynamodb", reads)

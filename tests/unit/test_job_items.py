@@ -51,3 +51,13 @@ def test_an_item_the_release_before_wrote_reads_the_same(new_job: Job) -> None:
 
     # When it is read, Then it is the same job
     assert item_to_job(earlier) == new_job
+
+
+def test_a_cost_book_with_only_its_month_is_written(new_job: Job) -> None:
+    # Given a job held for its budget and released into a month, with nothing reserved (a zero estimate)
+    job = new_job.model_copy(update={"cost_book": CostBook(month="2026-12")})
+
+    # When it is written, Then the month is kept: its finish is charged to that month
+    item = job_to_item(job)
+    assert "cost_book" in item
+    assert item_to_job(item).cost_book.month == "2026-12"

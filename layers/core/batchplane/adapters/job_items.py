@@ -17,6 +17,7 @@ stays a few KB however many attempts, decisions or outputs the job has:
                                                      how many of its jobs of that type are HELD (`held`):
                                                      quota_items.py
     HELD#<tenant>#<type>   <created_at>#<job_id>     a HELD job's place in its queue, oldest first
+                                                     (quota_items.py)
     OBJ#<bucket>#<key>     LATEST                    the newest S3 sequencer ingested for an object key,
                                                      right-padded (`right_padded_sequencer`)
 
@@ -92,7 +93,8 @@ def expiry(at: datetime, retention: timedelta) -> int:
     return int((at + retention).timestamp())
 
 
-# Never the aim of an update expression (history is: list_append needs the list there).
+# Never SET in place or appended to by an update expression (history is: list_append needs the list
+# there); REMOVE of an absent outbox does nothing.
 _OMITTED_WHEN_EMPTY = ("inputs", "artifacts", "outbox")
 _EMPTY_COST_BOOK = CostBook().model_dump(mode="json", exclude_none=True)
 
