@@ -34,22 +34,16 @@ def attempt(number: int, status: AttemptStatus = AttemptStatus.FAILED) -> Attemp
 
 
 @pytest.fixture
-def job() -> Job:
-    """A job read at version 7, as a decision sees it."""
-    return Job(
-        job_id="j",
-        tenant="t",
-        job_type="word-count",
-        status=JobStatus.RUNNING,
-        parameters={},
-        vcpus=1,
-        memory_mib=512,
-        capacity=Capacity.SPOT,
-        output_prefix="s3://b/o/",
-        created_at=NOW,
-        updated_at=NOW,
-        attempts=[attempt(1, AttemptStatus.RUNNING)],
-        version=7,
+def job(new_job: Job) -> Job:
+    """A job read at version 7, as a decision sees it: attempt 1 RUNNING."""
+    return new_job.model_copy(
+        update={
+            "tenant": "t",
+            "job_type": "word-count",
+            "status": JobStatus.RUNNING,
+            "attempts": [attempt(1, AttemptStatus.RUNNING)],
+            "version": 7,
+        }
     )
 
 

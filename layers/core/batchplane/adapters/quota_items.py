@@ -84,14 +84,7 @@ def count_released(table: str, tenant: str, job_type: str, limit: int) -> Transa
 
 def count_unheld(table: str, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
     """A held job finished without a slot (cancelled)."""
-    return {
-        "Update": {
-            "TableName": table,
-            "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD held :minus_one",
-            "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
-        }
-    }
+    return _one_fewer(table, tenant, job_type, "held")
 
 
 def held_key(job: Job) -> dict[str, Any]:
@@ -116,11 +109,16 @@ def delete_held(table: str, job: Job) -> TransactWriteItemTypeDef:
 
 
 def count_out(table: str, tenant: str, job_type: str) -> TransactWriteItemTypeDef:
+    """An in-flight job finished: its slot is free."""
+    return _one_fewer(table, tenant, job_type, "in_flight")
+
+
+def _one_fewer(table: str, tenant: str, job_type: str, count: str) -> TransactWriteItemTypeDef:
     return {
         "Update": {
             "TableName": table,
             "Key": counter_key(tenant, job_type),
-            "UpdateExpression": "ADD in_flight :minus_one",
+            "UpdateExpression": f"ADD {count} :minus_one",
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
     }
