@@ -72,7 +72,12 @@ def tenant_partitions(tenant: str) -> list[str]:
 
 
 def _tenant_partition(tenant: str, phase: str) -> str:
-    return f"TENANT#{tenant}#{phase}"
+    return f"{_tenant_binding(tenant)}#{phase}"
+
+
+def _tenant_binding(tenant: str) -> str:
+    """What a tenant's partitions start with, and what its whole listing's token is bound to."""
+    return f"TENANT#{tenant}"
 
 
 def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
@@ -418,9 +423,9 @@ def _tenant_before(token: str, tenant: str) -> str:
     """Where a tenant's whole listing goes on: the sort key in its token. A token of the by_tenant
     index (stacks before it was dropped: its last key) goes on from the same place."""
     try:
-        key, sk_name = decode_token(token, "gsi2pk", f"TENANT#{tenant}"), "gsi2sk"
+        key, sk_name = decode_token(token, "gsi2pk", _tenant_binding(tenant)), "gsi2sk"
     except InvalidRequest:
-        key, sk_name = decode_token(token, "gsi1pk", f"TENANT#{tenant}"), "gsi1sk"
+        key, sk_name = decode_token(token, "gsi1pk", _tenant_binding(tenant)), "gsi1sk"
     if sk_name not in key:
         raise invalid_token()
     return str(key[sk_name]["S"])
@@ -428,7 +433,7 @@ def _tenant_before(token: str, tenant: str) -> str:
 
 def _tenant_token(tenant: str, before: str) -> str:
     """The token of a tenant's whole listing: bound to the tenant, going on before `before`."""
-    return encode_token({"gsi2pk": {"S": f"TENANT#{tenant}"}, "gsi2sk": {"S": before}})
+    return encode_token({"gsi2pk": {"S": _tenant_binding(tenant)}, "gsi2sk": {"S": before}})
 
 
 def _position(part: int, key: dict[str, Any]) -> str:

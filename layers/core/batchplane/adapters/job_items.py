@@ -206,7 +206,7 @@ def item_to_job(item: dict[str, Any], beside: list[dict[str, Any]] | None = None
     Reads the earlier layout too: there the item holds every attempt and all history.
     """
     data = {k: v for k, v in _from_item(item).items() if k not in _ITEM_ONLY}
-    # Its key says its id: a later release may stop repeating it in the item, and this one reads that.
+    # Its key says its id: the item repeats it no more (job_to_item); earlier releases' items do.
     data.setdefault("job_id", item["pk"]["S"].removeprefix("JOB#"))
     attempts: dict[int, dict[str, Any]] = {}
     older_history: list[tuple[int, dict[str, Any]]] = []
