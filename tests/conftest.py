@@ -6,10 +6,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 import boto3
+import botocore.session
 import pytest
 from botocore.config import Config
 from moto import mock_aws
@@ -29,6 +30,12 @@ from batchplane_tools.local.moto_speedups import (
 from batchplane_tools.local.streams import StreamMapping
 from batchplane_tools.local.template import Stack, provision
 from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, clear_caches, load_function, sqs_event
+
+# Every test makes boto3 sessions of its own (its stack's, the handlers'), and each session's data
+# loader reads botocore's service models and endpoints from JSON again: about 30 ms a client. The
+# models are the same files for every session, so the sessions of this run share one loader (which
+# botocore already shares between the clients of a session) and read each file once.
+botocore.session.create_loader = cache(botocore.session.create_loader)  # type: ignore[attr-defined]
 
 
 @pytest.fixture
