@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from batchplane.adapters.attempt_writes import submission_request
 from batchplane.adapters.dynamo_calls import is_conditional_failure, put_all
 from batchplane.adapters.job_items import expiry, to_av
-from batchplane.adapters.submissions import submission_request
 from batchplane.models.job import Attempt, HistoryEntry
 from batchplane.models.time import to_iso
 from batchplane.observability import logger

@@ -37,7 +37,6 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from batchplane.models.job import Artifact, Attempt, AttemptStatus, CostBook, HistoryEntry, Job, JobStatus
-from batchplane.models.progress import Progress
 from batchplane.models.time import to_iso
 
 if TYPE_CHECKING:  # types only
@@ -166,17 +165,6 @@ def attempt_map(attempt: dict[str, Any]) -> dict[str, Any]:
     return {**attempt, "status_rank": AttemptStatus(attempt["status"]).rank}
 
 
-SUBMISSION_ATTRIBUTES = (
-    "attempts",
-    "attempt_count",
-    "status",
-    "updated_at",
-    "capacity",
-    "history",
-    "history_count",
-    "version",
-    "outbox",
-)
 _ITEM_ONLY = {
     "pk",
     "sk",
@@ -285,59 +273,6 @@ def status_list(name: str, statuses: frozenset[JobStatus], values: dict[str, Any
         values[f":{name}{index}"] = {"S": status.value}
         placeholders.append(f":{name}{index}")
     return ", ".join(placeholders)
-
-
-def progress_update(progress: Progress) -> tuple[list[str], dict[str, str], dict[str, Any]]:
-    """The SET clauses of a progress event, with their attribute names and values."""
-    at = to_iso(progress.at)
-    names = {
-        "#attempts": "attempts",
-        "#n": str(progress.number),
-        "#a_status": "status",
-        "#rank": "status_rank",
-        "#bid": "batch_job_id",
-        "#status": "status",
-        "#updated_at": "updated_at",
-        "#attempt_count": "attempt_count",
-        "#version": "version",
-        "#outbox": "outbox",
-    }
-    values: dict[str, Any] = {
-        ":a_status": {"S": progress.status.value},
-        ":rank": {"N": str(progress.status.rank)},
-        ":bid": {"S": progress.batch_job_id},
-        ":status": {"S": progress.job_status.value},
-        ":now": {"S": at},
-        ":n": {"N": str(progress.number)},
-        ":one": {"N": "1"},
-    }
-    sets = [
-        "#attempts.#n.#a_status = :a_status",
-        "#attempts.#n.#rank = :rank",
-        # the same id (a single job's, recorded at submission), or an array child's first naming
-        "#attempts.#n.#bid = :bid",
-        "#status = :status",
-        "#updated_at = :now",
-    ]
-    if progress.started_at is not None:
-        names["#started"] = "started_at"
-        values[":started"] = {"S": to_iso(progress.started_at)}
-        sets.append("#attempts.#n.#started = :started")
-    if progress.log_stream:
-        names["#log"] = "log_stream"
-        values[":log"] = {"S": progress.log_stream}
-        sets.append("#attempts.#n.#log = :log")
-    if progress.status is AttemptStatus.RUNNABLE:
-        names["#runnable"] = "runnable_at"
-        sets.append("#attempts.#n.#runnable = if_not_exists(#attempts.#n.#runnable, :now)")
-    if progress.status is AttemptStatus.STARTING:
-        names["#starting"] = "starting_at"
-        sets.append("#attempts.#n.#starting = if_not_exists(#attempts.#n.#starting, :now)")
-    if progress.status_reason:
-        names["#reason"] = "status_reason"
-        values[":reason"] = {"S": progress.status_reason}
-        sets.append("#attempts.#n.#reason = :reason")
-    return sets, names, values
 
 
 # -- the items of a job's creating transaction (its quota count: quota_items.py) ----------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from batchplane.adapters.attempt_writes import progress_request, submission_moving_request, submission_request
 from batchplane.adapters.dynamo_calls import (
     CancellationReasons,
     is_cancelled_transaction,
@@ -29,14 +30,11 @@ from batchplane.adapters.job_items import (
     idempotency_key,
     item_to_artifact,
     item_to_job,
-    job_key,
     job_to_item,
     move_latest,
-    progress_update,
     put_key,
     put_new,
     side_items,
-    status_list,
 )
 from batchplane.adapters.quota_items import (
     count_held,
@@ -49,12 +47,10 @@ from batchplane.adapters.quota_items import (
     held_partition,
     put_held,
 )
-from batchplane.adapters.submissions import submission_request
 from batchplane.adapters.usage_items import charge, item_to_usage, reserve
 from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
-    IN_BATCH_STATUSES,
     Artifact,
     ArtifactRole,
     Attempt,
@@ -483,22 +479,9 @@ class DynamoJobStore:
 
         False when it does not (cancelled meanwhile, or another dispatcher recorded it first).
         """
-        request = submission_request(job_id, attempt, entry)
         if attempt.number == 1:
-            return self._update_if(**request)
-        # The attempt before is beside the job already (the decision that ended it wrote it there):
-        # the item lets it go, so this attempt's events rewrite an item without it.
-        moved = {
-            **request,
-            "UpdateExpression": request["UpdateExpression"] + ", #attempts.#prev, #beside_through",
-            "ConditionExpression": request["ConditionExpression"] + " AND #beside_through = :previous",
-            "ExpressionAttributeNames": {
-                **request["ExpressionAttributeNames"],
-                "#prev": str(attempt.number - 1),
-                "#beside_through": "beside_through",
-            },
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-        }
+            return self._update_if(**submission_request(job_id, attempt, entry))
+        moved = submission_moving_request(job_id, attempt, entry)
         try:
             self._client.update_item(TableName=self.table_name, **moved)
             return True
@@ -512,47 +495,15 @@ class DynamoJobStore:
             old.get("attempt_count", {}).get("N") == str(attempt.number - 1)
             and old.get("status", {}).get("S") in DISPATCHABLE_STATUSES
         )
-        return waiting and self._update_if(**request)
+        return waiting and self._update_if(**submission_request(job_id, attempt, entry))
 
     def record_progress(self, job_id: str, tenant: str, progress: Progress) -> bool:
         """Move an attempt forward on a non-terminal event: one conditional write, no read.
 
-        False when the event is stale or duplicate (the attempt is already as far, with the same
-        reason for its wait), belongs to an
-        attempt that is not the job's current one, to a twin Batch job, or the job has finished.
+        False when the event is stale or duplicate, belongs to an attempt that is not the job's
+        current one, to a twin Batch job, or the job has finished (attempt_writes.py says when).
         """
-        sets, names, values = progress_update(progress)
-        active = status_list("active", IN_BATCH_STATUSES, values)
-        further = "#attempts.#n.#rank < :rank"
-        if progress.status_reason:
-            # Batch's reason for the wait changed (or came) without a new status: the same one write.
-            further = (
-                f"({further} OR (#attempts.#n.#rank = :rank AND "
-                "(attribute_not_exists(#attempts.#n.#reason) OR #attempts.#n.#reason <> :reason)))"
-            )
-        # The dispatcher records the Batch job id with the attempt; a twin's events do not match.
-        same_job = "#attempts.#n.#bid = :bid"
-        if progress.array_name is not None and progress.array_index is not None:
-            # An array child's attempt is claimed before its array is submitted: the first event
-            # that names the child records its id, in this same write.
-            names.update({"#array": "array_name", "#index": "array_index"})
-            values.update({":array": {"S": progress.array_name}, ":index": {"N": str(progress.array_index)}})
-            same_job = (
-                f"({same_job} OR (attribute_not_exists(#attempts.#n.#bid) "
-                "AND #attempts.#n.#array = :array AND #attempts.#n.#index = :index))"
-            )
-        return self._update_if(
-            Key=job_key(job_id),
-            # REMOVE #outbox: see record_submission.
-            UpdateExpression=f"SET {', '.join(sets)} ADD #version :one REMOVE #outbox",
-            ConditionExpression=(
-                # Attempt n is current, in Batch's hands, and not yet this far. (A cancelled job that
-                # was retried by hand is QUEUED with attempt n still unfinished: IN, not <> CANCELLED.)
-                f"#attempt_count = :n AND #status IN ({active}) AND {further} AND {same_job}"
-            ),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
+        return self._update_if(**progress_request(job_id, progress))
 
     # -- the sweeper's reads (what it keeps between runs: sweep_items.py) ---------------------------------
 
