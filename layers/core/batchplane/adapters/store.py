@@ -22,6 +22,13 @@ from batchplane.adapters.dynamo_calls import (
     query_page,
 )
 from batchplane.adapters.earlier_layout import is_current, migrate_job
+from batchplane.adapters.job_creation import (
+    budget_full,
+    creating_parts,
+    input_lineage,
+    quota_exceeded,
+    refusal,
+)
 from batchplane.adapters.job_index import ACTIVITY_SHARDS, IndexReader, index_item, moves_index, put_index
 from batchplane.adapters.job_items import (
     artifact_items,
@@ -31,13 +38,9 @@ from batchplane.adapters.job_items import (
     item_to_artifact,
     item_to_job,
     job_to_item,
-    move_latest,
-    put_key,
-    put_new,
     side_items,
 )
 from batchplane.adapters.quota_items import (
-    count_held,
     count_in,
     count_out,
     count_released,
@@ -45,14 +48,12 @@ from batchplane.adapters.quota_items import (
     counter_key,
     delete_held,
     held_partition,
-    put_held,
 )
 from batchplane.adapters.usage_items import charge, item_to_usage, reserve
-from batchplane.errors import ConcurrentUpdate, ErrorDetail, QuotaExceeded
+from batchplane.errors import ConcurrentUpdate
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
     Artifact,
-    ArtifactRole,
     Attempt,
     HistoryEntry,
     Job,
@@ -64,14 +65,11 @@ from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
     ArtifactPage,
     ArtifactUse,
-    BudgetFull,
     BudgetHold,
     KeyAlreadyUsed,
     ObjectVersion,
     Page,
     Quota,
-    SlotFree,
-    StaleObject,
     UnfinishedChunk,
     UsageMonth,
     UsePage,
@@ -133,61 +131,42 @@ class DynamoJobStore:
         nothing is held after all (admit it instead). A job HELD `over_budget` joins the queue whatever
         the slots (its tenant's month is full, not its type).
         """
-        items: dict[str, TransactWriteItemTypeDef] = {
-            "job": put_new(self.table_name, job),
-            "index": put_index(self.table_name, job, self.retention),
-        }
-        if job.idempotency_key is not None:
-            items["key"] = put_key(self.table_name, job, job.idempotency_key, fingerprint)
-        if job.status is JobStatus.HELD:
-            limit = None if over_budget else in_flight_limit
-            items["quota"] = count_held(self.table_name, job.tenant, job.job_type, limit)
-            items["held"] = put_held(self.table_name, job)
-        else:
-            items["quota"] = count_in(
-                self.table_name, job.tenant, job.job_type, in_flight_limit, behind_held=True
-            )
-        if latest_object is not None:
-            items["object"] = move_latest(self.table_name, latest_object, job.job_id)
-        if budget is not None:
-            items["budget"] = reserve(self.table_name, job.tenant, budget)
-        position = {name: index for index, name in enumerate(items)}
+        parts = creating_parts(
+            self.table_name,
+            job,
+            self.retention,
+            fingerprint=fingerprint,
+            in_flight_limit=in_flight_limit,
+            latest_object=latest_object,
+            budget=budget,
+            over_budget=over_budget,
+        )
         # The inputs' lineage items ride in the same transaction (up to its 100 items), so an object
         # never names a job that was not made; any beyond follow it.
         lineage = self.input_lineage(job)
-        room = TRANSACTION_MAX - len(items)
+        room = TRANSACTION_MAX - len(parts)
         puts: list[TransactWriteItemTypeDef] = [
             {"Put": {"TableName": self.table_name, "Item": item}} for item in lineage[:room]
         ]
         try:
-            self._client.transact_write_items(TransactItems=[*items.values(), *puts])
+            self._client.transact_write_items(TransactItems=[*parts.values(), *puts])
             put_all(self._client, self.table_name, lineage[room:])
         except ClientError as error:
             if not is_cancelled_transaction(error):
                 raise
             reasons = CancellationReasons(error)
-            if job.idempotency_key is not None and reasons.failed(position["key"]):
-                self._raise_key_used(job.tenant, job.idempotency_key, reasons.item(position["key"]))
-            if "object" in position and reasons.failed(position["object"]):
-                raise StaleObject(f"a newer version of {latest_object} was ingested already") from error
-            if reasons.failed(position["quota"]):
-                if job.status is JobStatus.HELD:
-                    raise SlotFree(f"{job.job_type} of {job.tenant} has a free slot") from error
-                held = int((reasons.item(position["quota"]) or {}).get("held", {}).get("N", "0"))
-                raise self._quota_error(job.tenant, job.job_type, in_flight_limit, held) from error
-            if "budget" in position and reasons.failed(position["budget"]):
-                raise _budget_full(job) from error
+            names = list(parts)
+            if job.idempotency_key is not None and reasons.failed(names.index("key")):
+                self._raise_key_used(job.tenant, job.idempotency_key, reasons.item(names.index("key")))
+            refused = refusal(
+                reasons, names, job, in_flight_limit=in_flight_limit, latest_object=latest_object
+            )
+            if refused is not None:
+                raise refused from error
             raise
 
     def input_lineage(self, job: Job) -> list[dict[str, Any]]:
-        """An input's item under its object: which of the tenant's jobs read it (attempt 0: every
-        attempt). Its item under the job is the job item's own `artifacts`."""
-        expires = expiry(job.created_at, self.retention)
-        return [
-            artifact_items(job.job_id, job.tenant, artifact, job.created_at, expires)[1]
-            for artifact in job.artifacts
-            if artifact.role is ArtifactRole.INPUT
-        ]
+        return input_lineage(job, self.retention)
 
     def _raise_key_used(self, tenant: str, key: str, old: dict[str, Any] | None) -> None:
         if old is None:  # not every DynamoDB (or emulator) returns the old item; read it
@@ -197,19 +176,6 @@ class DynamoJobStore:
         if old is None:  # the key expired between the two calls: the caller may simply try again
             raise ConcurrentUpdate("idempotency key changed concurrently; try again")
         raise KeyAlreadyUsed(job_id=old["job_id"]["S"], fingerprint=old["fingerprint"]["S"])
-
-    @staticmethod
-    def _quota_error(tenant: str, job_type: str, limit: int, held: int = 0) -> QuotaExceeded:
-        if held > 0:  # a slot may be free, but it is the held jobs' first
-            return QuotaExceeded(
-                f"tenant {tenant} has {held} {job_type} jobs held, waiting for a slot",
-                [ErrorDetail("job_type", f"{held} {job_type} jobs held ahead (at most {limit} in flight)")],
-                held_ahead=held,
-            )
-        return QuotaExceeded(
-            f"tenant {tenant} has {limit} {job_type} jobs in flight",
-            [ErrorDetail("job_type", f"at most {limit} {job_type} jobs in flight per tenant")],
-        )
 
     # -- held jobs -------------------------------------------------------------------------------------
 
@@ -419,9 +385,9 @@ class DynamoJobStore:
                 if reasons.failed(0):
                     raise ConcurrentUpdate(f"job {job.job_id} changed concurrently") from error
                 if counter is not None and reasons.failed(1):
-                    raise self._quota_error(job.tenant, job.job_type, in_flight_limit or 0) from error
+                    raise quota_exceeded(job.tenant, job.job_type, in_flight_limit or 0) from error
                 if reserving is not None and reasons.failed(reserving):
-                    raise _budget_full(job) from error
+                    raise budget_full(job) from error
             raise
         if moves_index(previous, job) and job.status.is_terminal:
             self._reindex(saved)
@@ -522,7 +488,3 @@ class DynamoJobStore:
             for job in finished:  # its finish did not move its entry (see _reindex)
                 self._reindex(job)
             yield chunk
-
-
-def _budget_full(job: Job) -> BudgetFull:
-    return BudgetFull(f"tenant {job.tenant}'s month has no room for job {job.job_id}")
