@@ -275,7 +275,7 @@ def test_the_key_is_read_once_and_only_by_a_listing_with_a_token(aws, api) -> No
 
 def test_a_job_artifacts_token_does_not_open_another_jobs_artifacts(aws, api) -> None:
     # Given two jobs, and a token signed for the first one's artifact listing
-    from batchplane.api.routes import tokens
+    from batchplane.api.params import tokens
 
     first, second = (api(post(VALID))[1]["job_id"] for _ in range(2))
     token = tokens.sign(("artifacts", "analytics", first), _raw({"pk": f"JOB#{first}", "sk": "ART#1"}))
