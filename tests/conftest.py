@@ -34,8 +34,28 @@ from tests.support import POLICY_PATH, TEMPLATE, LambdaContext, clear_caches, lo
 # Every test makes boto3 sessions of its own (its stack's, the handlers'), and each session's data
 # loader reads botocore's service models and endpoints from JSON again: about 30 ms a client. The
 # models are the same files for every session, so the sessions of this run share one loader (which
-# botocore already shares between the clients of a session) and read each file once.
-botocore.session.create_loader = cache(botocore.session.create_loader)  # type: ignore[attr-defined]
+# botocore already shares between the clients of a session) and read each file once. (bench/faults.py
+# runs on these fixtures, so it shares it too.)
+_create_loader = botocore.session.create_loader  # type: ignore[attr-defined]
+
+
+class _SearchPaths(list[str]):
+    """Each boto3 Session appends boto3's data folder to its loader's search paths: a loader shared by
+    every session of the run takes it once, so no state grows from test to test."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+@cache
+def _shared_loader(search_path_string: str | None = None) -> Any:
+    loader = _create_loader(search_path_string)
+    loader._search_paths = _SearchPaths(loader.search_paths)
+    return loader
+
+
+botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
 
 
 @pytest.fixture
