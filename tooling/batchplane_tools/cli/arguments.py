@@ -1,16 +1,23 @@
-"""The `batchplane` argument parser: `local`, then the API's subcommands with the options they share,
-and the argument types that turn a bad value into a usage error (exit 2)."""
+"""The `batchplane` argument parser: `local`, then the API's subcommands with the options they share
+(their argument types: argument_types.py)."""
 
 from __future__ import annotations
 
 import argparse
-import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from batchplane_tools.cli.statuses import STATUSES
-from batchplane_tools.local.invoker import Concurrency, parse_concurrency
+from batchplane_tools.cli.argument_types import (
+    concurrency,
+    date,
+    instant,
+    month,
+    param,
+    positive_float,
+    positive_int,
+    status,
+    statuses,
+)
 from batchplane_tools.paths import STATE_FILE
 
 DESCRIPTION = "The `batchplane` command: `batchplane local` runs the stack; the rest talk to its REST API."
@@ -29,63 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_console_command(subparsers)
     add_api_commands(subparsers)
     return parser
-
-
-# --- argument types ----------------------------------------------------------------------------------
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
-
-
-def _concurrency(text: str) -> Concurrency:
-    try:
-        return parse_concurrency(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _param(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition("=")
-    if not sep or not name.strip():
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    return name.strip(), value
-
-
-def _status(text: str) -> str:
-    upper = text.strip().upper()
-    if upper not in STATUSES:
-        raise argparse.ArgumentTypeError(f"unknown status {text!r} (one of {', '.join(STATUSES)})")
-    return upper
-
-
-def _statuses(text: str) -> list[str]:
-    return [_status(part) for part in text.split(",") if part.strip()]
-
-
-def _instant(text: str) -> str:
-    """An ISO 8601 time as the API takes it; without a zone, UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
 
 
 # --- local -------------------------------------------------------------------------------------------
@@ -141,7 +91,7 @@ def add_local_command(subparsers: Subparsers) -> None:
     )
     local.add_argument(
         "--concurrency",
-        type=_concurrency,
+        type=concurrency,
         default=1,
         metavar="N|template",
         help="invocations of one function at once: N, or `template` for each function's reserved "
@@ -157,7 +107,7 @@ def add_local_command(subparsers: Subparsers) -> None:
     )
     local.add_argument(
         "--keep-job-logs",
-        type=_positive_int,
+        type=positive_int,
         default=200,
         metavar="N",
         help="ended jobs whose output files stay in the state directory (default 200; their lines "
@@ -209,7 +159,7 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--tenant", help="tenant to act as on the local stack (default: local)")
     group.add_argument("--region", help="AWS region for signing (default: from the URL)")
-    group.add_argument("--timeout", type=_positive_float, help="HTTP timeout, s (default 10)")
+    group.add_argument("--timeout", type=positive_float, help="HTTP timeout, s (default 10)")
     group.add_argument("--json", action="store_true", help="print the API's JSON instead of tables")
 
 
@@ -275,8 +225,8 @@ def add_api_commands(subparsers: Subparsers) -> None:
         "Your jobs' estimated cost (GET /usage) from --from to --to, months (default: this month), by "
         "job type and outcome, with what retries and fallbacks added.",
     )
-    usage.add_argument("--from", dest="first", type=_month, help="first month, YYYY-MM")
-    usage.add_argument("--to", dest="last", type=_month, help="last month, YYYY-MM (default: this month)")
+    usage.add_argument("--from", dest="first", type=month, help="first month, YYYY-MM")
+    usage.add_argument("--to", dest="last", type=month, help="last month, YYYY-MM (default: this month)")
     _replay_arguments(
         subparsers.add_parser(
             "replay",
@@ -298,23 +248,9 @@ def add_api_commands(subparsers: Subparsers) -> None:
     )
 
 
-def _month(text: str) -> str:
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
-        raise argparse.ArgumentTypeError(f"not a month YYYY-MM: {text!r}")
-    return text
-
-
-def _date(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD or ISO 8601): {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _replay_arguments(replay: argparse.ArgumentParser) -> None:
     replay.add_argument("--policy", type=Path, required=True, help="the candidate policy document")
-    replay.add_argument("--since", type=_date, help="only jobs created from this date (UTC) on")
+    replay.add_argument("--since", type=date, help="only jobs created from this date (UTC) on")
     replay.add_argument("--tenant", help="only this tenant's jobs")
     replay.add_argument("--format", choices=("text", "json"), default="text", help="output (default text)")
     replay.add_argument(
@@ -342,7 +278,7 @@ def _migrate_arguments(migrate: argparse.ArgumentParser) -> None:
     _table_arguments(migrate)
     migrate.add_argument(
         "--retention-days",
-        type=_positive_int,
+        type=positive_int,
         help="the stack's JobRetentionDays, for the records it writes (default: the local stack's, else 90)",
     )
     migrate.add_argument("--dry-run", action="store_true", help="only count the jobs to move")
@@ -354,16 +290,16 @@ def _bulk_arguments(parser: argparse.ArgumentParser) -> None:
     bulk.add_argument(
         "--status",
         dest="statuses",
-        type=_statuses,
+        type=statuses,
         action="extend",
         metavar="STATUS[,STATUS]",
         help="only jobs in these statuses (repeatable)",
     )
     bulk.add_argument("--job-type", help="only jobs of this type")
-    bulk.add_argument("--created-from", type=_instant, metavar="TIME", help="created at or after (ISO 8601)")
-    bulk.add_argument("--created-to", type=_instant, metavar="TIME", help="created at or before (ISO 8601)")
+    bulk.add_argument("--created-from", type=instant, metavar="TIME", help="created at or after (ISO 8601)")
+    bulk.add_argument("--created-to", type=instant, metavar="TIME", help="created at or before (ISO 8601)")
     bulk.add_argument("--dry-run", action="store_true", help="only count and list the jobs; change nothing")
-    bulk.add_argument("--limit", type=_positive_int, help="jobs a call takes (default: the API's)")
+    bulk.add_argument("--limit", type=positive_int, help="jobs a call takes (default: the API's)")
     bulk.add_argument(
         "--idempotency-key",
         help="name the operation: the same key and filter again finish one cut short (default: a new one)",
@@ -377,7 +313,7 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
         "--param",
         dest="params",
         metavar="NAME=VALUE",
-        type=_param,
+        type=param,
         action="append",
         default=[],
         help="a job parameter (repeatable)",
@@ -390,8 +326,8 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
         default=[],
         help="an input object (repeatable)",
     )
-    submit.add_argument("--vcpus", type=_positive_int, help="vCPUs (default: the job type's)")
-    submit.add_argument("--memory-mib", type=_positive_int, help="memory, MiB (default: the job type's)")
+    submit.add_argument("--vcpus", type=positive_int, help="vCPUs (default: the job type's)")
+    submit.add_argument("--memory-mib", type=positive_int, help="memory, MiB (default: the job type's)")
     submit.add_argument(
         "--priority", type=int, help="scheduling priority within the tenant's share (default: its range's)"
     )
@@ -403,14 +339,14 @@ def _submit_arguments(submit: argparse.ArgumentParser) -> None:
     )
     submit.add_argument("--wait", action="store_true", help="wait until the job finishes")
     submit.add_argument(
-        "--interval", type=_positive_float, default=2.0, help="with --wait: seconds between polls"
+        "--interval", type=positive_float, default=2.0, help="with --wait: seconds between polls"
     )
 
 
 def _list_arguments(listing: argparse.ArgumentParser) -> None:
-    listing.add_argument("--status", type=_status, help="only jobs in this status")
+    listing.add_argument("--status", type=status, help="only jobs in this status")
     listing.add_argument("--job-type", help="only jobs of this type")
-    listing.add_argument("--limit", type=_positive_int, help="jobs per page (default: the API's)")
+    listing.add_argument("--limit", type=positive_int, help="jobs per page (default: the API's)")
     listing.add_argument("--next-token", help="the page after a previous listing's")
     listing.add_argument("--all", action="store_true", help="every page, following next_token")
     _whose_arguments(listing)
@@ -428,10 +364,10 @@ def _whose_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _logs_arguments(logs: argparse.ArgumentParser) -> None:
     logs.add_argument("job_id", metavar="JOB_ID")
-    logs.add_argument("--attempt", type=_positive_int, help="the attempt (default: the latest that ran)")
+    logs.add_argument("--attempt", type=positive_int, help="the attempt (default: the latest that ran)")
     logs.add_argument("--follow", "-f", action="store_true", help="keep printing until the attempt ends")
     logs.add_argument(
-        "--interval", type=_positive_float, default=1.0, help="with --follow: seconds between polls"
+        "--interval", type=positive_float, default=1.0, help="with --follow: seconds between polls"
     )
 
 
@@ -447,10 +383,10 @@ def _drop_arguments(drop: argparse.ArgumentParser) -> None:
 
 def _watch_arguments(watch: argparse.ArgumentParser) -> None:
     watch.add_argument(
-        "--interval", type=_positive_float, default=1.0, help="seconds between redraws (default 1)"
+        "--interval", type=positive_float, default=1.0, help="seconds between redraws (default 1)"
     )
-    watch.add_argument("--status", type=_status, help="only jobs in this status")
+    watch.add_argument("--status", type=status, help="only jobs in this status")
     watch.add_argument("--job-type", help="only jobs of this type")
-    watch.add_argument("--limit", type=_positive_int, default=50, help="newest jobs shown (default 50)")
+    watch.add_argument("--limit", type=positive_int, default=50, help="newest jobs shown (default 50)")
     watch.add_argument("--once", action="store_true", help="print one frame and exit")
     _whose_arguments(watch)
