@@ -6,16 +6,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from batchplane.api.openapi import responses
-from batchplane.api.params import ARTIFACT_PAGE_MAX, NextToken, caller_in, page_size, tokens
+from batchplane.api.params import ARTIFACT_PAGE_MAX, NextToken, caller_in, new_router, page_size, tokens
 from batchplane.api.schemas import ArtifactUses, ArtifactUseView
 from batchplane.service import jobs
 from batchplane.wiring import ports
 
-# Powertools' Router.__init__ is unannotated, hence the ignore.
-router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+router = new_router()
 
 
 @router.get(

@@ -7,18 +7,16 @@ import time
 from dataclasses import replace
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from batchplane.api.bulk_schemas import BulkBody, BulkResult
 from batchplane.api.openapi import SUBMITTED_HEADERS, responses
-from batchplane.api.params import IdempotencyKey, caller_in, tokens
+from batchplane.api.params import IdempotencyKey, caller_in, new_router, tokens
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.lifecycle.bulk import BulkAction
 from batchplane.service import bulk
 from batchplane.wiring import ports
 
-# Powertools' Router.__init__ is unannotated, hence the ignore.
-router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+router = new_router()
 
 # A bulk call changes at most this many jobs (a few AWS calls each); a dry run reads, and counts more.
 BULK_PAGE_MAX = 100

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from batchplane.api.openapi import LINKS_OF_A_JOB, SUBMITTED_HEADERS, responses
 from batchplane.api.params import (
@@ -17,6 +16,7 @@ from batchplane.api.params import (
     NextToken,
     Tenant,
     caller_in,
+    new_router,
     page_size,
     tokens,
 )
@@ -37,8 +37,7 @@ from batchplane.service.job_logs import attempt_log
 from batchplane.service.why_waiting import waiting
 from batchplane.wiring import job_logs, ports
 
-# Powertools' Router.__init__ is unannotated, hence the ignore.
-router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+router = new_router()
 
 # How many recorded artifacts GET /jobs/{job_id} shows; the rest are a page away.
 JOB_VIEW_ARTIFACTS = 20

@@ -49,6 +49,11 @@ AllTenants = Annotated[
 ]
 
 
+def new_router() -> APIGatewayRouter:
+    """A route module's router (routes.py includes it in the resolver)."""
+    return APIGatewayRouter()  # type: ignore[no-untyped-call]  # Powertools' Router.__init__ is unannotated
+
+
 def caller_in(router: APIGatewayRouter | APIGatewayRestResolver) -> Caller:
     """Who calls: from the request's identity (api/identity.py::caller_of), as the resolver holds it
     (a router, once included, reads the resolver's)."""

@@ -7,18 +7,16 @@ from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from batchplane.api.openapi import responses
-from batchplane.api.params import AllTenants, Tenant, caller_in
+from batchplane.api.params import AllTenants, Tenant, caller_in, new_router
 from batchplane.api.schemas import SummaryView, Usage
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.policy.cost import month_of
 from batchplane.service import costs, overview
 from batchplane.wiring import ports
 
-# Powertools' Router.__init__ is unannotated, hence the ignore.
-router = APIGatewayRouter()  # type: ignore[no-untyped-call]
+router = new_router()
 
 
 @router.get(
