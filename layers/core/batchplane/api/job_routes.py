@@ -18,6 +18,8 @@ from batchplane.api.params import (
     caller_in,
     new_router,
     page_size,
+    scope_read,
+    tenant_read,
     tokens,
 )
 from batchplane.api.schemas import (
@@ -105,9 +107,8 @@ def post_job(body: SubmitJobBody, idempotency_key: IdempotencyKey = None) -> Res
     responses=responses(200, "The job", 404, 409),
 )
 def get_job(job_id: JobId, tenant: Tenant = None) -> Response[JobView]:
-    caller = caller_in(router)
     # An operator may name the job's tenant (as the console does from a listing of every tenant).
-    tenant = overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
+    tenant = tenant_read(router, tenant)
     job = jobs.get_job(ports(), tenant, job_id)
     first = jobs.job_artifacts(ports(), tenant, job, limit=JOB_VIEW_ARTIFACTS)
     return _job(
@@ -158,9 +159,8 @@ def get_attempt_log(
     next_token: NextToken = None,
     tenant: Tenant = None,
 ) -> AttemptLogView:
-    caller = caller_in(router)
     # An operator may name the job's tenant, as on GET /jobs/{job_id} (the console's log pane does).
-    tenant = overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
+    tenant = tenant_read(router, tenant)
     listing = ("log", tenant, job_id, str(attempt))
     start = tokens.open(listing, next_token)
     page = attempt_log(
@@ -193,10 +193,7 @@ def list_jobs(  # noqa: PLR0917 - the route's query parameters, passed by name
     tenant: Tenant = None,
     all_tenants: AllTenants = False,
 ) -> JobList:
-    caller = caller_in(router)
-    scope = overview.scope_of(
-        ports(), caller.tenant, caller.principal, tenant=tenant, all_tenants=all_tenants
-    )
+    scope = scope_read(router, tenant, all_tenants)
     # A token is good for the listing it came from: this tenant (or all: "*", never a tenant's
     # name), these filters.
     listing = ("jobs", scope or "*", status.value if status else "", job_type or "")

@@ -1,4 +1,5 @@
-"""What the route modules share: their parameters' types, the caller, the page size and page tokens."""
+"""What the route modules share: their parameters' types, the caller and whose jobs it reads, the page
+size and page tokens."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from batchplane.api.identity import Caller, caller_of
 from batchplane.api.page_tokens import TOKEN_PATTERN, PageTokens
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.inputs import TENANT_NAME
+from batchplane.service import overview
 from batchplane.wiring import page_token_key, ports
 
 
@@ -58,6 +60,19 @@ def caller_in(router: APIGatewayRouter | APIGatewayRestResolver) -> Caller:
     """Who calls: from the request's identity (api/identity.py::caller_of), as the resolver holds it
     (a router, once included, reads the resolver's)."""
     return caller_of(router.current_event.request_context.raw_event)
+
+
+def tenant_read(router: APIGatewayRouter, tenant: str | None) -> str:
+    """The one tenant whose jobs a request reads: the caller's own, or the one an operator names
+    (service/overview.py::tenant_of; 403 for anyone else)."""
+    caller = caller_in(router)
+    return overview.tenant_of(ports(), caller.tenant, caller.principal, tenant)
+
+
+def scope_read(router: APIGatewayRouter, tenant: str | None, all_tenants: bool) -> str | None:
+    """Whose jobs a request reads, None for every tenant's (service/overview.py::scope_of)."""
+    caller = caller_in(router)
+    return overview.scope_of(ports(), caller.tenant, caller.principal, tenant=tenant, all_tenants=all_tenants)
 
 
 def page_size(limit: int | None, most: int | None = None) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from batchplane.api.openapi import responses
-from batchplane.api.params import AllTenants, Tenant, caller_in, new_router
+from batchplane.api.params import AllTenants, Tenant, caller_in, new_router, scope_read
 from batchplane.api.schemas import SummaryView, Usage
 from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.policy.cost import month_of
@@ -33,10 +33,7 @@ def get_summary(
     tenant: Tenant = None,
     all_tenants: AllTenants = False,
 ) -> SummaryView:
-    caller = caller_in(router)
-    scope = overview.scope_of(
-        ports(), caller.tenant, caller.principal, tenant=tenant, all_tenants=all_tenants
-    )
+    scope = scope_read(router, tenant, all_tenants)
     window = overview.window_of(ports(), _aware(since, "from"), _aware(until, "to"))
     found = overview.summary(ports(), scope, window)
     summary = found.summary
