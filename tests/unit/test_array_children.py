@@ -4,7 +4,6 @@ and what a parent's event and a hole's child do (with an in-memory ArrayBook and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,8 +17,9 @@ from batchplane.policy.routing import Queues, child_job_id, parse_array_name, pa
 from batchplane.service.ports import ArrayMember, Ports
 from batchplane.service.state_change import Outcome, handle_state_change
 from tests.support import POLICY_PATH, load_event
+from tests.unit.jobs import MADE_AT, queued_job
 
-NOW = datetime(2025, 11, 28, 16, tzinfo=UTC)
+NOW = MADE_AT
 ARRAY = "bp-array-5c0e8f1a2b3d4c6e7f809a1b"
 PARENT = "c7e2a9f4-1b3d-4e6a-8f05-2d9b7c1e4a63"
 
@@ -83,19 +83,9 @@ def claimed_job(*, job_status: JobStatus = JobStatus.SUBMITTED, **attempt: Any) 
         "array_index": 0,
         **attempt,
     }
-    return Job(
-        job_id="j",
-        tenant="analytics",
-        job_type="sort-large",
-        status=job_status,
-        parameters={},
-        vcpus=1,
-        memory_mib=256,
-        capacity=Capacity.SPOT,
-        output_prefix="s3://o/outputs/analytics/j/",
-        created_at=NOW,
-        updated_at=NOW,
-        attempts=[Attempt(**fields)],
+    made = queued_job()
+    return made.model_copy(
+        update={"status": job_status, "parameters": {}, "source": "api", "attempts": [Attempt(**fields)]}
     )
 
 
