@@ -34,9 +34,18 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all, invalid_token
+from batchplane.adapters.dynamo_calls import decode_token, encode_token, get_all
+from batchplane.adapters.index_tokens import (
+    ACTIVE,
+    active_before,
+    active_token,
+    open_position,
+    position_token,
+    tenant_before,
+    tenant_binding,
+    tenant_token,
+)
 from batchplane.adapters.job_items import expiry, item_to_job, to_av
-from batchplane.errors import ErrorDetail, InvalidRequest
 from batchplane.models.job import Job, JobStatus
 from batchplane.models.time import to_iso
 from batchplane.service.ports import Page, UnfinishedChunk
@@ -48,7 +57,6 @@ if TYPE_CHECKING:  # types only
     from batchplane.lifecycle.bulk import Selection
 
 ACTIVITY_SHARDS = 8
-ACTIVE = "ACTIVE"
 INDEX_SK = "INDEX"
 INDEX_KEYS = ("gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
 # The by_tenant_status phases: every job of a tenant is in exactly one of these partitions.
@@ -72,12 +80,7 @@ def tenant_partitions(tenant: str) -> list[str]:
 
 
 def _tenant_partition(tenant: str, phase: str) -> str:
-    return f"{_tenant_binding(tenant)}#{phase}"
-
-
-def _tenant_binding(tenant: str) -> str:
-    """What a tenant's partitions start with, and what its whole listing's token is bound to."""
-    return f"TENANT#{tenant}"
+    return f"{tenant_binding(tenant)}#{phase}"
 
 
 def index_item(job: Job, retention: timedelta) -> dict[str, Any]:
@@ -149,8 +152,8 @@ class IndexReader:
                 tenant_partitions(tenant),
                 limit=limit,
                 job_type=job_type,
-                before=_tenant_before(next_token, tenant) if next_token else None,
-                token=lambda before: _tenant_token(tenant, before),
+                before=tenant_before(next_token, tenant) if next_token else None,
+                token=lambda before: tenant_token(tenant, before),
                 keep=lambda job: True,
             )
         pk_value = phase_partition(tenant, status)
@@ -197,8 +200,8 @@ class IndexReader:
             [f"{ACTIVE}#{shard}" for shard in range(ACTIVITY_SHARDS)],
             limit=limit,
             job_type=job_type,
-            before=decode_token(next_token, "gsi3pk", ACTIVE)["gsi3sk"]["S"] if next_token else None,
-            token=self._active_token,
+            before=active_before(next_token) if next_token else None,
+            token=active_token,
             keep=lambda job: not job.status.is_terminal and (status is None or job.status is status),
         )
 
@@ -279,10 +282,6 @@ class IndexReader:
         sure = [e for e in found if boundary is None or e[sk_name]["S"] >= boundary]
         return sure[:count], boundary
 
-    @staticmethod
-    def _active_token(before: str) -> str:
-        return encode_token({"gsi3pk": {"S": ACTIVE}, "gsi3sk": {"S": before}})
-
     def created_between(
         self, tenant: str | None, since: datetime, until: datetime, *, most: int
     ) -> tuple[list[Job], bool]:
@@ -324,7 +323,7 @@ class IndexReader:
         by_tenant_status partition of each of its statuses in turn, within its created range (the
         sort key), of its job type (a filter on the entry); each job read is checked as it is now."""
         partitions = sorted({phase_partition(tenant, status) for status in selection.statuses})
-        part, start = _open_position(position, partitions)
+        part, start = open_position(position, partitions)
         # Sort keys are "<created>#<job_id>": "$" sorts after "#", so the range ends after every job of
         # that instant; "0" is before every year.
         low = to_iso(selection.created_from) if selection.created_from else "0"
@@ -358,7 +357,7 @@ class IndexReader:
                     if at == len(entries) - 1 and not start and part == len(partitions) - 1:
                         return Page(jobs=jobs, next_token=None)  # nothing is left to read
                     after = {name: entry[name] for name in ("pk", "sk", "gsi2pk", "gsi2sk")}
-                    return Page(jobs=jobs, next_token=_position(part, after))
+                    return Page(jobs=jobs, next_token=position_token(part, after))
             if not start:
                 part, start = part + 1, None
         return Page(jobs=jobs, next_token=None)
@@ -417,37 +416,3 @@ def _each_once(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
             seen.add(entry["pk"]["S"])
             once.append(entry)
     return once
-
-
-def _tenant_before(token: str, tenant: str) -> str:
-    """Where a tenant's whole listing goes on: the sort key in its token. A token of the by_tenant
-    index (stacks before it was dropped: its last key) goes on from the same place."""
-    try:
-        key, sk_name = decode_token(token, "gsi2pk", _tenant_binding(tenant)), "gsi2sk"
-    except InvalidRequest:
-        key, sk_name = decode_token(token, "gsi1pk", _tenant_binding(tenant)), "gsi1sk"
-    if sk_name not in key:
-        raise invalid_token()
-    return str(key[sk_name]["S"])
-
-
-def _tenant_token(tenant: str, before: str) -> str:
-    """The token of a tenant's whole listing: bound to the tenant, going on before `before`."""
-    return encode_token({"gsi2pk": {"S": _tenant_binding(tenant)}, "gsi2sk": {"S": before}})
-
-
-def _position(part: int, key: dict[str, Any]) -> str:
-    """Where a selection goes on: its partition's number and the last index entry taken."""
-    return f"{part}:{encode_token(key)}"
-
-
-def _open_position(position: str | None, partitions: list[str]) -> tuple[int, dict[str, Any] | None]:
-    if position is None:
-        return 0, None
-    number, _, token = position.partition(":")
-    if not number.isdigit() or int(number) >= len(partitions):
-        raise InvalidRequest(
-            "invalid next_token", [ErrorDetail("next_token", "not a token of this operation")]
-        )
-    # A position of another tenant's (or another filter's) partitions opens none of them.
-    return int(number), decode_token(token, "gsi2pk", partitions[int(number)])
