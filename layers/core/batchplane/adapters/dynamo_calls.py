@@ -81,6 +81,17 @@ def get_all(client: DynamoDBClient, table: str, keys: list[dict[str, Any]]) -> l
     return found
 
 
+def query_all(client: DynamoDBClient, **query: Any) -> list[dict[str, Any]]:
+    """Every item a Query finds, page after page."""
+    found: list[dict[str, Any]] = []
+    while True:
+        response = client.query(**query)
+        found.extend(response.get("Items", []))
+        if "LastEvaluatedKey" not in response:
+            return found
+        query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def query_page(
     client: DynamoDBClient, table: str, partition: str, prefix: str, *, limit: int, next_token: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:

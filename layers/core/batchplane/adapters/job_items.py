@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from batchplane.models.job import Artifact, Attempt, AttemptStatus, CostBook, HistoryEntry, Job, JobStatus
 from batchplane.models.time import to_iso
+from batchplane.service.ports import ArtifactUse
 
 if TYPE_CHECKING:  # types only
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -183,6 +184,13 @@ _ITEM_ONLY = {
 def item_to_artifact(item: dict[str, Any]) -> Artifact:
     plain = _from_item(item)
     return Artifact.model_validate({k: v for k, v in plain.items() if k in Artifact.model_fields})
+
+
+def item_to_use(item: dict[str, Any]) -> ArtifactUse:
+    """An artifact's item under its object: which job and attempt read or wrote it."""
+    return ArtifactUse(
+        job_id=item["job_id"]["S"], attempt=int(item["attempt"]["N"]), artifact=item_to_artifact(item)
+    )
 
 
 _SIDE_ONLY = {"pk", "sk", "expires_at", "seq", "job_id", "tenant", "recorded_at"}

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from batchplane.models.job import JobStatus
 from batchplane.models.time import to_iso
+from batchplane.service.ports import Quota
 
 if TYPE_CHECKING:  # types only
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -100,6 +102,18 @@ def held_partition(tenant: str, job_type: str) -> str:
     return f"HELD#{tenant}#{job_type}"
 
 
+def oldest_held_query(table: str, tenant: str, job_type: str, limit: int) -> dict[str, Any]:
+    """Query's arguments for the first `limit` places of a held queue: a consistent read of the queue
+    as it is, oldest first."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk",
+        "ExpressionAttributeValues": {":pk": {"S": held_partition(tenant, job_type)}},
+        "ConsistentRead": True,
+        "Limit": limit,
+    }
+
+
 def put_held(table: str, job: Job) -> TransactWriteItemTypeDef:
     return {"Put": {"TableName": table, "Item": {**held_key(job), "job_id": {"S": job.job_id}}}}
 
@@ -122,3 +136,24 @@ def _one_fewer(table: str, tenant: str, job_type: str, count: str) -> TransactWr
             "ExpressionAttributeValues": {":minus_one": {"N": "-1"}},
         }
     }
+
+
+def count_change(table: str, before: Job, after: Job, limit: int) -> TransactWriteItemTypeDef | None:
+    """How a save moves the tenant's count: a slot taken or given back, a held job gone."""
+    tenant, job_type = after.tenant, after.job_type
+    if before.status.is_in_flight == after.status.is_in_flight:
+        if before.status is JobStatus.HELD and after.status is not JobStatus.HELD:
+            return count_unheld(table, tenant, job_type)  # cancelled while held
+        return None
+    if not after.status.is_in_flight:
+        return count_out(table, tenant, job_type)
+    if before.status is JobStatus.HELD:
+        return count_released(table, tenant, job_type, limit)
+    return count_in(table, tenant, job_type, limit)
+
+
+def quota_of(item: dict[str, Any]) -> Quota:
+    """The tenant's count for a job type from its item (none yet: nothing in flight or held)."""
+    return Quota(
+        in_flight=int(item.get("in_flight", {}).get("N", "0")), held=int(item.get("held", {}).get("N", "0"))
+    )

@@ -19,6 +19,7 @@ from batchplane.adapters.dynamo_calls import (
     is_cancelled_transaction,
     is_conditional_failure,
     put_all,
+    query_all,
     query_page,
 )
 from batchplane.adapters.earlier_layout import is_current, migrate_job
@@ -37,19 +38,18 @@ from batchplane.adapters.job_items import (
     idempotency_key,
     item_to_artifact,
     item_to_job,
+    item_to_use,
     job_to_item,
     side_items,
 )
 from batchplane.adapters.quota_items import (
-    count_in,
-    count_out,
-    count_released,
-    count_unheld,
+    count_change,
     counter_key,
     delete_held,
-    held_partition,
+    oldest_held_query,
+    quota_of,
 )
-from batchplane.adapters.usage_items import charge, item_to_usage, reserve
+from batchplane.adapters.usage_items import charge, item_to_usage, reserve, usage_query
 from batchplane.errors import ConcurrentUpdate
 from batchplane.models.job import (
     DISPATCHABLE_STATUSES,
@@ -64,7 +64,6 @@ from batchplane.observability import logger
 from batchplane.policy.cost import Pricing, UsageCharge, default_pricing, settle
 from batchplane.service.ports import (
     ArtifactPage,
-    ArtifactUse,
     BudgetHold,
     KeyAlreadyUsed,
     ObjectVersion,
@@ -184,20 +183,11 @@ class DynamoJobStore:
         item = self._client.get_item(
             TableName=self.table_name, Key=counter_key(tenant, job_type), ConsistentRead=True
         ).get("Item", {})
-        return Quota(
-            in_flight=int(item.get("in_flight", {}).get("N", "0")),
-            held=int(item.get("held", {}).get("N", "0")),
-        )
+        return quota_of(item)
 
     def oldest_held(self, tenant: str, job_type: str, limit: int) -> list[str]:
         """The ids of the tenant's oldest HELD jobs of a type, oldest first (a consistent Query)."""
-        response = self._client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": held_partition(tenant, job_type)}},
-            ConsistentRead=True,
-            Limit=limit,
-        )
+        response = self._client.query(**oldest_held_query(self.table_name, tenant, job_type, limit))
         return [item["job_id"]["S"] for item in response.get("Items", [])]
 
     # -- reads ---------------------------------------------------------------------------------------
@@ -206,19 +196,13 @@ class DynamoJobStore:
         """The job with every attempt and decision: one Query of its partition from `ATTEMPT#` on,
         which leaves out its artifacts (`ART#` sorts first) and costs what a GetItem of the same
         bytes would."""
-        found: list[dict[str, Any]] = []
-        query: dict[str, Any] = {
-            "TableName": self.table_name,
-            "KeyConditionExpression": "pk = :pk AND sk >= :from",
-            "ExpressionAttributeValues": {":pk": {"S": f"JOB#{job_id}"}, ":from": {"S": "ATTEMPT#"}},
-            "ConsistentRead": consistent,
-        }
-        while True:
-            response = self._client.query(**query)
-            found.extend(response.get("Items", []))
-            if "LastEvaluatedKey" not in response:
-                break
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        found = query_all(
+            self._client,
+            TableName=self.table_name,
+            KeyConditionExpression="pk = :pk AND sk >= :from",
+            ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}, ":from": {"S": "ATTEMPT#"}},
+            ConsistentRead=consistent,
+        )
         item = next((i for i in found if i["sk"]["S"] == "JOB"), None)
         if item is not None and not is_current(item) and self.migrate(job_id):
             # The earlier layout: moved into this one on first read, before anything saves it.
@@ -266,18 +250,8 @@ class DynamoJobStore:
 
     def usage(self, tenant: str, first: str, last: str) -> list[UsageMonth]:
         """The tenant's usage items from month `first` to `last` (YYYY-MM, both included)."""
-        paginator = self._client.get_paginator("query")
-        pages = paginator.paginate(
-            TableName=self.table_name,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
-            ConsistentRead=True,  # a budget's refusal is judged on it
-            ExpressionAttributeValues={
-                ":pk": {"S": f"TENANT#{tenant}"},
-                ":first": {"S": f"USAGE#{first}"},
-                ":last": {"S": f"USAGE#{last}"},
-            },
-        )
-        return [item_to_usage(item) for page in pages for item in page.get("Items", [])]
+        items = query_all(self._client, **usage_query(self.table_name, tenant, first, last))
+        return [item_to_usage(item) for item in items]
 
     # -- the earlier layout -------------------------------------------------------------------------------
 
@@ -308,13 +282,7 @@ class DynamoJobStore:
         items, token = query_page(
             self._client, self.table_name, f"ART#{uri}", f"{tenant}#", limit=limit, next_token=next_token
         )
-        uses = [
-            ArtifactUse(
-                job_id=item["job_id"]["S"], attempt=int(item["attempt"]["N"]), artifact=item_to_artifact(item)
-            )
-            for item in items
-        ]
-        return UsePage(uses=uses, next_token=token)
+        return UsePage(uses=[item_to_use(item) for item in items], next_token=token)
 
     # -- writes on the paths that read first ----------------------------------------------------------
 
@@ -358,7 +326,7 @@ class DynamoJobStore:
             "ExpressionAttributeValues": {":version": {"N": str(previous.version)}},
         }
         items: list[TransactWriteItemTypeDef] = [{"Put": put}]
-        counter = self._counter_change(previous, job, in_flight_limit or 2**31)
+        counter = count_change(self.table_name, previous, job, in_flight_limit or 2**31)
         if counter is not None:
             items.append(counter)
         if moves_index(previous, job) and not job.status.is_terminal:
@@ -414,19 +382,6 @@ class DynamoJobStore:
             logger.warning(
                 "index entry of a finished job not moved; the sweeper will", extra={"job_id": job.job_id}
             )
-
-    def _counter_change(self, before: Job, after: Job, limit: int) -> TransactWriteItemTypeDef | None:
-        """How a save moves the tenant's count: a slot taken or given back, a held job gone."""
-        table, tenant, job_type = self.table_name, after.tenant, after.job_type
-        if before.status.is_in_flight == after.status.is_in_flight:
-            if before.status is JobStatus.HELD and after.status is not JobStatus.HELD:
-                return count_unheld(table, tenant, job_type)  # cancelled while held
-            return None
-        if not after.status.is_in_flight:
-            return count_out(table, tenant, job_type)
-        if before.status is JobStatus.HELD:
-            return count_released(table, tenant, job_type, limit)
-        return count_in(table, tenant, job_type, limit)
 
     # -- writes on the paths that read nothing ----------------------------------------------------------
 

@@ -23,6 +23,20 @@ def usage_key(tenant: str, month: str) -> dict[str, Any]:
     return {"pk": {"S": f"TENANT#{tenant}"}, "sk": {"S": f"USAGE#{month}"}}
 
 
+def usage_query(table: str, tenant: str, first: str, last: str) -> dict[str, Any]:
+    """Query's arguments for the tenant's usage items from month `first` to `last` (both included)."""
+    return {
+        "TableName": table,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ConsistentRead": True,  # a budget's refusal is judged on it
+        "ExpressionAttributeValues": {
+            ":pk": usage_key(tenant, first)["pk"],
+            ":first": usage_key(tenant, first)["sk"],
+            ":last": usage_key(tenant, last)["sk"],
+        },
+    }
+
+
 def _n(value: int) -> dict[str, str]:
     return {"N": str(value)}
 
